@@ -1,0 +1,42 @@
+# One-command entry points; see README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   := data/entries.parquet
+
+.PHONY: up install data model test lint bench clean
+
+## up: install, generate data and train a model if no champion is registered
+up: model
+	@$(BIN)/targeting champion
+	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+data: $(DATA)
+
+$(DATA): | install
+	$(BIN)/targeting generate --entries 200000 --seed 7 --out $(DATA)
+
+model: install data
+	@$(BIN)/targeting champion 2>/dev/null || $(BIN)/targeting train --data $(DATA)
+
+## test: lint, type-check and run the whole test suite
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check features training service tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/foundation.py
+
+clean:
+	rm -rf $(VENV) data mlruns/mlflow.db mlruns/artifacts

@@ -1,0 +1,392 @@
+"""One import entry as a targeting system sends it (CBP 3461/7501 and Type 86 elements)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# ISO 3166-1 alpha-2, officially assigned codes.
+ISO_COUNTRIES = frozenset(
+    [
+        "AD",
+        "AE",
+        "AF",
+        "AG",
+        "AI",
+        "AL",
+        "AM",
+        "AO",
+        "AQ",
+        "AR",
+        "AS",
+        "AT",
+        "AU",
+        "AW",
+        "AX",
+        "AZ",
+        "BA",
+        "BB",
+        "BD",
+        "BE",
+        "BF",
+        "BG",
+        "BH",
+        "BI",
+        "BJ",
+        "BL",
+        "BM",
+        "BN",
+        "BO",
+        "BQ",
+        "BR",
+        "BS",
+        "BT",
+        "BV",
+        "BW",
+        "BY",
+        "BZ",
+        "CA",
+        "CC",
+        "CD",
+        "CF",
+        "CG",
+        "CH",
+        "CI",
+        "CK",
+        "CL",
+        "CM",
+        "CN",
+        "CO",
+        "CR",
+        "CU",
+        "CV",
+        "CW",
+        "CX",
+        "CY",
+        "CZ",
+        "DE",
+        "DJ",
+        "DK",
+        "DM",
+        "DO",
+        "DZ",
+        "EC",
+        "EE",
+        "EG",
+        "EH",
+        "ER",
+        "ES",
+        "ET",
+        "FI",
+        "FJ",
+        "FK",
+        "FM",
+        "FO",
+        "FR",
+        "GA",
+        "GB",
+        "GD",
+        "GE",
+        "GF",
+        "GG",
+        "GH",
+        "GI",
+        "GL",
+        "GM",
+        "GN",
+        "GP",
+        "GQ",
+        "GR",
+        "GS",
+        "GT",
+        "GU",
+        "GW",
+        "GY",
+        "HK",
+        "HM",
+        "HN",
+        "HR",
+        "HT",
+        "HU",
+        "ID",
+        "IE",
+        "IL",
+        "IM",
+        "IN",
+        "IO",
+        "IQ",
+        "IR",
+        "IS",
+        "IT",
+        "JE",
+        "JM",
+        "JO",
+        "JP",
+        "KE",
+        "KG",
+        "KH",
+        "KI",
+        "KM",
+        "KN",
+        "KP",
+        "KR",
+        "KW",
+        "KY",
+        "KZ",
+        "LA",
+        "LB",
+        "LC",
+        "LI",
+        "LK",
+        "LR",
+        "LS",
+        "LT",
+        "LU",
+        "LV",
+        "LY",
+        "MA",
+        "MC",
+        "MD",
+        "ME",
+        "MF",
+        "MG",
+        "MH",
+        "MK",
+        "ML",
+        "MM",
+        "MN",
+        "MO",
+        "MP",
+        "MQ",
+        "MR",
+        "MS",
+        "MT",
+        "MU",
+        "MV",
+        "MW",
+        "MX",
+        "MY",
+        "MZ",
+        "NA",
+        "NC",
+        "NE",
+        "NF",
+        "NG",
+        "NI",
+        "NL",
+        "NO",
+        "NP",
+        "NR",
+        "NU",
+        "NZ",
+        "OM",
+        "PA",
+        "PE",
+        "PF",
+        "PG",
+        "PH",
+        "PK",
+        "PL",
+        "PM",
+        "PN",
+        "PR",
+        "PS",
+        "PT",
+        "PW",
+        "PY",
+        "QA",
+        "RE",
+        "RO",
+        "RS",
+        "RU",
+        "RW",
+        "SA",
+        "SB",
+        "SC",
+        "SD",
+        "SE",
+        "SG",
+        "SH",
+        "SI",
+        "SJ",
+        "SK",
+        "SL",
+        "SM",
+        "SN",
+        "SO",
+        "SR",
+        "SS",
+        "ST",
+        "SV",
+        "SX",
+        "SY",
+        "SZ",
+        "TC",
+        "TD",
+        "TF",
+        "TG",
+        "TH",
+        "TJ",
+        "TK",
+        "TL",
+        "TM",
+        "TN",
+        "TO",
+        "TR",
+        "TT",
+        "TV",
+        "TW",
+        "TZ",
+        "UA",
+        "UG",
+        "UM",
+        "US",
+        "UY",
+        "UZ",
+        "VA",
+        "VC",
+        "VE",
+        "VG",
+        "VI",
+        "VN",
+        "VU",
+        "WF",
+        "WS",
+        "YE",
+        "YT",
+        "ZA",
+        "ZM",
+        "ZW",
+    ]
+)
+
+# Entries may be stamped slightly ahead of the server clock by the filer's system.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class EntryType(StrEnum):
+    """CBP entry type codes handled by the service."""
+
+    FORMAL = "01"
+    INFORMAL = "11"
+    DE_MINIMIS = "86"
+
+
+class TransportMode(StrEnum):
+    """Census mode-of-transport codes (CBP 7501 block 9)."""
+
+    VESSEL = "10"
+    VESSEL_CONTAINER = "11"
+    RAIL = "20"
+    RAIL_CONTAINER = "21"
+    TRUCK = "30"
+    TRUCK_CONTAINER = "31"
+    AIR = "40"
+    AIR_CONTAINER = "41"
+    MAIL = "50"
+    HAND_CARRIED = "60"
+
+
+class QuantityUnit(StrEnum):
+    """HTS reporting units (a subset of the CBP unit table)."""
+
+    NO = "NO"
+    PCS = "PCS"
+    KG = "KG"
+    DOZ = "DOZ"
+    PRS = "PRS"
+    M2 = "M2"
+    M = "M"
+    L = "L"
+    DPR = "DPR"
+    X = "X"
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in ISO_COUNTRIES:
+        raise ValueError(f"unknown ISO 3166-1 alpha-2 country code {value!r}")
+    return code
+
+
+def _hts(value: str) -> str:
+    digits = value.replace(".", "").replace(" ", "")
+    if not re.fullmatch(r"\d{10}", digits):
+        raise ValueError(f"HTS code must have exactly 10 digits (e.g. 8541.43.0010), got {value!r}")
+    return digits
+
+
+Country = Annotated[str, AfterValidator(_country)]
+HtsCode = Annotated[str, AfterValidator(_hts)]
+PartyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
+
+
+class Entry(BaseModel):
+    """One import entry line as filed, before any risk assessment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    entry_id: PartyId = Field(description="Entry number: filer code, serial, check digit.", examples=["ABC1234567-8"])
+    filed_at: datetime = Field(
+        description="When the entry was filed (UTC if no zone given).", examples=["2025-03-14T09:30:00Z"]
+    )
+    entry_type: EntryType = Field(description="01 formal, 11 informal, 86 de minimis.", examples=["01"])
+    importer_id: PartyId = Field(
+        description="Importer of record number (EIN+suffix or CBP-assigned).", examples=["12-3456789AB"]
+    )
+    filer_code: str = Field(
+        pattern=r"^[A-Z0-9]{3}$", description="Three-character broker or self-filer code.", examples=["ABC"]
+    )
+    manufacturer_id: PartyId = Field(
+        max_length=15, description="Manufacturer identification code (MID).", examples=["CNAMAPLA1145SHA"]
+    )
+    shipper_id: PartyId = Field(description="Shipper (foreign exporter) identifier.", examples=["SHP-000123"])
+    consignee_id: PartyId = Field(description="Ultimate consignee identifier.", examples=["CNS-004567"])
+    country_of_origin: Country = Field(description="ISO2 country where the goods were made.", examples=["VN"])
+    country_of_export: Country = Field(description="ISO2 country the goods were exported from.", examples=["VN"])
+    port_of_entry: str = Field(pattern=r"^\d{4}$", description="Schedule D port code.", examples=["2704"])
+    mode_of_transport: TransportMode = Field(description="Census mode-of-transport code.", examples=["11"])
+    carrier: str = Field(min_length=2, max_length=8, description="SCAC or IATA carrier code.", examples=["MAEU"])
+    hts_code: HtsCode = Field(description="10-digit HTSUS statistical number; dots allowed.", examples=["8541.43.0010"])
+    description: str = Field(
+        min_length=1, max_length=500, description="Goods description as declared.", examples=["solar module 400W"]
+    )
+    declared_value_usd: float = Field(
+        ge=0, allow_inf_nan=False, description="Entered value in USD.", examples=[18500.0]
+    )
+    quantity: float = Field(
+        gt=0, allow_inf_nan=False, description="Quantity in the HTS reporting unit.", examples=[500]
+    )
+    quantity_unit: QuantityUnit = Field(description="HTS reporting unit.", examples=["NO"])
+    gross_weight_kg: float = Field(
+        gt=0, allow_inf_nan=False, description="Gross shipping weight in kg.", examples=[1200.0]
+    )
+    related_party: bool = Field(default=False, description="Buyer and seller are related parties.")
+    adcvd_case_no: str | None = Field(
+        default=None, pattern=r"^[AC]\d{9}$", description="AD/CVD case number when declared.", examples=["A570983000"]
+    )
+    marketplace: str | None = Field(
+        default=None, max_length=64, description="E-commerce marketplace.", examples=["shopmart"]
+    )
+    seller_id: PartyId | None = Field(default=None, description="E-commerce seller identifier.", examples=["SLR-0042"])
+
+    @field_validator("filed_at")
+    @classmethod
+    def _filed_at_not_in_future(cls, value: datetime) -> datetime:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValueError(f"filed_at {value.isoformat()} is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _de_minimis_limit(self) -> Entry:
+        if self.entry_type is EntryType.DE_MINIMIS and self.declared_value_usd > 800:
+            raise ValueError("entry_type 86 (de minimis) requires declared_value_usd <= 800")
+        return self
+
+
+ENTRY_FIELDS: tuple[str, ...] = tuple(Entry.model_fields)
