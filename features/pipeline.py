@@ -1,0 +1,132 @@
+"""The one definition of model inputs, shared by training and serving.
+
+`prepare` turns raw rows into the columns the spec names (adding the built-in entry columns when
+the spec asks for them); `FeaturePipeline.fit` learns, from the training window only, the
+category vocabularies, reference medians and history prior; `transform` builds the float matrix
+the model reads, from prepared rows and their point-in-time history counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.derive import derive_entry_columns
+from features.history import COUNTS, entity_key
+from features.schema import ENTRY_FIELDS, Entry
+from features.spec import DatasetSpec
+
+MIN_CATEGORY_COUNT = 5  # rarer categories share one "other" code
+MIN_REFERENCE_COUNT = 5  # a group needs this many rows for its own median
+PRIOR_STRENGTH = 5.0  # pseudo-inspections behind the smoothed violation rate
+HISTORY_FEATURES = ("prior_entries", "prior_inspections", "prior_violations", "violation_rate", "first_time")
+
+
+def entries_frame(entries: Iterable[Entry]) -> pd.DataFrame:
+    """Validated entries as rows with the same columns and types as a history table."""
+    frame = pd.DataFrame([e.model_dump(mode="json") for e in entries], columns=list(ENTRY_FIELDS))
+    frame["filed_at"] = pd.to_datetime(frame["filed_at"], utc=True)
+    return frame
+
+
+def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Rows as the pipeline reads them: derived columns added when the spec asks."""
+    return derive_entry_columns(frame) if spec.derive == "entry" else frame
+
+
+def category_text(col: pd.Series) -> pd.Series:
+    """Categories as text, so that integer codes 7 and 7.0 are one category."""
+    return entity_key(col.to_frame(), str(col.name))
+
+
+@dataclass
+class FeaturePipeline:
+    """Fitted state of the feature definition; JSON-serialisable, saved with every model."""
+
+    spec: DatasetSpec
+    vocab: dict[str, list[str]]
+    medians: dict[str, list[dict[str, float]]]  # reference feature -> per `by` level, group -> median
+    global_medians: dict[str, float]
+    prior_rate: float
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = [*self.spec.categorical, *self.spec.numeric, *(r.feature for r in self.spec.references)]
+        names += [f"{self.spec.entity_name(e)}_{h}" for e in self.spec.entities for h in HISTORY_FEATURES]
+        return names
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return list(self.spec.categorical)
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
+        """Learn vocabularies, reference medians and the violation prior from prepared training rows."""
+        vocab = {}
+        for col in spec.categorical:
+            counts = category_text(train[col]).value_counts()
+            vocab[col] = sorted(counts[counts >= MIN_CATEGORY_COUNT].index.tolist())
+        medians: dict[str, list[dict[str, float]]] = {}
+        global_medians: dict[str, float] = {}
+        for ref in spec.references:
+            value = train[ref.value].astype(float)
+            ok = np.isfinite(value) & (value > 0)
+            levels = []
+            for by in ref.by:
+                grouped = value[ok].groupby(category_text(train[by])[ok])
+                stats = grouped.agg(["median", "size"])
+                levels.append(stats.loc[stats["size"] >= MIN_REFERENCE_COUNT, "median"].astype(float).to_dict())
+            medians[ref.feature] = levels
+            global_medians[ref.feature] = float(value[ok].median()) if ok.any() else 1.0
+        labels = train[spec.label].dropna().astype(float)
+        prior = float(labels.mean()) if len(labels) else 0.0
+        return cls(spec, vocab, medians, global_medians, prior)
+
+    def transform(self, rows: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+        """Model inputs (float64) for prepared rows and their history counts, in `feature_names` order."""
+        out: dict[str, np.ndarray] = {}
+        for col in self.spec.categorical:
+            codes = pd.Index(self.vocab[col]).get_indexer(category_text(rows[col])).astype(float)
+            missing = rows[col].isna().to_numpy()
+            out[col] = np.where(missing, np.nan, np.where(codes < 0, len(self.vocab[col]), codes))
+        for col in self.spec.numeric:
+            out[col] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        for ref in self.spec.references:
+            reference = np.full(len(rows), np.nan)
+            for by, level in zip(ref.by, self.medians[ref.feature]):
+                found = category_text(rows[by]).map(level).to_numpy(dtype=float, na_value=np.nan)
+                reference = np.where(np.isnan(reference), found, reference)
+            reference = np.where(np.isnan(reference), self.global_medians[ref.feature], reference)
+            out[ref.feature] = rows[ref.value].to_numpy(dtype=float, na_value=np.nan) / reference
+        for entity in self.spec.entities:
+            name = self.spec.entity_name(entity)
+            entries, insp, viol = (counts[f"{name}__{c}"].to_numpy(dtype=float) for c in COUNTS)
+            out[f"{name}_prior_entries"] = entries
+            out[f"{name}_prior_inspections"] = insp
+            out[f"{name}_prior_violations"] = viol
+            out[f"{name}_violation_rate"] = (viol + PRIOR_STRENGTH * self.prior_rate) / (insp + PRIOR_STRENGTH)
+            out[f"{name}_first_time"] = np.where(np.isnan(entries), np.nan, (entries == 0).astype(float))
+        return pd.DataFrame(out, index=rows.index)[self.feature_names]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.model_dump(),
+            "vocab": self.vocab,
+            "medians": self.medians,
+            "global_medians": self.global_medians,
+            "prior_rate": self.prior_rate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeaturePipeline:
+        return cls(
+            DatasetSpec.model_validate(data["spec"]),
+            data["vocab"],
+            data["medians"],
+            data["global_medians"],
+            data["prior_rate"],
+        )
