@@ -1,0 +1,164 @@
+"""Load and check a table of declarations against its dataset spec; split it by time."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from features.derive import DERIVED_COLUMNS
+from features.schema import Entry
+from features.spec import DatasetSpec
+
+
+class DataError(ValueError):
+    """Bad input data or spec; the message is one line a user can act on."""
+
+
+def load_spec(path: Path) -> DatasetSpec:
+    """Read a dataset spec from YAML."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"dataset spec {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"dataset spec {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"dataset spec {path} must be a mapping of keys such as id, timestamp, label")
+    try:
+        return DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "spec"
+        raise DataError(f"dataset spec {path}: {where}: {err['msg']}") from None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read CSV or Parquet; an unreadable or empty file is a DataError."""
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".gz", ".txt"):
+            frame = pd.read_csv(path, low_memory=False)
+        else:
+            raise DataError(f"data file {path}: unsupported format {suffix!r} (use .csv or .parquet)")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} is empty") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"data file {path} could not be read: {str(exc).splitlines()[0]}") from None
+    if frame.empty:
+        raise DataError(f"data file {path} has no rows")
+    return frame
+
+
+def _first_bad(raw: pd.Series, parsed: pd.Series) -> str:
+    bad = raw[raw.notna() & parsed.isna()]
+    return f"{bad.iloc[0]!r} in row {int(bad.index[0]) + 2}"  # +2: header line and 1-based rows
+
+
+def _parse_times(frame: pd.DataFrame, col: str, required: bool) -> pd.Series:
+    parsed = pd.to_datetime(frame[col], utc=True, errors="coerce", format="mixed")
+    if (frame[col].notna() & parsed.isna()).any():
+        raise DataError(f"column {col!r}: not a date/time: {_first_bad(frame[col], parsed)}")
+    if required and parsed.isna().any():
+        raise DataError(f"column {col!r}: {int(parsed.isna().sum())} rows have no value")
+    return parsed
+
+
+def _parse_numbers(frame: pd.DataFrame, col: str) -> pd.Series:
+    raw = frame[col]
+    if raw.dtype == bool:
+        return raw.astype(float)
+    parsed = pd.to_numeric(raw, errors="coerce")
+    if (raw.notna() & parsed.isna()).any():
+        raise DataError(f"column {col!r}: expected numbers, found {_first_bad(raw, parsed)}")
+    return parsed.astype(float)
+
+
+def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Check columns and types against the spec; return the frame with parsed times and numbers."""
+    raw_needed = list(spec.required_columns)
+    if spec.derive == "entry":
+        raw_needed += [name for name, f in Entry.model_fields.items() if f.is_required()]
+        optional = {name: f.default for name, f in Entry.model_fields.items() if not f.is_required()}
+        frame = frame.assign(**{name: default for name, default in optional.items() if name not in frame})
+    raw_needed += [c for c in spec.feature_columns if not (spec.derive == "entry" and c in DERIVED_COLUMNS)]
+    missing = [c for c in dict.fromkeys(raw_needed) if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing column {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    out = frame.copy()
+    out[spec.timestamp] = _parse_times(frame, spec.timestamp, required=True)
+    if spec.outcome_time:
+        out[spec.outcome_time] = _parse_times(frame, spec.outcome_time, required=False)
+    label = _parse_numbers(frame, spec.label)
+    odd = label.notna() & ~label.isin([0.0, 1.0])
+    if odd.any():
+        raise DataError(f"column {spec.label!r}: labels must be 0, 1 or empty, found {label[odd].iloc[0]!r}")
+    out[spec.label] = label
+    if spec.revenue:
+        revenue = _parse_numbers(frame, spec.revenue)
+        if (revenue < 0).any():
+            raise DataError(f"column {spec.revenue!r}: revenue at stake cannot be negative")
+        out[spec.revenue] = revenue
+    numeric = list(spec.numeric) + [r.value for r in spec.references]
+    if spec.derive == "entry":
+        numeric = [c for c in numeric if c not in DERIVED_COLUMNS]
+    for col in dict.fromkeys(numeric):
+        out[col] = _parse_numbers(frame, col)
+    duplicated = out[spec.id].duplicated()
+    if duplicated.any():
+        raise DataError(f"column {spec.id!r}: duplicate id {out[spec.id][duplicated].iloc[0]!r}")
+    if label.notna().sum() == 0:
+        raise DataError(f"column {spec.label!r} has no labelled rows: nothing to learn from")
+    return out.sort_values(spec.timestamp, kind="stable", ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Time-ordered windows: train < valid_from <= valid < test_from <= test."""
+
+    valid_from: pd.Timestamp
+    test_from: pd.Timestamp
+
+    def masks(self, times: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        train = (times < self.valid_from).to_numpy()
+        test = (times >= self.test_from).to_numpy()
+        return train, ~train & ~test, test
+
+
+def time_split(frame: pd.DataFrame, spec: DatasetSpec, valid_frac: float = 0.15, test_frac: float = 0.15) -> Split:
+    """Cut by filing time: the last `test_frac` of rows is the test window, the `valid_frac` before it validation."""
+    if not (0 < valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
+        raise DataError("valid and test fractions must be in (0, 1) and add up to less than 1")
+    times = frame[spec.timestamp].sort_values(ignore_index=True)
+    n = len(times)
+    split = Split(
+        valid_from=times.iloc[int(n * (1 - valid_frac - test_frac))], test_from=times.iloc[int(n * (1 - test_frac))]
+    )
+    labels = frame[spec.label]
+    for name, mask in zip(("train", "validation", "test"), split.masks(frame[spec.timestamp])):
+        window = labels[mask].dropna()
+        if window.nunique() < 2:
+            raise DataError(f"the {name} window has no labelled rows of both classes: the data need a longer history")
+    return split
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,145 @@
+"""MLflow: where runs go, how a trained model is logged, registered and given its alias."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from features.pipeline import FeaturePipeline
+from training.model import ShipmentRiskModel, save_artifacts
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "shipment-risk"
+EXPERIMENT = "shipment-targeting"
+CHAMPION, CHALLENGER = "champion", "challenger"
+PROMOTION_METRIC = "precision_at_5pct"
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """MLFLOW_TRACKING_URI if set, else the project's embedded store `mlruns/mlflow.db`."""
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    folder = (root or Path.cwd()) / "mlruns"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+
+
+def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the working directory
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def champion_version(client: MlflowClient, model_name: str) -> Any | None:
+    """The ModelVersion carrying the champion alias, or None."""
+    try:
+        return client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def load_model(uri: str) -> ShipmentRiskModel:
+    """Load a registered model (e.g. models:/shipment-risk@champion) with its booster and pipeline."""
+    model: ShipmentRiskModel = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return model
+
+
+@dataclass(frozen=True)
+class Registration:
+    run_id: str
+    version: int
+    alias: str
+    champion_score: float | None  # the previous champion's promotion metric on this test window
+
+
+def _pip_requirements() -> list[str]:
+    import sklearn
+
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"lightgbm=={lgb.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+    ]
+
+
+def log_and_register(
+    *,
+    uri: str,
+    model_name: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifact_dir: Path,
+    booster: lgb.Booster,
+    pipeline: FeaturePipeline,
+    example: pd.DataFrame,
+    score_champion: Callable[[ShipmentRiskModel], float],
+) -> Registration:
+    """Log one training run, register its model, and give it the champion or challenger alias.
+
+    The new version becomes champion when there is none, or when it beats the champion's
+    precision@5 % on this run's test window (scored by `score_champion`). A failure after
+    registration removes the version again, so the registry never holds a half-made model.
+    """
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    experiment_id = _experiment_id(client, uri, EXPERIMENT)
+    current = champion_version(client, model_name)
+    champion_score = None
+    if current is not None:  # scored before the run starts: a champion that cannot score leaves no trace
+        champion_score = score_champion(load_model(f"models:/{model_name}@{CHAMPION}"))
+    promote = champion_score is None or metrics[PROMOTION_METRIC] > champion_score
+    alias = CHAMPION if promote else CHALLENGER
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(artifact_dir))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ShipmentRiskModel(),
+            artifacts=save_artifacts(booster, pipeline, artifact_dir / "model"),
+            signature=infer_signature(example, np.asarray(booster.predict(example))),
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+        )
+        if current is not None and champion_score is not None:
+            mlflow.log_metric(f"champion_{PROMOTION_METRIC}", champion_score)
+            mlflow.set_tag("champion_version", str(current.version))
+        try:
+            client.get_registered_model(model_name)
+        except MlflowException:
+            client.create_registered_model(
+                model_name, description="Probability that an import entry violates trade law."
+            )
+        version = client.create_model_version(model_name, info.model_uri, run_id=run.info.run_id)
+        try:
+            client.set_registered_model_alias(model_name, alias, version.version)
+            client.set_model_version_tag(model_name, version.version, PROMOTION_METRIC, str(metrics[PROMOTION_METRIC]))
+            mlflow.set_tags({"registered_version": str(version.version), "alias": alias})
+        except BaseException:
+            client.delete_model_version(model_name, version.version)
+            raise
+        log.info("registered %s version %s as %s", model_name, version.version, alias)
+        return Registration(run.info.run_id, int(version.version), alias, champion_score)
