@@ -8,6 +8,9 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from training.model import Calibration
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,12 @@ def fit_booster(
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
 
 
+def fit_calibration(margin: np.ndarray, y: np.ndarray) -> Calibration:
+    """Platt scaling fitted on held-out margins (the validation window), so that 0.3 means three in ten."""
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin).reshape(-1, 1), y)
+    return Calibration(slope=float(model.coef_[0, 0]), intercept=float(model.intercept_[0]))
+
+
 def margins(booster: lgb.Booster, x: pd.DataFrame) -> np.ndarray:
     """Raw scores (log-odds)."""
     return np.asarray(booster.predict(x, raw_score=True))
-
-
-def probabilities(booster: lgb.Booster, x: pd.DataFrame) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-margins(booster, x)))

@@ -1,12 +1,13 @@
-"""The registered model: a LightGBM booster plus the fitted feature pipeline, as one MLflow pyfunc.
+"""The registered model: LightGBM booster, fitted feature pipeline and calibration, as one MLflow pyfunc.
 
-Its input is the feature frame (`FeaturePipeline.transform`), its output the violation
-probability; the service unwraps it to reach the booster and pipeline directly.
+Its input is the feature frame (`FeaturePipeline.transform`), its output the calibrated violation
+probability; the service unwraps it to reach the booster, pipeline and calibration directly.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,33 @@ from features.pipeline import FeaturePipeline
 
 BOOSTER_FILE = "booster.txt"
 PIPELINE_FILE = "pipeline.json"
+CALIBRATION_FILE = "calibration.json"
 
 
-def save_artifacts(booster: lgb.Booster, pipeline: FeaturePipeline, folder: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling of the booster's margin: probability = sigmoid(slope * margin + intercept)."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    def probability(self, margin: Any) -> np.ndarray:
+        return np.asarray(1.0 / (1.0 + np.exp(-(self.slope * np.asarray(margin) + self.intercept))))
+
+
+def save_artifacts(
+    booster: lgb.Booster, pipeline: FeaturePipeline, calibration: Calibration, folder: Path
+) -> dict[str, str]:
     """Write the model's files; returns the artifact map for `mlflow.pyfunc.log_model`."""
     folder.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(folder / BOOSTER_FILE))
     (folder / PIPELINE_FILE).write_text(json.dumps(pipeline.to_dict(), indent=1, sort_keys=True))
-    return {"booster": str(folder / BOOSTER_FILE), "pipeline": str(folder / PIPELINE_FILE)}
+    (folder / CALIBRATION_FILE).write_text(json.dumps(asdict(calibration)))
+    return {
+        "booster": str(folder / BOOSTER_FILE),
+        "pipeline": str(folder / PIPELINE_FILE),
+        "calibration": str(folder / CALIBRATION_FILE),
+    }
 
 
 class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
@@ -34,11 +54,14 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
 
     booster: lgb.Booster
     pipeline: FeaturePipeline
+    calibration: Calibration
 
     def load_context(self, context: Any) -> None:
         self.booster = lgb.Booster(model_file=context.artifacts["booster"])
         self.pipeline = FeaturePipeline.from_dict(json.loads(Path(context.artifacts["pipeline"]).read_text()))
+        self.calibration = Calibration(**json.loads(Path(context.artifacts["calibration"]).read_text()))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        x = model_input[self.pipeline.feature_names].astype(float)
-        return np.asarray(self.booster.predict(x))
+        """Calibrated violation probabilities for a frame of model inputs."""
+        x = model_input[self.pipeline.feature_names].to_numpy(dtype=float)
+        return self.calibration.probability(self.booster.predict(x, raw_score=True))

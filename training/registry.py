@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from features.pipeline import FeaturePipeline
-from training.model import ShipmentRiskModel, save_artifacts
+from training.model import Calibration, ShipmentRiskModel, save_artifacts
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def log_and_register(
     artifact_dir: Path,
     booster: lgb.Booster,
     pipeline: FeaturePipeline,
+    calibration: Calibration,
     example: pd.DataFrame,
     score_champion: Callable[[ShipmentRiskModel], float],
 ) -> Registration:
@@ -111,7 +113,11 @@ def log_and_register(
         champion_score = score_champion(load_model(f"models:/{model_name}@{CHAMPION}"))
     promote = champion_score is None or metrics[PROMOTION_METRIC] > champion_score
     alias = CHAMPION if promote else CHALLENGER
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+    # the model's files live apart from the run's artifacts, so nothing is logged twice
+    with (
+        tempfile.TemporaryDirectory(prefix="model-") as model_dir,
+        mlflow.start_run(experiment_id=experiment_id) as run,
+    ):
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
@@ -119,8 +125,8 @@ def log_and_register(
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=ShipmentRiskModel(),
-            artifacts=save_artifacts(booster, pipeline, artifact_dir / "model"),
-            signature=infer_signature(example, np.asarray(booster.predict(example))),
+            artifacts=save_artifacts(booster, pipeline, calibration, Path(model_dir)),
+            signature=infer_signature(example, calibration.probability(booster.predict(example, raw_score=True))),
             input_example=example,
             pip_requirements=_pip_requirements(),
         )

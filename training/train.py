@@ -18,7 +18,7 @@ from features.spec import BUILTIN_SPEC, DatasetSpec
 from training import plots
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
 from training.evaluate import targeting_metrics
-from training.fit import FitParams, fit_booster, probabilities
+from training.fit import FitParams, fit_booster, fit_calibration, margins
 from training.model import ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
 
@@ -68,9 +68,11 @@ def train(
     labelled = ~np.isnan(y)
     tr, va, te = train_m & labelled, valid_m & labelled, test_m & labelled
     booster = fit_booster(x[tr], y[tr], x[va], y[va], pipeline.categorical_features, params)
-    scores = probabilities(booster, x[te])
+    calibration = fit_calibration(margins(booster, x[va]), y[va])
+    scores = calibration.probability(margins(booster, x[te]))
     revenue = frame[spec.revenue].to_numpy(dtype=float)[te] if spec.revenue else None
     metrics = targeting_metrics(y[te], scores, revenue)
+    metrics["brier"] = float(np.mean((scores - y[te]) ** 2))
     metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
 
     def score_champion(champion: ShipmentRiskModel) -> float:
@@ -117,6 +119,7 @@ def train(
             artifact_dir=folder,
             booster=booster,
             pipeline=pipeline,
+            calibration=calibration,
             example=x[te].head(5),
             score_champion=score_champion,
         )

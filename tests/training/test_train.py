@@ -32,6 +32,8 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
             assert 0 <= run.data.metrics[f"{metric}_at_{k}"] <= 1
     assert run.data.metrics["precision_at_5pct"] == first.metrics["precision_at_5pct"]
     assert {"roc_auc", "pr_auc", "base_rate"} <= set(run.data.metrics)
+    base = run.data.metrics["base_rate"]
+    assert run.data.metrics["brier"] < base * (1 - base)  # calibrated scores beat the constant base rate
     assert run.data.metrics["precision_at_5pct"] > run.data.metrics["base_rate"]
     assert len(run.data.params["data_sha256"]) == 64 and int(run.data.params["rows_test"]) > 0
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
