@@ -58,11 +58,14 @@ def point_in_time_counts(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame
     known = _ns(outcome_times(frame, spec))
     has_outcome = frame[spec.label].notna().to_numpy()
     violated = (frame[spec.label].fillna(0).to_numpy(dtype=float) > 0) & has_outcome
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for entity in spec.entities:
         name = spec.entity_name(entity)
         key = entity_key(frame, entity)
         valid = key.notna().to_numpy()
+        if not valid.any():
+            out |= {f"{name}__{c}": np.full(len(frame), np.nan) for c in COUNTS}
+            continue
         codes = pd.factorize(key)[0]
         entries = pd.Series(t).groupby(codes).rank(method="min").to_numpy() - 1
         ev = valid & has_outcome
@@ -88,6 +91,14 @@ def point_in_time_counts(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame
         for j, c in enumerate(COUNTS):
             out[f"{name}__{c}"] = result[:, j]
     return pd.DataFrame(out, index=frame.index)
+
+
+def batch_counts(rows: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Counts among the rows themselves: entries of the same entity filed earlier in the same batch."""
+    unlabelled = rows.assign(**{spec.label: np.nan})
+    if spec.outcome_time:
+        unlabelled[spec.outcome_time] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns, UTC]")
+    return point_in_time_counts(unlabelled, spec)
 
 
 @dataclass

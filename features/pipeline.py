@@ -18,7 +18,7 @@ import pandas as pd
 from features.derive import derive_entry_columns
 from features.history import COUNTS, entity_key
 from features.schema import ENTRY_FIELDS, Entry
-from features.spec import DatasetSpec
+from features.spec import DatasetSpec, Reference
 
 MIN_CATEGORY_COUNT = 5  # rarer categories share one "other" code
 MIN_REFERENCE_COUNT = 5  # a group needs this many rows for its own median
@@ -31,6 +31,19 @@ def entries_frame(entries: Iterable[Entry]) -> pd.DataFrame:
     frame = pd.DataFrame([e.model_dump(mode="json") for e in entries], columns=list(ENTRY_FIELDS))
     frame["filed_at"] = pd.to_datetime(frame["filed_at"], utc=True)
     return frame
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def entry_payloads(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a history table as a targeting system sends them: JSON-ready, floats exact."""
+    return [{k: _plain(v) for k, v in row.items()} for row in frame[list(ENTRY_FIELDS)].to_dict("records")]
 
 
 def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -96,11 +109,7 @@ class FeaturePipeline:
         for col in self.spec.numeric:
             out[col] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         for ref in self.spec.references:
-            reference = np.full(len(rows), np.nan)
-            for by, level in zip(ref.by, self.medians[ref.feature]):
-                found = category_text(rows[by]).map(level).to_numpy(dtype=float, na_value=np.nan)
-                reference = np.where(np.isnan(reference), found, reference)
-            reference = np.where(np.isnan(reference), self.global_medians[ref.feature], reference)
+            reference, _ = self.reference_prices(ref, rows)
             out[ref.feature] = rows[ref.value].to_numpy(dtype=float, na_value=np.nan) / reference
         for entity in self.spec.entities:
             name = self.spec.entity_name(entity)
@@ -111,6 +120,17 @@ class FeaturePipeline:
             out[f"{name}_violation_rate"] = (viol + PRIOR_STRENGTH * self.prior_rate) / (insp + PRIOR_STRENGTH)
             out[f"{name}_first_time"] = np.where(np.isnan(entries), np.nan, (entries == 0).astype(float))
         return pd.DataFrame(out, index=rows.index)[self.feature_names]
+
+    def reference_prices(self, ref: Reference, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's reference median and the index of the `by` level it came from (-1: global median)."""
+        reference = np.full(len(rows), np.nan)
+        level_used = np.full(len(rows), -1)
+        for i, (by, level) in enumerate(zip(ref.by, self.medians[ref.feature])):
+            found = category_text(rows[by]).map(level).to_numpy(dtype=float, na_value=np.nan)
+            fill = np.isnan(reference) & ~np.isnan(found)
+            reference = np.where(fill, found, reference)
+            level_used = np.where(fill, i, level_used)
+        return np.where(np.isnan(reference), self.global_medians[ref.feature], reference), level_used
 
     def to_dict(self) -> dict[str, Any]:
         return {

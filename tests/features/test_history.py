@@ -38,6 +38,8 @@ def test_counts_use_only_what_was_known_before_filing() -> None:
     assert c.loc["e", ["imp__entries", "imp__inspections", "imp__violations"]].tolist() == [4, 2, 1]
     assert c.loc["d", ["hs+origin__entries", "hs+origin__violations"]].tolist() == [2, 1]
     assert c.loc["e"].filter(like="hs+origin").isna().all()  # no key, no history
+    nobody = point_in_time_counts(df.assign(imp=None), SPEC)  # an entity missing from every row
+    assert nobody.filter(like="imp__").isna().all().all() and len(nobody) == len(df)
 
 
 def test_a_planted_future_violation_does_not_leak(history: pd.DataFrame) -> None:

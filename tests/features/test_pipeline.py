@@ -1,23 +1,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.history import HistoryProfiles, point_in_time_counts
-from features.pipeline import FeaturePipeline, entries_frame, prepare
-from features.schema import ENTRY_FIELDS, Entry
+from features.pipeline import FeaturePipeline, entries_frame, entry_payloads, prepare
+from features.schema import Entry
 from features.spec import BUILTIN_SPEC, DatasetSpec, Reference
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if value is None or pd.isna(value):
-        return None
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def test_same_entry_gets_bit_identical_features_on_both_paths(history: pd.DataFrame) -> None:
@@ -32,7 +23,7 @@ def test_same_entry_gets_bit_identical_features_on_both_paths(history: pd.DataFr
     picks = np.random.default_rng(1).choice(np.arange(cut, len(rows)), size=40, replace=False)
     for i in picks:
         # what a targeting system sends: JSON, with floats written exactly (json.dumps uses repr)
-        payload = json.dumps({k: _plain(v) for k, v in history.loc[i, list(ENTRY_FIELDS)].items()})
+        payload = json.dumps(entry_payloads(history.loc[[i]])[0])
         entry = Entry.model_validate_json(payload)
         served_rows = prepare(entries_frame([entry]), BUILTIN_SPEC)
         profiles = HistoryProfiles.from_frame(rows.drop(index=i), BUILTIN_SPEC, entry.filed_at)
