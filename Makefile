@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   := data/entries.parquet
 
-.PHONY: up install data model test lint bench clean
+.PHONY: up install data model test lint bench load clean
 
-## up: install, generate data and train a model if no champion is registered
+## up: install, generate data and train a model if no champion is registered, then serve on 127.0.0.1:8000
 up: model
-	@$(BIN)/targeting champion
+	$(BIN)/targeting history load --data $(DATA)
 	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+	$(BIN)/targeting serve --host 127.0.0.1 --port 8000
 
 install: $(VENV)/.installed
 
@@ -37,6 +38,9 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/foundation.py
+
+load: install
+	bench/load.sh
 
 clean:
 	rm -rf $(VENV) data mlruns/mlflow.db mlruns/artifacts

@@ -125,6 +125,59 @@ def champion(
     )
 
 
+history_app = typer.Typer(help="Account-history profiles the service scores with.", no_args_is_help=True)
+app.add_typer(history_app, name="history")
+
+
+@history_app.command("load")
+def history_load(
+    data: Annotated[Path, typer.Option(help="The history the model was trained on.")] = Path("data/entries.parquet"),
+    dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace profiles that are already loaded.")] = False,
+) -> None:
+    """Build importer, manufacturer, shipper... profiles from a history into the service's database."""
+    import pandas as pd
+    from sqlalchemy.orm import Session
+
+    from features.history import HistoryProfiles
+    from features.pipeline import prepare
+    from features.spec import BUILTIN_SPEC
+    from service import store
+    from service.settings import Settings
+    from training.data import load_spec, read_table, validate
+
+    settings = Settings()
+    engine = store.make_engine(settings.database_url)
+    store.create_schema(engine)
+    with Session(engine) as session:
+        loaded = store.profile_total(session)
+        if loaded and not replace:
+            typer.echo(f"{loaded:,} profiles already loaded in {engine.url!r}; --replace to rebuild them")
+            return
+        try:
+            spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+            rows = prepare(validate(read_table(data), spec), spec)
+        except DataError as exc:
+            _fail(str(exc))
+            return
+        profiles = HistoryProfiles.from_frame(rows, spec, as_of=pd.Timestamp.now(tz="UTC"))
+        written = store.replace_profiles(session, profiles.counts)
+        session.commit()
+    typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {engine.url!r}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the scoring API (settings from the environment: DATABASE_URL, MLFLOW_TRACKING_URI, TARGETING_*)."""
+    import uvicorn
+
+    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # its INFO chatter and pickling notice

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy.exc import IntegrityError
+
+from service.decide import decide
+from service.deps import RequestIdDep, ScorerDep, SessionDep, SettingsDep
+from service.schemas import DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
+from service.store import Decision
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+
+
+def model_ref(d: Decision) -> dict[str, object]:
+    return {"name": d.model_name, "version": d.model_version, "alias": d.model_alias}
+
+
+def to_out(d: Decision, replayed: bool) -> DecisionOut:
+    fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "reasons", "decided_at",
+              "request_id")  # fmt: skip
+    return DecisionOut.model_validate(
+        {**{f: getattr(d, f) for f in fields}, "model": model_ref(d), "replayed": replayed}
+    )
+
+
+@router.post(
+    "/score",
+    response_model=ScoreResponse,
+    responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
+               422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)  # fmt: skip
+def score(
+    body: ScoreRequest, session: SessionDep, scorer: ScorerDep, settings: SettingsDep, rid: RequestIdDep
+) -> ScoreResponse:
+    """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
+    already decided by this model version is answered from its record (`replayed`)."""
+    for attempt in (1, 2):
+        try:
+            decisions, replayed = decide(session, scorer, settings.policy, body.entries, rid, settings.top_reasons)
+            session.commit()  # the record exists before the response does
+            break
+        except IntegrityError:  # a concurrent request recorded the same entry first: answer from its record
+            session.rollback()
+            if attempt == 2:
+                raise
+    return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decisions])

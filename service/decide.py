@@ -1,0 +1,102 @@
+"""Score entries and record every decision: idempotent by entry id and model version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from features.history import HistoryProfiles, batch_counts, entity_key
+from features.pipeline import entries_frame, prepare
+from features.schema import Entry
+from service import store
+from service.policy import BANDS, Policy
+from service.scoring import Scorer
+
+
+class EntryConflict(ValueError):
+    """The entry id was already decided by this model for different entry contents."""
+
+    def __init__(self, entry_id: str) -> None:
+        super().__init__(
+            f"entry {entry_id} was already scored by this model with different contents; "
+            "a corrected entry needs a new entry id"
+        )
+        self.entry_id = entry_id
+
+
+class DuplicateEntry(ValueError):
+    def __init__(self, entry_id: str) -> None:
+        super().__init__(f"entry {entry_id} appears more than once in the batch")
+        self.entry_id = entry_id
+
+
+def digest(entry: Entry) -> str:
+    return hashlib.sha256(json.dumps(entry.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def _history(session: Session, scorer: Scorer, rows: pd.DataFrame, seen: np.ndarray) -> pd.DataFrame:
+    """History counts as known now, plus earlier entries of the same batch, less the entry itself if
+    it was counted when another model version scored it."""
+    spec = scorer.pipeline.spec
+    keys = {spec.entity_name(e): entity_key(rows, e) for e in spec.entities}
+    known = store.profile_counts(session, {name: key.dropna().tolist() for name, key in keys.items()})
+    counts = HistoryProfiles(spec, known).lookup(rows) + batch_counts(rows, spec)
+    entries = [c for c in counts.columns if c.endswith("__entries")]
+    counts.loc[seen, entries] = counts.loc[seen, entries] - 1
+    return counts
+
+
+def decide(
+    session: Session, scorer: Scorer, policy: Policy, entries: list[Entry], request_id: str, top: int
+) -> tuple[list[store.Decision], set[str]]:
+    """Decisions for the entries in order, and the ids that were decided before (replayed)."""
+    ids = [e.entry_id for e in entries]
+    if len(set(ids)) < len(ids):
+        raise DuplicateEntry(next(i for i in ids if ids.count(i) > 1))
+    ref = scorer.ref
+    existing = store.decisions_for(session, ids, ref.name, ref.version)
+    for entry in entries:
+        if entry.entry_id in existing and existing[entry.entry_id].entry_digest != digest(entry):
+            raise EntryConflict(entry.entry_id)
+    new = [e for e in entries if e.entry_id not in existing]
+    if new:
+        rows = prepare(entries_frame(new), scorer.pipeline.spec)
+        seen_ids = store.entries_seen(session, [e.entry_id for e in new])
+        seen = np.array([e.entry_id in seen_ids for e in new])
+        counts = _history(session, scorer, rows, seen)
+        now = datetime.now(UTC)
+        records = []
+        for entry, scored in zip(new, scorer.score(rows, counts, top)):
+            action = policy.action(scored.score)
+            records.append(
+                store.Decision(
+                    entry_id=entry.entry_id,
+                    model_name=ref.name,
+                    model_version=ref.version,
+                    model_alias=ref.alias,
+                    decided_at=now,
+                    request_id=request_id,
+                    entry=entry.model_dump(mode="json"),
+                    entry_digest=digest(entry),
+                    score=scored.score,
+                    raw_score=scored.raw_score,
+                    base_value=scored.base_value,
+                    risk_band=BANDS[action],
+                    action=action.value,
+                    contributions=scored.contributions,
+                    reasons=scored.reasons,
+                )
+            )
+        store.add_decisions(session, records)
+        spec = scorer.pipeline.spec
+        fresh = rows[~seen]
+        store.add_entries(
+            session, [(spec.entity_name(e), k) for e in spec.entities for k in entity_key(fresh, e).dropna()]
+        )
+        existing |= {r.entry_id: r for r in records}
+    return [existing[i] for i in ids], {i for i in ids if i not in {e.entry_id for e in new}}

@@ -1,0 +1,149 @@
+"""Every feature's contribution for an entry, and plain-language reasons built from the feature definitions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.derive import DERIVED_COLUMNS, FLAGS
+from features.pipeline import HISTORY_FEATURES, FeaturePipeline, category_text
+from features.schema import Entry
+from features.spec import Reference
+
+YES_NO = {**FLAGS, "related_party": ("buyer and seller are related parties", "buyer and seller are not related")}
+MONEY = frozenset({"declared_value_usd", "unit_value", "value_per_kg"})
+ENTITY_LABELS = {
+    "importer_id": "importer",
+    "manufacturer_id": "manufacturer",
+    "shipper_id": "shipper",
+    "seller_id": "seller",
+    "hts_heading+country_of_origin": "HTS heading from this origin",
+}
+
+
+def label(column: str) -> str:
+    """Short human name of a column: the entry schema's or the derived column's, else the column name."""
+    if column in DERIVED_COLUMNS:
+        return DERIVED_COLUMNS[column]
+    if column in Entry.model_fields:
+        return column.removesuffix("_usd").removesuffix("_kg").replace("_", " ").replace("hts", "HTS")
+    return column.replace("_", " ")
+
+
+def _hts(code: str) -> str:
+    if len(code) == 10 and code.isdigit():
+        return f"{code[:4]}.{code[4:6]}.{code[6:]}"
+    if len(code) == 6 and code.isdigit():
+        return f"{code[:4]}.{code[4:]}"
+    return code
+
+
+UNITS = {"gross_weight_kg": " kg", "kg_per_unit": " kg"}
+
+
+def _number(column: str, value: float) -> str:
+    if column in MONEY:
+        return f"${value:,.2f}"
+    shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return shown + UNITS.get(column, "")
+
+
+@dataclass(frozen=True)
+class _Context:
+    text: dict[str, np.ndarray]  # category texts, and the values that references compare
+    references: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray]]]  # medians, level used, group texts
+    counts: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    kind: str  # category | yes_no | number | reference | history
+    column: str
+    reference: Reference | None = None
+    entity: str = ""
+    stat: str = ""
+
+
+class Explainer:
+    """Turns SHAP contributions of one pipeline's features into records and sentences."""
+
+    def __init__(self, pipeline: FeaturePipeline) -> None:
+        self.pipeline = pipeline
+        spec = pipeline.spec
+        kinds: dict[str, _Kind] = {c: _Kind("category", c) for c in spec.categorical}
+        kinds |= {c: _Kind("yes_no" if c in YES_NO else "number", c) for c in spec.numeric}
+        kinds |= {r.feature: _Kind("reference", r.value, reference=r) for r in spec.references}
+        for entity in spec.entities:
+            name = spec.entity_name(entity)
+            kinds |= {f"{name}_{stat}": _Kind("history", name, entity=name, stat=stat) for stat in HISTORY_FEATURES}
+        self.kinds = [kinds[f] for f in pipeline.feature_names]
+
+    def context(self, rows: pd.DataFrame, counts: pd.DataFrame) -> _Context:
+        """What sentences need about a batch, computed once per column rather than per row."""
+        text = {c: category_text(rows[c]).to_numpy(dtype=object, na_value=None) for c in self.pipeline.spec.categorical}
+        references: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = {}
+        for ref in self.pipeline.spec.references:
+            medians, levels = self.pipeline.reference_prices(ref, rows)
+            groups = [category_text(rows[by]).to_numpy(dtype=object, na_value=None) for by in ref.by]
+            references[ref.feature] = (medians, levels, groups)
+            text[ref.value] = rows[ref.value].to_numpy(dtype=float)
+        return _Context(text, references, {c: counts[c].to_numpy(dtype=float) for c in counts.columns})
+
+    def display_values(self, ctx: _Context, x: np.ndarray) -> list[list[Any]]:
+        """What a reviewer reads for each feature: the category as text, otherwise the model input."""
+        columns: list[list[Any]] = []
+        for j, k in enumerate(self.kinds):
+            if k.kind == "category":
+                columns.append(list(ctx.text[k.column]))
+            else:
+                columns.append([None if math.isnan(v) else float(v) for v in x[:, j]])
+        return [list(row) for row in zip(*columns)]
+
+    def sentence(self, j: int, ctx: _Context, i: int, value: Any) -> str:
+        """One plain-language sentence about feature j of row i."""
+        k = self.kinds[j]
+        if k.kind == "category":
+            if value is None:
+                return f"{label(k.column)} is not given"
+            known = value in self.pipeline.vocab.get(k.column, ())
+            shown = _hts(value) if k.column.startswith("hts") else value
+            return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
+        if value is None:
+            if k.kind == "history":
+                return f"no {ENTITY_LABELS.get(k.entity, label(k.entity))} on this entry"
+            return f"{label(k.column)} is not given"
+        if k.kind == "yes_no":
+            yes, no = YES_NO[k.column]
+            return yes if value >= 0.5 else no
+        if k.kind == "number":
+            return f"{label(k.column)} is {_number(k.column, value)}"
+        if k.kind == "reference":
+            return self._reference_sentence(k.reference, ctx, i, value)  # type: ignore[arg-type]
+        return self._history_sentence(k, ctx, i, value)
+
+    def _reference_sentence(self, ref: Reference, ctx: _Context, i: int, ratio: float) -> str:
+        medians, levels, groups = ctx.references[ref.feature]
+        level = int(levels[i])
+        where = "across all goods"
+        if level >= 0:
+            by, group = ref.by[level], str(groups[level][i])
+            where = f"for {label(by)} {_hts(group) if by.startswith('hts') else group}"
+        declared, usual = _number(ref.value, float(ctx.text[ref.value][i])), _number(ref.value, float(medians[i]))
+        return f"{label(ref.value)} is {ratio:.0%} of the usual {where} ({declared} against {usual})"
+
+    def _history_sentence(self, k: _Kind, ctx: _Context, i: int, value: float) -> str:
+        who = ENTITY_LABELS.get(k.entity, label(k.entity))
+        entries, inspections, violations = (
+            ctx.counts[f"{k.entity}__{c}"][i] for c in ("entries", "inspections", "violations")
+        )
+        if k.stat in ("prior_entries", "first_time"):
+            return f"first entry from this {who}" if entries == 0 else f"{who} filed {entries:.0f} entries before"
+        if k.stat == "prior_inspections":
+            return f"{who} was inspected {inspections:.0f} times before"
+        if k.stat == "prior_violations":
+            return f"{who} had {violations:.0f} violations found in {inspections:.0f} inspections"
+        return f"{who}: {violations:.0f} violations in {inspections:.0f} inspections (smoothed rate {value:.0%})"

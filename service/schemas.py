@@ -1,0 +1,152 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from features.schema import Entry
+from service.policy import Action
+
+EXAMPLE_ENTRIES: list[JsonValue] = [
+    {
+        "entry_id": "ABC1234567-8",
+        "filed_at": "2025-03-14T09:30:00Z",
+        "entry_type": "01",
+        "importer_id": "12-3456789AB",
+        "filer_code": "ABC",
+        "manufacturer_id": "CNAMAPLA1145SHA",
+        "shipper_id": "SHP-000123",
+        "consignee_id": "CNS-004567",
+        "country_of_origin": "CN",
+        "country_of_export": "CN",
+        "port_of_entry": "2704",
+        "mode_of_transport": "11",
+        "carrier": "MAEU",
+        "hts_code": "7317.00.5503",
+        "description": "steel wire nails",
+        "declared_value_usd": 18500.0,
+        "quantity": 14000,
+        "quantity_unit": "KG",
+        "gross_weight_kg": 15200.0,
+        "related_party": False,
+        "adcvd_case_no": "A570909000",
+    },
+    {
+        "entry_id": "EXP7654321-0",
+        "filed_at": "2025-03-14T10:05:00Z",
+        "entry_type": "86",
+        "importer_id": "24031511-00042",
+        "filer_code": "EXP",
+        "manufacturer_id": "CNSHEGUA88SHE",
+        "shipper_id": "SHP-E00042",
+        "consignee_id": "C104233",
+        "country_of_origin": "CN",
+        "country_of_export": "HK",
+        "port_of_entry": "4701",
+        "mode_of_transport": "40",
+        "carrier": "DHL",
+        "hts_code": "4202.21.0000",
+        "description": "designer leather handbags",
+        "declared_value_usd": 38.0,
+        "quantity": 2,
+        "quantity_unit": "NO",
+        "gross_weight_kg": 1.9,
+        "marketplace": "shopmart",
+        "seller_id": "SLR-0042",
+    },
+]
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"entries": EXAMPLE_ENTRIES}]})
+
+    entries: list[Entry] = Field(min_length=1, max_length=1000, description="One to 1,000 entries.")
+
+
+class ModelInfoRef(BaseModel):
+    name: str = Field(examples=["shipment-risk"])
+    version: int = Field(examples=[3])
+    alias: str = Field(examples=["champion"])
+
+
+class Reason(BaseModel):
+    feature: str = Field(description="Model input name.", examples=["unit_value_to_reference"])
+    value: float | str | None = Field(description="The entry's value of that input.", examples=[0.12])
+    contribution: float = Field(description="SHAP contribution in log-odds.", examples=[1.37])
+    effect: str = Field(description="Whether it raises or lowers the risk.", examples=["raises risk"])
+    sentence: str = Field(
+        examples=["declared value per unit is 12% of the usual for HTS 6109.10.0012 ($0.38 against $3.10)"]
+    )
+
+
+class Contribution(BaseModel):
+    feature: str = Field(examples=["country_of_origin"])
+    value: float | str | None = Field(
+        description="What a reviewer reads: category text or the number.", examples=["VN"]
+    )
+    input: float | None = Field(description="The exact model input (categories as codes).", examples=[17.0])
+    contribution: float = Field(description="SHAP contribution in log-odds.", examples=[0.21])
+
+
+class DecisionOut(BaseModel):
+    """A scored entry: calibrated score, intervention and its top reasons."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    entry_id: str = Field(examples=["ABC1234567-8"])
+    score: float = Field(ge=0, le=1, description="Calibrated probability of a violation.", examples=[0.31])
+    risk_band: str = Field(examples=["high"])
+    action: Action = Field(examples=["non_intrusive_exam"])
+    raw_score: float = Field(description="The model's margin (log-odds); base_value + contributions.", examples=[-0.8])
+    base_value: float = Field(description="The model's expected margin (SHAP base value).", examples=[-3.1])
+    reasons: list[Reason]
+    model: ModelInfoRef
+    decided_at: datetime
+    request_id: str = Field(description="The request that made the decision.")
+    replayed: bool = Field(False, description="True when this entry had been decided by this model before.")
+
+
+class ScoreResponse(BaseModel):
+    request_id: str
+    decisions: list[DecisionOut]
+
+
+class PastDecision(BaseModel):
+    model: ModelInfoRef
+    decided_at: datetime
+    score: float
+    action: Action
+
+
+class DecisionRecord(DecisionOut):
+    """Exactly what was decided: the entry as received and every feature's contribution."""
+
+    entry: Entry
+    contributions: list[Contribution]
+    earlier: list[PastDecision] = Field(default=[], description="Decisions on this entry by other model versions.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: int
+    alias: str
+    run_id: str
+    features: list[str]
+    metrics: dict[str, float] = Field(description="Test-window metrics of the training run.")
+    trained_on: dict[str, str] = Field(description="Data fingerprint, rows and split of the training run.")
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    checks: dict[str, str] = Field(default={}, examples=[{"model": "shipment-risk v3", "database": "ok"}])
+
+
+class ErrorItem(BaseModel):
+    field: str = Field(examples=["entries[0].hts_code"])
+    reason: str = Field(examples=["Value error, HTS code must have exactly 10 digits (e.g. 8541.43.0010), got '123'"])
+
+
+class ErrorBody(BaseModel):
+    detail: str | list[ErrorItem]

@@ -1,0 +1,27 @@
+"""Service settings, read from the environment once by the entry point and injected from there."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.policy import Policy
+
+
+class Settings(BaseSettings):
+    """Environment: DATABASE_URL, MLFLOW_TRACKING_URI, TARGETING_MODEL_NAME, TARGETING_POLICY__PHYSICAL_EXAM..."""
+
+    model_config = SettingsConfigDict(env_prefix="TARGETING_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///data/targeting.db", validation_alias=AliasChoices("DATABASE_URL", "TARGETING_DATABASE_URL")
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "TARGETING_MLFLOW_TRACKING_URI")
+    )
+    model_name: str = "shipment-risk"
+    model_alias: str = "champion"
+    policy: Policy = Policy()
+    max_batch: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    top_reasons: int = Field(5, ge=1)

@@ -1,0 +1,184 @@
+"""SQLAlchemy tables and queries: decisions and account-history profiles. Functions add and flush; the
+caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite keeps no zone, so it is put back on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Decision(Base):
+    """One entry scored by one model version: what was decided, when, why."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("entry_id", "model_name", "model_version", name="uq_decision_entry_model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[int] = mapped_column(Integer)
+    model_alias: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    request_id: Mapped[str] = mapped_column(String(64))
+    entry: Mapped[dict[str, Any]] = mapped_column(Json)
+    entry_digest: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    raw_score: Mapped[float] = mapped_column(Float)
+    base_value: Mapped[float] = mapped_column(Float)
+    risk_band: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    contributions: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+
+
+class Profile(Base):
+    """An account's history as known now: entries filed, inspections and violations found."""
+
+    __tablename__ = "profiles"
+
+    entity: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    inspections: Mapped[int] = mapped_column(Integer, default=0)
+    violations: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for SQLite (file folder created, WAL journal) or PostgreSQL."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    Base.metadata.create_all(engine)
+
+
+def ping(session: Session) -> None:
+    session.execute(text("SELECT 1"))
+
+
+def decisions_for(session: Session, entry_ids: Iterable[str], model_name: str, version: int) -> dict[str, Decision]:
+    """Existing decisions of one model version, by entry id."""
+    query = select(Decision).where(
+        Decision.entry_id.in_(list(entry_ids)), Decision.model_name == model_name, Decision.model_version == version
+    )
+    return {d.entry_id: d for d in session.scalars(query)}
+
+
+def entries_seen(session: Session, entry_ids: Iterable[str]) -> set[str]:
+    """Entry ids decided by any model before."""
+    return set(session.scalars(select(Decision.entry_id).where(Decision.entry_id.in_(list(entry_ids))).distinct()))
+
+
+def decisions_of_entry(session: Session, entry_id: str) -> list[Decision]:
+    """Every decision on an entry, newest first."""
+    query = (
+        select(Decision).where(Decision.entry_id == entry_id).order_by(Decision.decided_at.desc(), Decision.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def add_decisions(session: Session, decisions: list[Decision]) -> None:
+    session.add_all(decisions)
+    session.flush()
+
+
+def profile_counts(session: Session, keys: dict[str, list[str]]) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """Counts per entity for the given keys (unknown keys are absent)."""
+    out: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for entity, wanted in keys.items():
+        rows = session.execute(
+            select(Profile.key, Profile.entries, Profile.inspections, Profile.violations).where(
+                Profile.entity == entity, Profile.key.in_(set(wanted))
+            )
+        )
+        out[entity] = {k: (e, i, v) for k, e, i, v in rows}
+    return out
+
+
+def add_entries(session: Session, keys: list[tuple[str, str]]) -> None:
+    """Count one more filed entry for each (entity, key), creating profiles as needed."""
+    if not keys:
+        return
+    counted: dict[tuple[str, str], int] = {}
+    for k in keys:
+        counted[k] = counted.get(k, 0) + 1
+    values = [{"entity": e, "key": k, "entries": n, "inspections": 0, "violations": 0} for (e, k), n in counted.items()]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Profile).values(values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Profile.entity, Profile.key], set_={"entries": Profile.entries + stmt.excluded.entries}
+    )
+    session.execute(stmt)
+
+
+def replace_profiles(session: Session, counts: dict[str, dict[str, tuple[int, int, int]]]) -> int:
+    """Replace every profile with the given counts; returns how many were written."""
+    session.query(Profile).delete()
+    rows = [
+        {"entity": entity, "key": key, "entries": e, "inspections": i, "violations": v}
+        for entity, table in counts.items()
+        for key, (e, i, v) in table.items()
+    ]
+    if rows:
+        session.execute(insert(Profile), rows)
+    return len(rows)
+
+
+def profile_total(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Profile)) or 0)

@@ -1,0 +1,73 @@
+"""Explanations: exact TreeSHAP that agrees with the shap library, and sentences from feature definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+
+from features.history import point_in_time_counts
+from features.pipeline import prepare
+from service.scoring import Scorer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scored(scorer: Scorer, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list]:
+    spec = scorer.pipeline.spec
+    rows = prepare(history, spec)
+    counts = point_in_time_counts(rows, spec)
+    pick = np.random.default_rng(5).choice(len(rows), 300, replace=False)
+    rows, counts = rows.iloc[pick].reset_index(drop=True), counts.iloc[pick].reset_index(drop=True)
+    x = scorer.pipeline.transform(rows, counts).to_numpy()
+    return rows, counts, x, scorer.score(rows, counts, top=5)
+
+
+def test_contributions_agree_with_the_shap_library_and_add_up(scorer: Scorer, scored: tuple) -> None:
+    rows, counts, x, results = scored
+    explainer = shap.TreeExplainer(scorer.model.booster)
+    reference = explainer.shap_values(x)
+    ours = np.array([[c["contribution"] for c in r.contributions] for r in results])
+    assert np.abs(ours - reference).max() < 1e-6
+    base = np.array([r.base_value for r in results])
+    assert np.abs(base - float(np.ravel(explainer.expected_value)[0])).max() < 1e-6
+    margin = scorer.model.booster.predict(x, raw_score=True)
+    raw = np.array([r.raw_score for r in results])
+    assert np.abs(base + ours.sum(axis=1) - raw).max() < 1e-6
+    assert np.abs(raw - margin).max() < 1e-6
+    scores = np.array([r.score for r in results])
+    assert np.allclose(scores, scorer.model.calibration.probability(raw), atol=1e-15)
+
+
+def test_reasons_are_the_largest_contributions_in_plain_words(scored: tuple) -> None:
+    _, _, _, results = scored
+    for r in results:
+        by_size = sorted(r.contributions, key=lambda c: -abs(c["contribution"]))[:5]
+        assert [x["feature"] for x in r.reasons] == [c["feature"] for c in by_size]
+        for reason in r.reasons:
+            assert reason["effect"] == ("raises risk" if reason["contribution"] > 0 else "lowers risk")
+            assert reason["sentence"] and "_" not in reason["sentence"].replace("_to_", "")
+
+
+def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple) -> None:
+    rows, counts, x, _ = scored
+    names = scorer.pipeline.feature_names
+    ctx = scorer.explainer.context(rows, counts)
+    shown = scorer.explainer.display_values(ctx, x)
+    say = {f: [scorer.explainer.sentence(j, ctx, i, shown[i][j]) for i in range(len(rows))]
+           for j, f in enumerate(names)}  # fmt: skip
+    ratio = names.index("unit_value_to_reference")
+    for i, s in enumerate(say["unit_value_to_reference"]):
+        assert s.startswith(f"declared value per unit is {x[i, ratio]:.0%} of the usual ")
+    assert any("for HTS code " in s for s in say["unit_value_to_reference"])
+    for i, s in enumerate(say["adcvd_scope_without_case"]):
+        flag = x[i, names.index("adcvd_scope_without_case")]
+        assert ("but no case number is declared" in s) == (flag == 1)
+    seller = say["seller_id_violation_rate"]
+    assert {s for i, s in enumerate(seller) if pd.isna(rows.loc[i, "seller_id"])} == {"no seller on this entry"}
+    assert any(s.startswith("seller: ") and "violations in" in s for s in seller)
+    first = [s for s in say["importer_id_first_time"] if s.startswith("first entry")]
+    assert len(first) == int(np.nansum(x[:, names.index("importer_id_first_time")]))
+    assert all(s.startswith("country of origin is ") for s in say["country_of_origin"])
