@@ -25,16 +25,20 @@ def count_columns(spec: DatasetSpec) -> list[str]:
 def entity_key(frame: pd.DataFrame, entity: Entity) -> pd.Series:
     """One string key per row; missing where any part of the entity is missing."""
     cols = [entity] if isinstance(entity, str) else entity
-    parts = [_as_text(frame[c]) for c in cols]
+    parts = [as_text(frame[c]) for c in cols]
     key = parts[0]
     for part in parts[1:]:
         key = key + "|" + part
     return key
 
 
-def _as_text(col: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(col) and col.dropna().apply(float.is_integer).all():
-        col = col.astype("Int64")
+def as_text(col: pd.Series) -> pd.Series:
+    """Values as text, so that the integer code 7 read as 7.0 is still "7"."""
+    if pd.api.types.is_float_dtype(col):
+        values = col.to_numpy(dtype=float)
+        finite = values[~np.isnan(values)]
+        if np.array_equal(finite, np.round(finite)):
+            col = col.astype("Int64")
     return col.astype("string")
 
 
@@ -95,6 +99,12 @@ def point_in_time_counts(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame
 
 def batch_counts(rows: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Counts among the rows themselves: entries of the same entity filed earlier in the same batch."""
+    if len(rows) == 1:  # nothing earlier in a batch of one
+        return pd.DataFrame(
+            {f"{spec.entity_name(e)}__{c}": np.where(entity_key(rows, e).isna(), np.nan, 0.0)
+             for e in spec.entities for c in COUNTS},
+            index=rows.index,
+        )  # fmt: skip
     unlabelled = rows.assign(**{spec.label: np.nan})
     if spec.outcome_time:
         unlabelled[spec.outcome_time] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns, UTC]")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.derive import derive_entry_columns
-from features.history import COUNTS, entity_key
+from features.history import COUNTS, as_text
 from features.schema import ENTRY_FIELDS, Entry
 from features.spec import DatasetSpec, Reference
 
@@ -53,7 +53,7 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
 
 def category_text(col: pd.Series) -> pd.Series:
     """Categories as text, so that integer codes 7 and 7.0 are one category."""
-    return entity_key(col.to_frame(), str(col.name))
+    return as_text(col)
 
 
 @dataclass
@@ -65,6 +65,14 @@ class FeaturePipeline:
     medians: dict[str, list[dict[str, float]]]  # reference feature -> per `by` level, group -> median
     global_medians: dict[str, float]
     prior_rate: float
+
+    def __post_init__(self) -> None:
+        # lookup tables built once per loaded pipeline, not per request
+        self._codes = {col: pd.Index(values) for col, values in self.vocab.items()}
+        self._medians = {
+            feature: [(pd.Index(list(level)), np.fromiter(level.values(), dtype=float)) for level in levels]
+            for feature, levels in self.medians.items()
+        }
 
     @property
     def feature_names(self) -> list[str]:
@@ -103,7 +111,7 @@ class FeaturePipeline:
         """Model inputs (float64) for prepared rows and their history counts, in `feature_names` order."""
         out: dict[str, np.ndarray] = {}
         for col in self.spec.categorical:
-            codes = pd.Index(self.vocab[col]).get_indexer(category_text(rows[col])).astype(float)
+            codes = self._codes[col].get_indexer(category_text(rows[col])).astype(float)
             missing = rows[col].isna().to_numpy()
             out[col] = np.where(missing, np.nan, np.where(codes < 0, len(self.vocab[col]), codes))
         for col in self.spec.numeric:
@@ -125,8 +133,9 @@ class FeaturePipeline:
         """Each row's reference median and the index of the `by` level it came from (-1: global median)."""
         reference = np.full(len(rows), np.nan)
         level_used = np.full(len(rows), -1)
-        for i, (by, level) in enumerate(zip(ref.by, self.medians[ref.feature])):
-            found = category_text(rows[by]).map(level).to_numpy(dtype=float, na_value=np.nan)
+        for i, (by, (keys, values)) in enumerate(zip(ref.by, self._medians[ref.feature])):
+            at = keys.get_indexer(category_text(rows[by]))
+            found = np.where(at >= 0, values[at], np.nan) if len(values) else np.full(len(rows), np.nan)
             fill = np.isnan(reference) & ~np.isnan(found)
             reference = np.where(fill, found, reference)
             level_used = np.where(fill, i, level_used)
