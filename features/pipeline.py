@@ -143,7 +143,7 @@ class FeaturePipeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "spec": self.spec.model_dump(),
+            "spec": self.spec.model_dump(mode="json"),
             "vocab": self.vocab,
             "medians": self.medians,
             "global_medians": self.global_medians,

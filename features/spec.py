@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -42,6 +43,8 @@ class DatasetSpec(BaseModel):
     references: list[Reference] = []
     exclude: list[str] = []
     derive: Literal["entry"] | None = Field(default=None, description="Add the built-in entry columns first.")
+    valid_from: datetime | None = Field(default=None, description="Explicit split: validation starts here ...")
+    test_from: datetime | None = Field(default=None, description="... and the test window here (UTC if no zone).")
 
     @field_validator("entities")
     @classmethod
@@ -50,6 +53,13 @@ class DatasetSpec(BaseModel):
             if isinstance(entity, list) and not entity:
                 raise ValueError("an entity combination needs at least one column")
         return value
+
+    @field_validator("valid_from", "test_from")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _roles_do_not_overlap(self) -> DatasetSpec:
@@ -61,6 +71,10 @@ class DatasetSpec(BaseModel):
                 raise ValueError(f"column {column!r} is listed in exclude and cannot be a feature")
             if column.startswith(HIDDEN_PREFIX):
                 raise ValueError(f"column {column!r} is hidden ground truth and cannot be a feature")
+        if (self.valid_from is None) != (self.test_from is None):
+            raise ValueError("give both valid_from and test_from, or neither")
+        if self.valid_from and self.test_from and self.valid_from >= self.test_from:
+            raise ValueError("valid_from must come before test_from")
         both = set(self.categorical) & set(self.numeric)
         if both:
             raise ValueError(f"column {sorted(both)[0]!r} is listed as both categorical and numeric")

@@ -70,18 +70,27 @@ def train(
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
     valid_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the validation window.")] = 0.15,
     test_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the test window.")] = 0.15,
+    valid_from: Annotated[datetime | None, typer.Option(help="Explicit split: validation from this date.")] = None,
+    test_from: Annotated[datetime | None, typer.Option(help="Explicit split: test window from this date.")] = None,
 ) -> None:
     """Train a LightGBM risk model, track the run in MLflow and register it."""
-    from features.spec import BUILTIN_SPEC
+    from pydantic import ValidationError
+
+    from features.spec import BUILTIN_SPEC, DatasetSpec
     from training.data import load_spec
     from training.train import train as run_training
 
     try:
         spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+        if valid_from or test_from:  # the command line overrides the spec
+            spec = DatasetSpec.model_validate({**spec.model_dump(), "valid_from": valid_from, "test_from": test_from})
         began = time.perf_counter()
         result = run_training(data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac)
     except DataError as exc:
         _fail(str(exc))
+        return
+    except ValidationError as exc:
+        _fail(exc.errors()[0]["msg"])
         return
     m, reg = result.metrics, result.registration
     typer.echo(

@@ -139,14 +139,19 @@ class Split:
 
 
 def time_split(frame: pd.DataFrame, spec: DatasetSpec, valid_frac: float = 0.15, test_frac: float = 0.15) -> Split:
-    """Cut by filing time: the last `test_frac` of rows is the test window, the `valid_frac` before it validation."""
-    if not (0 < valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
-        raise DataError("valid and test fractions must be in (0, 1) and add up to less than 1")
+    """Cut by filing time: at the spec's `valid_from` and `test_from` when it gives them, else so that the last
+    `test_frac` of rows is the test window and the `valid_frac` before it validation."""
     times = frame[spec.timestamp].sort_values(ignore_index=True)
-    n = len(times)
-    split = Split(
-        valid_from=times.iloc[int(n * (1 - valid_frac - test_frac))], test_from=times.iloc[int(n * (1 - test_frac))]
-    )
+    if spec.valid_from and spec.test_from:
+        split = Split(pd.Timestamp(spec.valid_from), pd.Timestamp(spec.test_from))
+        if not times.iloc[0] < split.valid_from or not split.test_from <= times.iloc[-1]:
+            span = f"{times.iloc[0]:%Y-%m-%d} to {times.iloc[-1]:%Y-%m-%d}"
+            raise DataError(f"valid_from and test_from must fall inside the data ({span})")
+    else:
+        if not (0 < valid_frac < 1 and 0 < test_frac < 1 and valid_frac + test_frac < 1):
+            raise DataError("valid and test fractions must be in (0, 1) and add up to less than 1")
+        n = len(times)
+        split = Split(times.iloc[int(n * (1 - valid_frac - test_frac))], times.iloc[int(n * (1 - test_frac))])
     labels = frame[spec.label]
     for name, mask in zip(("train", "validation", "test"), split.masks(frame[spec.timestamp])):
         window = labels[mask].dropna()

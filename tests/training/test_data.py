@@ -130,3 +130,36 @@ def test_split_is_ordered_by_time(history: pd.DataFrame) -> None:
     assert test.mean() == pytest.approx(0.15, abs=0.01) and valid.mean() == pytest.approx(0.15, abs=0.01)
     with pytest.raises(DataError, match="fractions"):
         time_split(frame, BUILTIN_SPEC, 0.6, 0.5)
+
+
+def test_explicit_split_by_dates(history: pd.DataFrame) -> None:
+    spec = BUILTIN_SPEC.model_copy(update={"valid_from": pd.Timestamp("2024-06-01", tz="UTC"),
+                                           "test_from": pd.Timestamp("2024-09-01", tz="UTC")})  # fmt: skip
+    frame = validate(history, spec)
+    split = time_split(frame, spec)
+    assert (split.valid_from, split.test_from) == (
+        pd.Timestamp("2024-06-01", tz="UTC"),
+        pd.Timestamp("2024-09-01", tz="UTC"),
+    )
+    train, valid, test = split.masks(frame["filed_at"])
+    assert frame["filed_at"][train].max() < pd.Timestamp("2024-06-01", tz="UTC") <= frame["filed_at"][valid].min()
+    assert frame["filed_at"][test].min() >= pd.Timestamp("2024-09-01", tz="UTC") > frame["filed_at"][valid].max()
+    late = spec.model_copy(update={"test_from": pd.Timestamp("2031-01-01", tz="UTC")})
+    with pytest.raises(DataError, match="inside the data"):
+        time_split(frame, late)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("valid_from: 2024-06-01\n", "give both valid_from and test_from"),
+        ("valid_from: 2024-09-01\ntest_from: 2024-06-01\n", "must come before test_from"),
+    ],
+)
+def test_explicit_split_in_the_spec_is_checked(tmp_path: Path, extra: str, message: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC_YAML + extra)
+    with pytest.raises(DataError, match=message):
+        load_spec(path)
+    path.write_text(SPEC_YAML + "valid_from: 2024-06-01\ntest_from: 2024-09-01T00:00:00+02:00\n")
+    assert load_spec(path).test_from == pd.Timestamp("2024-08-31T22:00:00", tz="UTC")

@@ -73,11 +73,17 @@ def test_cli_generate_train_and_champion(tmp_path: Path, mlflow_uri: str) -> Non
     assert "wrote 20,000 entries" in gen.stdout and data.exists()
     none = subprocess.run([TARGETING, "champion"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert none.returncode == 1 and "no shipment-risk@champion" in none.stderr
+    split = ["--valid-from", "2024-05-01", "--test-from", "2024-08-01"]
     fit = subprocess.run(
-        [TARGETING, "train", "--data", str(data)], capture_output=True, text=True, env=env, cwd=tmp_path
+        [TARGETING, "train", "--data", str(data), *split], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert fit.returncode == 0, fit.stderr
     assert "registered shipment-risk version 1 as @champion" in fit.stdout
+    assert "test window from 2024-08-01" in fit.stdout
+    bad = subprocess.run(
+        [TARGETING, "train", "--data", str(data), "--valid-from", "2024-05-01"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2 and "give both valid_from and test_from" in bad.stderr
     shown = subprocess.run([TARGETING, "champion"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert shown.returncode == 0 and "version 1 is @champion" in shown.stdout
 
