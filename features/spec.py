@@ -25,6 +25,20 @@ class Reference(BaseModel):
 Entity = str | list[str]
 
 
+class Truth(BaseModel):
+    """Ground truth that generated data carries for every entry: read by evaluation only, never a feature."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: str
+    revenue: str | None = None
+    probability: str | None = Field(default=None, description="The true violation probability (the oracle).")
+    expected_revenue: str | None = Field(default=None, description="The true expected revenue at stake.")
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in (self.label, self.revenue, self.probability, self.expected_revenue) if c]
+
+
 class DatasetSpec(BaseModel):
     """How to read a table of declarations; the product's own entries use `BUILTIN_SPEC`."""
 
@@ -37,6 +51,9 @@ class DatasetSpec(BaseModel):
     outcome_time: str | None = Field(default=None, description="When the outcome became known.")
     label_delay_days: float = Field(default=0.0, ge=0, description="Used when outcome_time is absent.")
     selection: str | None = Field(default=None, description="Why the row was inspected (policy, random, ...).")
+    random_selection: str = Field(default="random", description="The `selection` value of the random sample.")
+    selection_probability: str | None = Field(default=None, description="Each row's chance of being inspected.")
+    truth: Truth | None = None
     categorical: list[str] = []
     numeric: list[str] = []
     entities: list[Entity] = []
@@ -63,7 +80,12 @@ class DatasetSpec(BaseModel):
 
     @model_validator(mode="after")
     def _roles_do_not_overlap(self) -> DatasetSpec:
-        roles = {c for c in (self.id, self.timestamp, self.label, self.revenue, self.outcome_time, self.selection) if c}
+        roles = {
+            c
+            for c in (self.id, self.timestamp, self.label, self.revenue, self.outcome_time, self.selection,
+                      self.selection_probability, *(self.truth.columns if self.truth else []))
+            if c
+        }  # fmt: skip
         for column in self.feature_columns:
             if column in roles:
                 raise ValueError(f"column {column!r} is the id, time, label or outcome and cannot be a feature")
@@ -106,6 +128,13 @@ BUILTIN_SPEC = DatasetSpec(
     revenue="revenue_at_stake",
     outcome_time="outcome_at",
     selection="selection",
+    selection_probability="selection_probability",
+    truth=Truth(
+        label="truth_violation",
+        revenue="truth_revenue_at_stake",
+        probability="truth_probability",
+        expected_revenue="truth_expected_revenue",
+    ),
     derive="entry",
     categorical=[
         "entry_type",
@@ -143,5 +172,5 @@ BUILTIN_SPEC = DatasetSpec(
         Reference(value="unit_value", by=["hts_code", "hts6", "hts_heading"]),
         Reference(value="kg_per_unit", by=["hts_code", "hts6", "hts_heading"]),
     ],
-    exclude=["inspected", "selection_probability", "violation_type"],
+    exclude=["inspected", "violation_type"],
 )

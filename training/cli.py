@@ -7,7 +7,7 @@ import os
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 
@@ -72,12 +72,16 @@ def train(
     test_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the test window.")] = 0.15,
     valid_from: Annotated[datetime | None, typer.Option(help="Explicit split: validation from this date.")] = None,
     test_from: Annotated[datetime | None, typer.Option(help="Explicit split: test window from this date.")] = None,
+    weighting: Annotated[
+        str, typer.Option(help="ipw: weight inspected rows by 1/selection probability; none; auto: ipw when known.")
+    ] = "auto",
 ) -> None:
     """Train a LightGBM risk model, track the run in MLflow and register it."""
     from pydantic import ValidationError
 
     from features.spec import BUILTIN_SPEC, DatasetSpec
     from training.data import load_spec
+    from training.train import Weighting
     from training.train import train as run_training
 
     try:
@@ -85,7 +89,12 @@ def train(
         if valid_from or test_from:  # the command line overrides the spec
             spec = DatasetSpec.model_validate({**spec.model_dump(), "valid_from": valid_from, "test_from": test_from})
         began = time.perf_counter()
-        result = run_training(data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac)
+        if weighting not in get_args(Weighting):
+            raise DataError(f"unknown weighting {weighting!r}: use auto, ipw or none")
+        result = run_training(
+            data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+            weighting=cast(Weighting, weighting),
+        )  # fmt: skip
     except DataError as exc:
         _fail(str(exc))
         return
@@ -102,14 +111,29 @@ def train(
         f"base rate {m['base_rate']:.3f}, ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
         f"PR-AUC {m.get('pr_auc', float('nan')):.3f}"
     )
-    typer.echo("  k      precision  recall  revenue-recall")
-    for k in ("1pct", "2pct", "5pct", "10pct"):
-        typer.echo(
-            f"  {k:<6} {m[f'precision_at_{k}']:9.3f}  {m[f'recall_at_{k}']:6.3f}  "
-            f"{m.get(f'revenue_recall_at_{k}', float('nan')):14.3f}"
-        )
+    _table(m, "", "inspected entries of the test window (biased by the past policy)")
+    if "random_n" in m:
+        _table(m, "random_", f"random compliance sample of the window ({int(m['random_n'])} entries, 90% intervals)")
+    if "all_n" in m:
+        _table(m, "all_", f"every entry of the window against the ground truth ({int(m['all_n'])} entries)")
     if reg.champion_score is not None:
         typer.echo(f"previous champion's precision@5% on this window: {reg.champion_score:.3f}")
+
+
+def _table(m: dict[str, float], prefix: str, title: str) -> None:
+    typer.echo(f"{title}:")
+    typer.echo("  k      precision          recall             revenue-recall")
+    for k in ("1pct", "2pct", "5pct", "10pct"):
+        cells = []
+        for name in ("precision", "recall", "revenue_recall"):
+            key = f"{prefix}{name}_at_{k}"
+            cell = f"{m.get(key, float('nan')):.3f}"
+            if f"{key}_ci_low" in m:
+                cell += f" [{m[f'{key}_ci_low']:.2f}-{m[f'{key}_ci_high']:.2f}]"
+            elif prefix == "all_" and f"oracle_{name}_at_{k}" in m:
+                cell += f" (oracle {m[f'oracle_{name}_at_{k}']:.3f})"
+            cells.append(f"{cell:<18}")
+        typer.echo(f"  {k:<6} {' '.join(cells)}")
 
 
 @app.command()

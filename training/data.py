@@ -112,6 +112,14 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
         if (revenue < 0).any():
             raise DataError(f"column {spec.revenue!r}: revenue at stake cannot be negative")
         out[spec.revenue] = revenue
+    if spec.selection_probability and spec.selection_probability in frame:
+        chance = _parse_numbers(frame, spec.selection_probability)
+        if not chance[out[spec.label].notna()].between(0, 1, inclusive="right").all():
+            raise DataError(f"column {spec.selection_probability!r}: labelled rows need a probability in (0, 1]")
+        out[spec.selection_probability] = chance
+    for col in spec.truth.columns if spec.truth else []:
+        if col in frame:
+            out[col] = _parse_numbers(frame, col)
     numeric = list(spec.numeric) + [r.value for r in spec.references]
     if spec.derive == "entry":
         numeric = [c for c in numeric if c not in DERIVED_COLUMNS]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from features.spec import DatasetSpec
 
 INSPECTION_RATES = (0.01, 0.02, 0.05, 0.10)
 
@@ -40,4 +43,80 @@ def targeting_metrics(y: np.ndarray, scores: np.ndarray, revenue: np.ndarray | N
         metrics[f"recall_at_{name}"] = float(y[picked].sum() / positives) if positives else 0.0
         if caught_revenue is not None:
             metrics[f"revenue_recall_at_{name}"] = float(caught_revenue[picked].sum() / caught_revenue.sum())
+    return metrics
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Mean |predicted - observed| over equal-count bins of the score, weighted by bin size."""
+    order = np.argsort(p, kind="stable")
+    gaps = [abs(p[b].mean() - y[b].mean()) * len(b) for b in np.array_split(order, bins) if len(b)]
+    return float(sum(gaps) / len(y))
+
+
+def bootstrap_intervals(
+    y: np.ndarray, scores: np.ndarray, revenue: np.ndarray | None, rounds: int = 300, level: float = 0.9
+) -> dict[str, float]:
+    """Percentile bootstrap intervals of every targeting metric (`<metric>_ci_low`, `<metric>_ci_high`)."""
+    rng = np.random.default_rng(0)
+    draws: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        pick = rng.integers(0, len(y), len(y))
+        for name, value in targeting_metrics(y[pick], scores[pick], None if revenue is None else revenue[pick]).items():
+            draws.setdefault(name, []).append(value)
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for name, values in draws.items():
+        if name.startswith(("precision", "recall", "revenue_recall", "roc_auc", "pr_auc")):
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (
+                float(v) for v in np.percentile(values, [tail, 100 - tail])
+            )
+    return out
+
+
+def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{k}": v for k, v in metrics.items()}
+
+
+def window_metrics(window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray) -> dict[str, float]:
+    """Every yardstick the test window offers.
+
+    - unprefixed: the labelled (inspected) entries, biased by the policy that chose them;
+    - `random_`: the random compliance sample, unbiased, with 90 % bootstrap intervals;
+    - `all_` and `oracle_`: every entry against the ground truth, where the data carry it (generated data),
+      next to the oracle that ranks by the true probability (precision, recall) and by the true expected
+      revenue (revenue-recall); `_of_oracle` is the model's share of the oracle.
+    """
+    y = window[spec.label].to_numpy(dtype=float)
+    labelled = ~np.isnan(y)
+    revenue = window[spec.revenue].to_numpy(dtype=float) if spec.revenue else None
+
+    def rev(mask: np.ndarray) -> np.ndarray | None:
+        return None if revenue is None else revenue[mask]
+
+    metrics = targeting_metrics(y[labelled], scores[labelled], rev(labelled))
+    if spec.selection and spec.selection in window:
+        rnd = labelled & (window[spec.selection] == spec.random_selection).to_numpy()
+        metrics |= {"random_n": float(rnd.sum()), "random_positives": float(y[rnd].sum())}
+        if y[rnd].sum() > 0:  # with no violation in the sample there is nothing to rank
+            metrics |= _prefixed("random_", targeting_metrics(y[rnd], scores[rnd], rev(rnd)))
+            metrics |= _prefixed("random_", bootstrap_intervals(y[rnd], scores[rnd], rev(rnd)))
+    truth = spec.truth
+    if truth and all(c in window for c in truth.columns):
+        yt = window[truth.label].to_numpy(dtype=float)
+        rt = window[truth.revenue].to_numpy(dtype=float) if truth.revenue else None
+        model = targeting_metrics(yt, scores, rt)
+        metrics |= _prefixed("all_", model)
+        metrics["all_brier"] = float(np.mean((scores - yt) ** 2))
+        metrics["all_calibration_error"] = expected_calibration_error(yt, scores)
+        oracle: dict[str, float] = {}
+        if truth.probability:
+            by_p = targeting_metrics(yt, window[truth.probability].to_numpy(dtype=float), rt)
+            oracle |= {k: v for k, v in by_p.items() if not k.startswith("revenue_recall")}
+        if truth.expected_revenue and rt is not None:
+            by_r = targeting_metrics(yt, window[truth.expected_revenue].to_numpy(dtype=float), rt)
+            oracle |= {k: v for k, v in by_r.items() if k.startswith("revenue_recall")}
+        metrics |= _prefixed("oracle_", {k: v for k, v in oracle.items() if "_at_" in k})
+        metrics |= {
+            f"all_{k}_of_oracle": model[k] / v for k, v in oracle.items() if "_at_" in k and v > 0 and k in model
+        }
     return metrics

@@ -51,10 +51,12 @@ def fit_booster(
     y_valid: np.ndarray,
     categorical: list[str],
     params: FitParams,
+    w_train: np.ndarray | None = None,
+    w_valid: np.ndarray | None = None,
 ) -> lgb.Booster:
-    """Fit with native categorical features, early-stopping on validation PR-AUC."""
-    train = lgb.Dataset(x_train, y_train, categorical_feature=categorical, free_raw_data=False)
-    valid = lgb.Dataset(x_valid, y_valid, categorical_feature=categorical, reference=train)
+    """Fit with native categorical features, early-stopping on validation PR-AUC; rows weighted if given."""
+    train = lgb.Dataset(x_train, y_train, weight=w_train, categorical_feature=categorical, free_raw_data=False)
+    valid = lgb.Dataset(x_valid, y_valid, weight=w_valid, categorical_feature=categorical, reference=train)
     booster = lgb.train(
         params.lgb_params(),
         train,
@@ -66,9 +68,12 @@ def fit_booster(
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
 
 
-def fit_calibration(margin: np.ndarray, y: np.ndarray) -> Calibration:
-    """Platt scaling fitted on held-out margins (the validation window), so that 0.3 means three in ten."""
-    model = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin).reshape(-1, 1), y)
+def fit_calibration(margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Calibration:
+    """Platt scaling fitted on held-out margins (the validation window), so that 0.3 means three in ten.
+
+    With inverse selection-probability weights the inspected rows stand for every entry, so the
+    probability is that of an entry drawn from all traffic, not from the inspected."""
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(margin).reshape(-1, 1), y, sample_weight=weight)
     return Calibration(slope=float(model.coef_[0, 0]), intercept=float(model.intercept_[0]))
 
 

@@ -65,3 +65,25 @@ def targeting_curve(y: np.ndarray, scores: np.ndarray, revenue: np.ndarray | Non
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def reliability(sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]], path: Path, bins: int = 10) -> None:
+    """Observed violation rate against the mean score, in equal-count bins of the score."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    top = 0.0
+    for name, (y, p, w) in sets.items():
+        weight = np.ones_like(y) if w is None else w
+        order = np.argsort(p, kind="stable")
+        groups = [b for b in np.array_split(order, bins) if len(b)]
+        mean_p = [np.average(p[b], weights=weight[b]) for b in groups]
+        rate = [np.average(y[b], weights=weight[b]) for b in groups]
+        ax.plot(mean_p, rate, "o-", label=name)
+        top = max(top, *mean_p, *rate)
+    ax.plot([0, top], [0, top], ":", color="grey", label="perfect calibration")
+    ax.set_xlabel("mean score in bin")
+    ax.set_ylabel("observed violation rate")
+    ax.set_title("Reliability on the test window")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

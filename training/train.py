@@ -7,6 +7,7 @@ import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -17,13 +18,38 @@ from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from training import plots
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
-from training.evaluate import targeting_metrics
+from training.evaluate import targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, margins
 from training.model import ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
 
 log = logging.getLogger(__name__)
 SHAP_SAMPLE = 2000
+Weighting = Literal["auto", "none", "ipw"]
+MAX_WEIGHT = 100.0  # caps 1 / selection probability, so that no single inspection dominates
+
+
+def selection_weights(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
+    """Inverse selection probability of each row (capped), or None when the data do not say it."""
+    col = spec.selection_probability
+    if not col or col not in frame:
+        return None
+    chance = frame[col].to_numpy(dtype=float)
+    return np.minimum(1.0 / np.where(chance > 0, chance, np.nan), MAX_WEIGHT)
+
+
+def reliability_sets(
+    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(outcomes, scores, weights) to draw reliability curves for: inspected entries, and all with the truth."""
+    y = window[spec.label].to_numpy(dtype=float)
+    seen = ~np.isnan(y)
+    weights = selection_weights(window, spec)
+    sets = {"inspected entries (weighted by 1/selection probability)" if weights is not None else "inspected entries":
+            (y[seen], scores[seen], None if weights is None else weights[seen])}  # fmt: skip
+    if spec.truth and spec.truth.label in window:
+        sets["all entries, against the ground truth"] = (window[spec.truth.label].to_numpy(dtype=float), scores, None)
+    return sets
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,7 @@ def train(
     valid_frac: float = 0.15,
     test_frac: float = 0.15,
     params: FitParams = FitParams(),
+    weighting: Weighting = "auto",
 ) -> TrainResult:
     """Validate, split by time, fit, evaluate on the test window, log and register.
 
@@ -67,11 +94,19 @@ def train(
     y = frame[spec.label].to_numpy(dtype=float)
     labelled = ~np.isnan(y)
     tr, va, te = train_m & labelled, valid_m & labelled, test_m & labelled
-    booster = fit_booster(x[tr], y[tr], x[va], y[va], pipeline.categorical_features, params)
-    calibration = fit_calibration(margins(booster, x[va]), y[va])
-    scores = calibration.probability(margins(booster, x[te]))
+    chance = selection_weights(frame, spec)
+    if weighting == "ipw" and chance is None:
+        raise DataError("weighting 'ipw' needs the spec's selection_probability column")
+    if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
+        weighting = "none" if chance is None else "ipw"
+    w = chance if weighting == "ipw" else None
+    booster = fit_booster(x[tr], y[tr], x[va], y[va], pipeline.categorical_features, params,
+                          None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
+    calibration = fit_calibration(margins(booster, x[va]), y[va], None if chance is None else chance[va])
+    test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
+    scores = test_scores[labelled[test_m]]
     revenue = frame[spec.revenue].to_numpy(dtype=float)[te] if spec.revenue else None
-    metrics = targeting_metrics(y[te], scores, revenue)
+    metrics = window_metrics(frame[test_m], spec, test_scores)
     metrics["brier"] = float(np.mean((scores - y[te]) ** 2))
     metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
 
@@ -97,6 +132,7 @@ def train(
         "valid_from": split.valid_from.isoformat(),
         "test_from": split.test_from.isoformat(),
         "label_rate_train": round(float(y[tr].mean()), 6),
+        "weighting": weighting,
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -110,6 +146,7 @@ def train(
             folder / "feature_importance.csv", index=False
         )
         plots.targeting_curve(y[te], scores, revenue, folder / "targeting_curve.png")
+        plots.reliability(reliability_sets(frame[test_m], spec, test_scores), folder / "reliability.png")
         registration = log_and_register(
             uri=uri or tracking_uri(),
             model_name=model_name,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from training.evaluate import targeting_metrics, top_k
@@ -31,3 +32,47 @@ def test_top_k_rounds_up_and_breaks_ties_by_position() -> None:
 def test_no_revenue_no_revenue_metrics() -> None:
     m = targeting_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]), None)
     assert "revenue_recall_at_5pct" not in m and m["roc_auc"] == 1.0
+
+
+def test_window_yardsticks_with_truth_and_oracle() -> None:
+    from features.spec import DatasetSpec, Truth
+    from training.evaluate import window_metrics
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    truth_p = rng.beta(0.3, 12, n)
+    truth = rng.random(n) < truth_p
+    inspected = rng.random(n) < 0.2
+    window = pd.DataFrame({
+        "y": np.where(inspected, truth.astype(float), np.nan),
+        "why": np.where(inspected, np.where(rng.random(n) < 0.5, "random", "policy"), None),
+        "t_y": truth.astype(float), "t_p": truth_p, "t_rev": np.where(truth, 100.0, 0.0), "t_er": truth_p * 100,
+    })  # fmt: skip
+    truth_cols = Truth(label="t_y", revenue="t_rev", probability="t_p", expected_revenue="t_er")
+    spec = DatasetSpec(id="id", timestamp="t", label="y", selection="why", truth=truth_cols)
+    noisy = truth_p * rng.lognormal(0, 1.0, n)  # a model that ranks worse than the truth
+    m = window_metrics(window, spec, noisy)
+    assert m["n"] == inspected.sum() and m["all_n"] == n
+    assert m["random_n"] == (window["why"] == "random").sum()
+    assert (
+        m["random_precision_at_10pct_ci_low"]
+        <= m["random_precision_at_10pct"]
+        <= m["random_precision_at_10pct_ci_high"]
+    )
+    assert m["oracle_precision_at_5pct"] >= m["all_precision_at_5pct"]
+    assert m["all_precision_at_5pct_of_oracle"] == pytest.approx(
+        m["all_precision_at_5pct"] / m["oracle_precision_at_5pct"]
+    )
+    perfect = window_metrics(window, spec, truth_p)
+    assert perfect["all_precision_at_5pct_of_oracle"] == 1.0
+    assert perfect["all_calibration_error"] < m["all_calibration_error"]
+
+
+def test_calibration_error() -> None:
+    from training.evaluate import expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    p = rng.random(20000) * 0.5
+    y = (rng.random(20000) < p).astype(float)
+    assert expected_calibration_error(y, p) < 0.02
+    assert expected_calibration_error(y, np.minimum(p * 2, 1)) > 0.1
