@@ -72,7 +72,7 @@ def decide(
         now = datetime.now(UTC)
         records = []
         for entry, scored in zip(new, scorer.score(rows, counts, top)):
-            action = policy.action(scored.score)
+            action, objective = policy.decide(scored.score, scored.expected_revenue)
             records.append(
                 store.Decision(
                     entry_id=entry.entry_id,
@@ -86,6 +86,8 @@ def decide(
                     score=scored.score,
                     raw_score=scored.raw_score,
                     base_value=scored.base_value,
+                    expected_revenue=scored.expected_revenue,
+                    ranking=objective.value,
                     risk_band=BANDS[action],
                     action=action.value,
                     contributions=scored.contributions,

@@ -101,6 +101,12 @@ class DecisionOut(BaseModel):
     action: Action = Field(examples=["non_intrusive_exam"])
     raw_score: float = Field(description="The model's margin (log-odds); base_value + contributions.", examples=[-0.8])
     base_value: float = Field(description="The model's expected margin (SHAP base value).", examples=[-3.1])
+    expected_revenue: float | None = Field(
+        description="Probability x revenue at stake if violating (USD), when the model estimates revenue.",
+        examples=[412.5],
+    )
+    ranking: str = Field(description="The objective that chose the action: probability or expected_revenue.",
+                         examples=["probability"])  # fmt: skip
     reasons: list[Reason]
     model: ModelInfoRef
     decided_at: datetime

@@ -37,6 +37,7 @@ class Scored:
     score: float
     raw_score: float
     base_value: float
+    expected_revenue: float | None  # probability x revenue at stake if violating, when the model has a revenue part
     contributions: list[dict[str, Any]]
     reasons: list[dict[str, Any]]
 
@@ -86,6 +87,8 @@ class Scorer:
         contrib = np.asarray(self.model.booster.predict(x, pred_contrib=True, num_threads=threads))
         raw = contrib.sum(axis=1)  # the margin is exactly the bias plus every contribution
         scores = self.model.calibration.probability(raw)
+        revenue = self.model.revenue
+        expected = scores * revenue.given_violation(x) if revenue is not None else np.full(len(x), np.nan)
         ctx = self.explainer.context(rows, counts)
         shown = self.explainer.display_values(ctx, x)
         names = self.pipeline.feature_names
@@ -111,5 +114,6 @@ class Scorer:
                 }
                 for j in order
             ]
-            out.append(Scored(float(scores[i]), float(raw[i]), float(contrib[i, -1]), contributions, reasons))
+            money = None if np.isnan(expected[i]) else float(expected[i])
+            out.append(Scored(float(scores[i]), float(raw[i]), float(contrib[i, -1]), money, contributions, reasons))
         return out

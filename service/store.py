@@ -69,6 +69,8 @@ class Decision(Base):
     score: Mapped[float] = mapped_column(Float)
     raw_score: Mapped[float] = mapped_column(Float)
     base_value: Mapped[float] = mapped_column(Float)
+    expected_revenue: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ranking: Mapped[str] = mapped_column(String(32))
     risk_band: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     contributions: Mapped[list[dict[str, Any]]] = mapped_column(Json)

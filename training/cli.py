@@ -116,6 +116,8 @@ def train(
         _table(m, "random_", f"random compliance sample of the window ({int(m['random_n'])} entries, 90% intervals)")
     if "all_n" in m:
         _table(m, "all_", f"every entry of the window against the ground truth ({int(m['all_n'])} entries)")
+    if "by_revenue_all_revenue_recall_at_5pct" in m:
+        _table(m, "by_revenue_all_", "the same, ranked by expected revenue at stake instead of probability")
     if reg.champion_score is not None:
         typer.echo(f"previous champion's precision@5% on this window: {reg.champion_score:.3f}")
 
@@ -130,7 +132,7 @@ def _table(m: dict[str, float], prefix: str, title: str) -> None:
             cell = f"{m.get(key, float('nan')):.3f}"
             if f"{key}_ci_low" in m:
                 cell += f" [{m[f'{key}_ci_low']:.2f}-{m[f'{key}_ci_high']:.2f}]"
-            elif prefix == "all_" and f"oracle_{name}_at_{k}" in m:
+            elif prefix.endswith("all_") and f"oracle_{name}_at_{k}" in m:
                 cell += f" (oracle {m[f'oracle_{name}_at_{k}']:.3f})"
             cells.append(f"{cell:<18}")
         typer.echo(f"  {k:<6} {' '.join(cells)}")

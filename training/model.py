@@ -21,6 +21,8 @@ from features.pipeline import FeaturePipeline
 BOOSTER_FILE = "booster.txt"
 PIPELINE_FILE = "pipeline.json"
 CALIBRATION_FILE = "calibration.json"
+REVENUE_BOOSTER_FILE = "revenue_booster.txt"
+REVENUE_FILE = "revenue.json"
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,38 @@ class Calibration:
         return np.asarray(1.0 / (1.0 + np.exp(-(self.slope * np.asarray(margin) + self.intercept))))
 
 
-def save_artifacts(
-    booster: lgb.Booster, pipeline: FeaturePipeline, calibration: Calibration, folder: Path
-) -> dict[str, str]:
-    """Write the model's files; returns the artifact map for `mlflow.pyfunc.log_model`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(folder / BOOSTER_FILE))
-    (folder / PIPELINE_FILE).write_text(json.dumps(pipeline.to_dict(), indent=1, sort_keys=True))
-    (folder / CALIBRATION_FILE).write_text(json.dumps(asdict(calibration)))
-    return {
-        "booster": str(folder / BOOSTER_FILE),
-        "pipeline": str(folder / PIPELINE_FILE),
-        "calibration": str(folder / CALIBRATION_FILE),
-    }
+@dataclass(frozen=True)
+class RevenueModel:
+    """Revenue at stake if the entry violates: a booster on log revenue, with Duan's smearing factor."""
+
+    booster: lgb.Booster
+    smearing: float
+
+    def given_violation(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(np.expm1(np.asarray(self.booster.predict(x))) * self.smearing, 0.0)
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """Everything a registered model version is made of."""
+
+    booster: lgb.Booster
+    pipeline: FeaturePipeline
+    calibration: Calibration
+    revenue: RevenueModel | None = None
+
+    def save(self, folder: Path) -> dict[str, str]:
+        """Write the model's files; returns the artifact map for `mlflow.pyfunc.log_model`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(folder / BOOSTER_FILE))
+        (folder / PIPELINE_FILE).write_text(json.dumps(self.pipeline.to_dict(), indent=1, sort_keys=True))
+        (folder / CALIBRATION_FILE).write_text(json.dumps(asdict(self.calibration)))
+        files = {"booster": BOOSTER_FILE, "pipeline": PIPELINE_FILE, "calibration": CALIBRATION_FILE}
+        if self.revenue is not None:
+            self.revenue.booster.save_model(str(folder / REVENUE_BOOSTER_FILE))
+            (folder / REVENUE_FILE).write_text(json.dumps({"smearing": self.revenue.smearing}))
+            files |= {"revenue_booster": REVENUE_BOOSTER_FILE, "revenue": REVENUE_FILE}
+        return {name: str(folder / file) for name, file in files.items()}
 
 
 class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
@@ -55,11 +76,17 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
     booster: lgb.Booster
     pipeline: FeaturePipeline
     calibration: Calibration
+    revenue: RevenueModel | None
 
     def load_context(self, context: Any) -> None:
-        self.booster = lgb.Booster(model_file=context.artifacts["booster"])
-        self.pipeline = FeaturePipeline.from_dict(json.loads(Path(context.artifacts["pipeline"]).read_text()))
-        self.calibration = Calibration(**json.loads(Path(context.artifacts["calibration"]).read_text()))
+        files = context.artifacts
+        self.booster = lgb.Booster(model_file=files["booster"])
+        self.pipeline = FeaturePipeline.from_dict(json.loads(Path(files["pipeline"]).read_text()))
+        self.calibration = Calibration(**json.loads(Path(files["calibration"]).read_text()))
+        self.revenue = None
+        if "revenue_booster" in files:
+            smearing = json.loads(Path(files["revenue"]).read_text())["smearing"]
+            self.revenue = RevenueModel(lgb.Booster(model_file=files["revenue_booster"]), smearing)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
         """Calibrated violation probabilities for a frame of model inputs."""

@@ -19,8 +19,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from features.pipeline import FeaturePipeline
-from training.model import Calibration, ShipmentRiskModel, save_artifacts
+from training.model import ModelParts, ShipmentRiskModel
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +90,7 @@ def log_and_register(
     metrics: dict[str, float],
     tags: dict[str, str],
     artifact_dir: Path,
-    booster: lgb.Booster,
-    pipeline: FeaturePipeline,
-    calibration: Calibration,
+    parts: ModelParts,
     example: pd.DataFrame,
     score_champion: Callable[[ShipmentRiskModel], float],
 ) -> Registration:
@@ -125,8 +122,10 @@ def log_and_register(
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=ShipmentRiskModel(),
-            artifacts=save_artifacts(booster, pipeline, calibration, Path(model_dir)),
-            signature=infer_signature(example, calibration.probability(booster.predict(example, raw_score=True))),
+            artifacts=parts.save(Path(model_dir)),
+            signature=infer_signature(
+                example, parts.calibration.probability(parts.booster.predict(example, raw_score=True))
+            ),
             input_example=example,
             pip_requirements=_pip_requirements(),
         )

@@ -19,8 +19,8 @@ from features.spec import BUILTIN_SPEC, DatasetSpec
 from training import plots
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
 from training.evaluate import targeting_metrics, window_metrics
-from training.fit import FitParams, fit_booster, fit_calibration, margins
-from training.model import ShipmentRiskModel
+from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
+from training.model import ModelParts, ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,16 @@ def train(
     scores = test_scores[labelled[test_m]]
     revenue = frame[spec.revenue].to_numpy(dtype=float)[te] if spec.revenue else None
     metrics = window_metrics(frame[test_m], spec, test_scores)
+    revenue_model = None
+    if spec.revenue:
+        money = frame[spec.revenue].to_numpy(dtype=float)
+        paid = (y == 1) & (money > 0)
+        revenue_model = fit_revenue(x[train_m & paid], money[train_m & paid], x[valid_m & paid], money[valid_m & paid],
+                                    pipeline.categorical_features, params.seed)  # fmt: skip
+    if revenue_model is not None:  # ranking by expected revenue at stake, evaluated beside ranking by probability
+        expected = test_scores * revenue_model.given_violation(x[test_m].to_numpy())
+        metrics |= {f"by_revenue_{k}": v for k, v in window_metrics(frame[test_m], spec, expected).items()
+                    if "_at_" in k and "_ci_" not in k}  # fmt: skip
     metrics["brier"] = float(np.mean((scores - y[te]) ** 2))
     metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
 
@@ -154,9 +164,7 @@ def train(
             metrics=metrics,
             tags={"dataset": data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"},
             artifact_dir=folder,
-            booster=booster,
-            pipeline=pipeline,
-            calibration=calibration,
+            parts=ModelParts(booster, pipeline, calibration, revenue_model),
             example=x[te].head(5),
             score_champion=score_champion,
         )

@@ -16,8 +16,8 @@ def model_ref(d: Decision) -> dict[str, object]:
 
 
 def to_out(d: Decision, replayed: bool) -> DecisionOut:
-    fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "reasons", "decided_at",
-              "request_id")  # fmt: skip
+    fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "expected_revenue", "ranking",
+              "reasons", "decided_at", "request_id")  # fmt: skip
     return DecisionOut.model_validate(
         {**{f: getattr(d, f) for f in fields}, "model": model_ref(d), "replayed": replayed}
     )

@@ -30,6 +30,7 @@ def test_score_a_batch_and_read_every_decision_back(client: httpx.Client, histor
         assert d["model"] == {"name": "shipment-risk", "version": 1, "alias": "champion"}
         assert d["score"] == pytest.approx(float(scorer.model.calibration.probability(d["raw_score"])), abs=1e-12)
         assert 1 <= len(d["reasons"]) <= 5 and all(r["sentence"] for r in d["reasons"])
+        assert d["ranking"] == "probability" and d["expected_revenue"] >= 0  # the model has a revenue part
         sizes = [abs(r["contribution"]) for r in d["reasons"]]
         assert sizes == sorted(sizes, reverse=True)
 

@@ -39,6 +39,9 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
     assert m["all_calibration_error"] < 0.8 * m["all_base_rate"]  # a 30k history calibrates on ~700 inspections
     assert 0.5 < m["all_precision_at_5pct_of_oracle"] <= 1.2 and m["oracle_precision_at_5pct"] > m["all_base_rate"]
     assert m["random_n"] > 0 and run.data.params["weighting"] == "ipw"
+    # ranking by expected revenue catches more revenue in the first few percent than ranking by probability
+    assert m["by_revenue_all_revenue_recall_at_2pct"] > m["all_revenue_recall_at_2pct"]
+    assert load_model("models:/shipment-risk@champion").revenue is not None
     assert run.data.metrics["precision_at_5pct"] > run.data.metrics["base_rate"]
     assert len(run.data.params["data_sha256"]) == 64 and int(run.data.params["rows_test"]) > 0
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
