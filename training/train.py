@@ -20,7 +20,7 @@ from training import plots
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
 from training.evaluate import targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
-from training.model import ModelParts, ShipmentRiskModel
+from training.model import ModelParts, RevenueModel, ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def selection_weights(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | No
     col = spec.selection_probability
     if not col or col not in frame:
         return None
-    chance = frame[col].to_numpy(dtype=float)
-    return np.minimum(1.0 / np.where(chance > 0, chance, np.nan), MAX_WEIGHT)
+    ipw_weights = frame[col].to_numpy(dtype=float)
+    return np.minimum(1.0 / np.where(ipw_weights > 0, ipw_weights, np.nan), MAX_WEIGHT)
 
 
 def reliability_sets(
@@ -70,6 +70,32 @@ def _features(frame: pd.DataFrame, pipeline: FeaturePipeline, cache: dict[str, p
     return pipeline.transform(rows, rows)
 
 
+def evaluate_model(
+    model: ShipmentRiskModel, data: Path, valid_frac: float = 0.15, test_frac: float = 0.15
+) -> dict[str, float]:
+    """Every test-window yardstick of a trained model on a dataset, with the model's own spec and
+    the dataset's split (the spec's cut-off dates, else the fractions): two models evaluated on the
+    same data are compared on the same window."""
+    spec = model.pipeline.spec
+    frame = validate(read_table(data), spec)
+    split = time_split(frame, spec, valid_frac, test_frac)
+    test = split.masks(frame[spec.timestamp])[2]
+    x = _features(frame, model.pipeline, {})[test]
+    return window_yardsticks(frame[test], spec, model.predict(None, x), model.revenue, x)
+
+
+def window_yardsticks(
+    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, revenue: RevenueModel | None, x: pd.DataFrame
+) -> dict[str, float]:
+    """The window's yardsticks for ranking by probability, and (`by_revenue_`) by expected revenue at stake."""
+    metrics = window_metrics(window, spec, scores)
+    if revenue is not None:
+        expected = scores * revenue.given_violation(x.to_numpy())
+        metrics |= {f"by_revenue_{k}": v for k, v in window_metrics(window, spec, expected).items()
+                    if "_at_" in k and "_ci_" not in k}  # fmt: skip
+    return metrics
+
+
 def train(
     data: Path,
     spec: DatasetSpec = BUILTIN_SPEC,
@@ -94,29 +120,25 @@ def train(
     y = frame[spec.label].to_numpy(dtype=float)
     labelled = ~np.isnan(y)
     tr, va, te = train_m & labelled, valid_m & labelled, test_m & labelled
-    chance = selection_weights(frame, spec)
-    if weighting == "ipw" and chance is None:
+    ipw_weights = selection_weights(frame, spec)
+    if weighting == "ipw" and ipw_weights is None:
         raise DataError("weighting 'ipw' needs the spec's selection_probability column")
     if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
-        weighting = "none" if chance is None else "ipw"
-    w = chance if weighting == "ipw" else None
+        weighting = "none" if ipw_weights is None else "ipw"
+    w = ipw_weights if weighting == "ipw" else None
     booster = fit_booster(x[tr], y[tr], x[va], y[va], pipeline.categorical_features, params,
                           None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
-    calibration = fit_calibration(margins(booster, x[va]), y[va], None if chance is None else chance[va])
+    calibration = fit_calibration(margins(booster, x[va]), y[va], None if ipw_weights is None else ipw_weights[va])
     test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
     scores = test_scores[labelled[test_m]]
     revenue = frame[spec.revenue].to_numpy(dtype=float)[te] if spec.revenue else None
-    metrics = window_metrics(frame[test_m], spec, test_scores)
     revenue_model = None
     if spec.revenue:
         money = frame[spec.revenue].to_numpy(dtype=float)
         paid = (y == 1) & (money > 0)
         revenue_model = fit_revenue(x[train_m & paid], money[train_m & paid], x[valid_m & paid], money[valid_m & paid],
                                     pipeline.categorical_features, params.seed)  # fmt: skip
-    if revenue_model is not None:  # ranking by expected revenue at stake, evaluated beside ranking by probability
-        expected = test_scores * revenue_model.given_violation(x[test_m].to_numpy())
-        metrics |= {f"by_revenue_{k}": v for k, v in window_metrics(frame[test_m], spec, expected).items()
-                    if "_at_" in k and "_ci_" not in k}  # fmt: skip
+    metrics = window_yardsticks(frame[test_m], spec, test_scores, revenue_model, x[test_m])
     metrics["brier"] = float(np.mean((scores - y[te]) ** 2))
     metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
 
