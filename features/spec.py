@@ -33,10 +33,15 @@ class Truth(BaseModel):
     revenue: str | None = None
     probability: str | None = Field(default=None, description="The true violation probability (the oracle).")
     expected_revenue: str | None = Field(default=None, description="The true expected revenue at stake.")
+    violation_type: str | None = Field(default=None, description="Which pattern the violation follows.")
+
+    @property
+    def numbers(self) -> list[str]:
+        return [c for c in (self.label, self.revenue, self.probability, self.expected_revenue) if c]
 
     @property
     def columns(self) -> list[str]:
-        return [c for c in (self.label, self.revenue, self.probability, self.expected_revenue) if c]
+        return self.numbers + ([self.violation_type] if self.violation_type else [])
 
 
 class DatasetSpec(BaseModel):
@@ -134,6 +139,7 @@ BUILTIN_SPEC = DatasetSpec(
         revenue="truth_revenue_at_stake",
         probability="truth_probability",
         expected_revenue="truth_expected_revenue",
+        violation_type="truth_violation_type",
     ),
     derive="entry",
     categorical=[

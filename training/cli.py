@@ -122,6 +122,46 @@ def train(
         typer.echo(f"previous champion's precision@5% on this window: {reg.champion_score:.3f}")
 
 
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of declarations.")] = Path("data/entries.parquet"),
+    dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
+    windows: Annotated[int, typer.Option(min=1, help="Consecutive test windows, ending at the newest entry.")] = 4,
+    window_days: Annotated[int, typer.Option(min=1, help="Days per window.")] = 60,
+    label_delay_days: Annotated[int, typer.Option(min=0, help="Days before an outcome is known.")] = 30,
+) -> None:
+    """Prequential backtest: each window scored by a model trained only on what was known before it."""
+    import tempfile
+
+    from features.spec import BUILTIN_SPEC
+    from training.backtest import backtest as run_backtest
+    from training.data import load_spec
+    from training.registry import log_backtest, tracking_uri
+
+    try:
+        spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+        result = run_backtest(data, spec, windows=windows, window_days=window_days, label_delay_days=label_delay_days)
+    except DataError as exc:
+        _fail(str(exc))
+        return
+    summary = result.summary()
+    shown = [k for k in summary.index if k.endswith("_at_5pct") or k.endswith("_of_oracle") or k == "base_rate"]
+    typer.echo(f"{windows} windows of {window_days} days, outcomes known {label_delay_days} days late:")
+    for name in shown:
+        typer.echo(f"  {name:<48} {summary.loc[name, 'mean']:.3f} +- {summary.loc[name, 'std']:.3f}")
+    by_slice = result.slices.groupby(["slice", "value"])[["entries", "violations", "recall_at_5pct"]].mean()
+    typer.echo("recall at 5 % by slice (mean over windows):")
+    typer.echo(by_slice.round(3).to_string())
+    with tempfile.TemporaryDirectory() as tmp:
+        result.windows.to_csv(Path(tmp) / "windows.csv", index=False)
+        result.slices.to_csv(Path(tmp) / "slices.csv", index=False)
+        metrics = {f"{stat}_{k}": float(v) for k, row in summary.iterrows() for stat, v in row.items() if v == v}
+        params = {"data_path": str(data), "windows": windows, "window_days": window_days,
+                  "label_delay_days": label_delay_days}  # fmt: skip
+        run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp))
+    typer.echo(f"logged as MLflow run {run_id}")
+
+
 def _table(m: dict[str, float], prefix: str, title: str) -> None:
     typer.echo(f"{title}:")
     typer.echo("  k      precision          recall             revenue-recall")

@@ -117,7 +117,7 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
         if not chance[out[spec.label].notna()].between(0, 1, inclusive="right").all():
             raise DataError(f"column {spec.selection_probability!r}: labelled rows need a probability in (0, 1]")
         out[spec.selection_probability] = chance
-    for col in spec.truth.columns if spec.truth else []:
+    for col in spec.truth.numbers if spec.truth else []:
         if col in frame:
             out[col] = _parse_numbers(frame, col)
     numeric = list(spec.numeric) + [r.value for r in spec.references]

@@ -101,7 +101,7 @@ def window_metrics(window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray) 
             metrics |= _prefixed("random_", targeting_metrics(y[rnd], scores[rnd], rev(rnd)))
             metrics |= _prefixed("random_", bootstrap_intervals(y[rnd], scores[rnd], rev(rnd)))
     truth = spec.truth
-    if truth and all(c in window for c in truth.columns):
+    if truth and all(c in window for c in truth.numbers):
         yt = window[truth.label].to_numpy(dtype=float)
         rt = window[truth.revenue].to_numpy(dtype=float) if truth.revenue else None
         model = targeting_metrics(yt, scores, rt)

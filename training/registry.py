@@ -48,6 +48,17 @@ def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
     return str(client.create_experiment(name, artifact_location=location))
 
 
+def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], artifact_dir: Path) -> str:
+    """One run in the `shipment-targeting-backtest` experiment; returns its id."""
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri, uri)
+    with mlflow.start_run(experiment_id=_experiment_id(client, uri, f"{EXPERIMENT}-backtest")) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(artifact_dir))
+        return str(run.info.run_id)
+
+
 def champion_version(client: MlflowClient, model_name: str) -> Any | None:
     """The ModelVersion carrying the champion alias, or None."""
     try:
