@@ -1,0 +1,281 @@
+"""Promotion through a gate: challenger vs champion on the same window, every alias move recorded."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import yaml
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from service import store
+from training.data import DataError
+from training.evaluate import INSPECTION_RATES, rate_name
+from training.registry import CHAMPION, load_model
+from training.train import evaluate_model
+
+log = logging.getLogger(__name__)
+Metrics = dict[str, float]
+
+
+class Rule(BaseModel):
+    """The challenger must beat the champion on `metric` by at least `min_abs` and by `min_rel` (a share).
+
+    With neither threshold it must not get worse; a negative one tolerates that much loss (a threshold left
+    out is not checked, so `min_rel: -0.02` alone allows a 2 % loss). `higher_is_better: false` for brier."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(min_length=1)
+    min_abs: float | None = None
+    min_rel: float | None = None
+    higher_is_better: bool = True
+
+    def thresholds(self) -> tuple[float | None, float | None]:
+        return (0.0, None) if self.min_abs is None and self.min_rel is None else (self.min_abs, self.min_rel)
+
+
+class Gate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Rule] = Field(min_length=1)
+
+
+DEFAULT_GATE = Gate(rules=[Rule(metric="precision_at_5pct"), Rule(metric="revenue_recall_at_5pct")])
+
+
+def load_gate(path: Path) -> Gate:
+    """Read a gate from YAML (`rules: [{metric, min_abs, min_rel, higher_is_better}]`); DataError if bad."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"gate file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"gate file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"gate file {path} must be a mapping with a list of rules")
+    try:
+        return Gate.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "gate"
+        raise DataError(f"gate file {path}: {where}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    lines: list[str]  # one per rule: both values, the improvement, pass or fail
+    failures: list[str]
+
+
+def check(gate: Gate, challenger: Metrics, champion: Metrics) -> GateResult:
+    """Apply every rule; a metric either side did not measure fails its rule (the gate fails closed)."""
+    lines: list[str] = []
+    failures: list[str] = []
+    for r in gate.rules:
+        new, old = challenger.get(r.metric, math.nan), champion.get(r.metric, math.nan)
+        gain = (new - old) if r.higher_is_better else (old - new)
+        rel = gain / abs(old) if old else (math.copysign(math.inf, gain) if gain else 0.0)
+        min_abs, min_rel = r.thresholds()
+        ok = not math.isnan(gain) and (min_abs is None or gain >= min_abs) and (min_rel is None or rel >= min_rel)
+        needs = [f">= {min_abs:+.4f}"] if min_abs is not None else []
+        needs += [f">= {min_rel:+.1%}"] if min_rel is not None else []
+        line = (
+            f"{r.metric}: challenger {new:.4f} vs champion {old:.4f}, improvement {gain:+.4f} ({rel:+.1%}), "
+            f"needs {' and '.join(needs)}{'' if r.higher_is_better else ' (lower is better)'}: "
+            f"{'pass' if ok else 'FAIL'}"
+        )
+        lines.append(line)
+        if not ok:
+            failures.append(line)
+    return GateResult(not failures, lines, failures)
+
+
+def _use(uri: str) -> MlflowClient:
+    # load_model resolves models:/ URIs through mlflow's global registry URI
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, uri)
+
+
+def _version(client: MlflowClient, model_name: str, version: int) -> Any:
+    try:
+        return client.get_model_version(model_name, str(version))
+    except MlflowException:
+        raise DataError(f"{model_name} version {version} is not in the registry") from None
+
+
+def _evaluate(model_name: str, version: int, data: Path) -> Metrics:
+    return evaluate_model(load_model(f"models:/{model_name}/{version}"), data)
+
+
+def compare(uri: str, model_name: str, version_a: int, version_b: int, data: Path) -> tuple[Metrics, Metrics]:
+    """Both versions' yardsticks on the test window of `data` (the same window for both)."""
+    client = _use(uri)
+    for v in (version_a, version_b):
+        _version(client, model_name, v)
+    return _evaluate(model_name, version_a, data), _evaluate(model_name, version_b, data)
+
+
+_MAIN = ["n", "base_rate", "roc_auc", "pr_auc", "brier", "calibration_error"] + [
+    f"{m}_at_{rate_name(k)}" for m in ("precision", "recall", "revenue_recall") for k in INSPECTION_RATES
+]
+_GROUPS = {
+    "": "inspected entries of the test window",
+    "random_": "random compliance sample",
+    "all_": "every entry against the ground truth",
+    "oracle_": "the oracle (true probability / expected revenue)",
+    "by_revenue_": "inspected entries, ranked by expected revenue",
+    "by_revenue_all_": "every entry, ranked by expected revenue",
+}
+
+
+def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, label_b: str) -> str:
+    """A side-by-side table of the main metrics, one group per yardstick present, with b - a."""
+    groups = {
+        (prefix, title): [prefix + m for m in _MAIN if prefix + m in metrics_a or prefix + m in metrics_b]
+        for prefix, title in _GROUPS.items()
+    }
+    name = max([len(k) for keys in groups.values() for k in keys] + [6])
+    width = max(len(label_a), len(label_b), 10)
+    out = [f"  {'metric':<{name}} {label_a:>{width}} {label_b:>{width}} {'difference':>10}"]
+    for (prefix, title), keys in groups.items():
+        if keys:
+            out.append(f"{title}:")
+        for key in keys:
+            a, b = metrics_a.get(key, math.nan), metrics_b.get(key, math.nan)
+            fmt = ".0f" if key == f"{prefix}n" else ".4f"
+            out.append(f"  {key:<{name}} {a:>{width}{fmt}} {b:>{width}{fmt}} {b - a:>+10{fmt}}")
+    return "\n".join(out)
+
+
+class PromotionRefused(ValueError):
+    """The gate (or a missing reason) stopped a promotion; nothing was moved. The message is one line."""
+
+    def __init__(self, message: str, result: GateResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    model_name: str
+    alias: str
+    version: int
+    previous_version: int | None
+    forced: bool  # the gate failed and --force moved the alias anyway
+    gate: GateResult | None  # None when nothing held the alias before
+    moved_at: datetime
+
+
+def _finite(metrics: Metrics) -> dict[str, float | None]:
+    # JSON has no NaN (PostgreSQL's JSONB refuses it)
+    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+
+
+def promote(
+    uri: str,
+    model_name: str,
+    version: int,
+    data: Path,
+    reason: str,
+    who: str,
+    database_url: str,
+    gate: Gate,
+    force: bool = False,
+    alias: str = CHAMPION,
+) -> PromotionResult:
+    """Move `alias` to `version` if it passes the gate against the current holder on `data`, and record it.
+
+    With `force` a failing gate is overridden (the record says so). The record is flushed before the
+    alias moves and committed after; if the commit fails the alias is put back.
+    """
+    if not reason.strip() or not who.strip():
+        raise PromotionRefused("a promotion needs a reason and who asks for it")
+    client = _use(uri)
+    _version(client, model_name, version)
+    try:
+        previous: int | None = int(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        previous = None
+    if previous == version:
+        raise PromotionRefused(f"{model_name} version {version} is already @{alias}")
+    metrics = _evaluate(model_name, version, data)
+    result, previous_metrics = None, None
+    if previous is not None:
+        previous_metrics = _evaluate(model_name, previous, data)
+        result = check(gate, metrics, previous_metrics)
+        if not result.passed and not force:
+            raise PromotionRefused(
+                f"gate refused {model_name} version {version} over version {previous} as @{alias}: "
+                + "; ".join(result.failures)
+                + " (--force with a --reason overrides)",
+                result,
+            )
+    forced = result is not None and not result.passed
+    record = {
+        "data": str(data),
+        "candidate": _finite(metrics),
+        "previous": None if previous_metrics is None else _finite(previous_metrics),
+        "gate": None if result is None else result.lines,
+    }
+    engine = store.make_engine(database_url)
+    try:
+        store.create_schema(engine)
+        with Session(engine) as session:
+            move = store.record_alias_move(
+                session, model_name=model_name, alias=alias, version=version, previous_version=previous,
+                moved_by=who, reason=reason.strip(), forced=forced, metrics=record,
+            )  # fmt: skip
+            moved_at = move.moved_at
+            client.set_registered_model_alias(model_name, alias, str(version))
+            try:
+                session.commit()
+            except BaseException:  # an unrecorded move must not stand
+                if previous is None:
+                    client.delete_registered_model_alias(model_name, alias)
+                else:
+                    client.set_registered_model_alias(model_name, alias, str(previous))
+                raise
+    finally:
+        engine.dispose()
+    log.info("moved %s@%s from %s to %s (forced=%s) by %s", model_name, alias, previous, version, forced, who)
+    return PromotionResult(model_name, alias, version, previous, forced, result, moved_at)
+
+
+def compare_report(uri: str, model_name: str, a: int, b: int, data: Path) -> str:
+    """`targeting compare A B`: the two versions side by side, with the aliases each one holds."""
+    metrics_a, metrics_b = compare(uri, model_name, a, b, data)
+    client = MlflowClient(uri, uri)
+    labels = [" ".join([f"v{v}", *(f"@{x}" for x in _version(client, model_name, v).aliases)]) for v in (a, b)]
+    return f"{model_name} on the test window of {data}:\n" + format_comparison(metrics_a, metrics_b, *labels)
+
+
+def promote_report(
+    uri: str,
+    model_name: str,
+    version: int,
+    data: Path,
+    reason: str,
+    who: str,
+    database_url: str,
+    gate_path: Path | None,
+    force: bool,
+) -> str:
+    """`targeting promote VERSION`: the gate's lines and the move made; raises PromotionRefused or DataError."""
+    gate = load_gate(gate_path) if gate_path else DEFAULT_GATE
+    r = promote(uri, model_name, version, data, reason, who, database_url, gate, force=force)
+    lines = [f"gate ({gate_path or 'default'}):", *(f"  {x}" for x in r.gate.lines)] if r.gate else []
+    source = "nothing" if r.previous_version is None else f"version {r.previous_version}"
+    lines.append(
+        f"moved {model_name}@{r.alias} from {source} to version {r.version}"
+        f"{' (FORCED past the gate)' if r.forced else ''} by {who} at {r.moved_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    return "\n".join(lines)
