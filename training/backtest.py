@@ -17,12 +17,9 @@ from features.history import outcome_times, point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from training.data import DataError, read_table, validate
-from training.evaluate import top_k
+from training.evaluate import default_slices, slice_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.train import Weighting, selection_weights, window_yardsticks
-
-SLICE_K = 0.05
-BUILTIN_SLICES = ("entry_type", "mode_of_transport", "importer_id_first_time", "port_of_entry")
 
 
 @dataclass(frozen=True)
@@ -34,30 +31,6 @@ class Backtest:
         """Mean and standard deviation of each metric over the windows."""
         numeric = self.windows.select_dtypes("number").drop(columns=["window"], errors="ignore")
         return pd.DataFrame({"mean": numeric.mean(), "std": numeric.std(ddof=1)})
-
-
-def _slices(window: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, scores: np.ndarray, columns: list[str],
-            kinds: pd.Series | None) -> list[dict[str, object]]:  # fmt: skip
-    """Precision and recall at 5 % within each slice, the top 5 % taken over the whole window."""
-    flagged = np.zeros(len(y), bool)
-    flagged[top_k(scores, SLICE_K)] = True
-    window, x = window.reset_index(drop=True), x.reset_index(drop=True)
-    groups: dict[str, pd.Series] = {c: (window[c] if c in window else x[c]).astype("string") for c in columns}
-    if kinds is not None:  # recall per violation type: which priority trade issues the model catches
-        groups["violation_type"] = kinds.astype("string")
-    rows = []
-    for column, values in groups.items():
-        for value in values.dropna().unique():
-            member = (values == value).fillna(False).to_numpy(dtype=bool)
-            caught = flagged & member
-            rows.append({
-                "slice": column, "value": str(value), "entries": int(member.sum()), "violations": int(y[member].sum()),
-                # within a violation type every member violates: only recall says something
-                "precision_at_5pct": float(y[caught].mean()) if caught.any() and column != "violation_type"
-                else float("nan"),
-                "recall_at_5pct": float(y[caught].sum() / y[member].sum()) if y[member].sum() else float("nan"),
-            })  # fmt: skip
-    return rows
 
 
 def backtest(
@@ -83,7 +56,7 @@ def backtest(
     if weighting == "ipw" and ipw is None:
         raise DataError("weighting 'ipw' needs the spec's selection_probability column")
     use_ipw = ipw is not None and weighting != "none"
-    columns = list(slice_by if slice_by is not None else (BUILTIN_SLICES if spec.derive == "entry" else ()))
+    columns = list(slice_by) if slice_by is not None else default_slices(spec)
     results, slice_rows = [], []
     for i in range(windows):
         start = end - pd.Timedelta(days=window_days * (windows - i))
@@ -117,13 +90,6 @@ def backtest(
         metrics = window_yardsticks(rows[test], spec, scores, revenue, x[test])
         results.append({"window": i + 1, "start": start, "stop": stop, "trained_until": cutoff,
                         "train_rows": int(tr.sum()), "test_rows": int(test.sum()), **metrics})  # fmt: skip
-        # slices against the ground truth where the data carry it, else over the inspected entries
-        window, x_window = rows[test].reset_index(drop=True), x[test].reset_index(drop=True)
-        truth = spec.truth if spec.truth and spec.truth.label in window else None
-        label = truth.label if truth else spec.label
-        keep = window[label].notna().to_numpy()
-        kinds = window[truth.violation_type][keep] if truth and truth.violation_type in window else None
-        found = _slices(window[keep], x_window[keep], window[label][keep].to_numpy(dtype=float), scores[keep],
-                        columns, None if kinds is None else kinds.reset_index(drop=True))  # fmt: skip
+        found = slice_metrics(rows[test], x[test], spec, scores, columns)
         slice_rows += [{"window": i + 1, **r} for r in found]
     return Backtest(pd.DataFrame(results), pd.DataFrame(slice_rows))

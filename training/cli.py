@@ -162,6 +162,50 @@ def backtest(
     typer.echo(f"logged as MLflow run {run_id}")
 
 
+@app.command()
+def compare(
+    a: Annotated[int, typer.Argument(help="First model version.")],
+    b: Annotated[int, typer.Argument(help="Second model version.")],
+    data: Annotated[Path, typer.Option(help="Data whose test window both are scored on.")] = Path(
+        "data/entries.parquet"
+    ),
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+) -> None:
+    """Two registered versions side by side, scored on the same test window."""
+    from training.promotion import compare_report
+    from training.registry import tracking_uri
+
+    try:
+        typer.echo(compare_report(tracking_uri(), model_name, a, b, data))
+    except DataError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Argument(help="The version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why: recorded with the move.")],
+    data: Annotated[Path, typer.Option(help="Data whose test window the gate compares on.")] = Path(
+        "data/entries.parquet"
+    ),
+    gate: Annotated[Path | None, typer.Option(help="Gate YAML (see training/gate.example.yaml).")] = None,
+    force: Annotated[bool, typer.Option(help="Move the alias even if the gate refuses; recorded as forced.")] = False,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+) -> None:
+    """Move the champion alias through the promotion gate; every move is recorded in the database."""
+    import getpass
+
+    from service.settings import Settings
+    from training.promotion import PromotionRefused, promote_report
+    from training.registry import tracking_uri
+
+    try:
+        typer.echo(promote_report(tracking_uri(), model_name, version, data, reason, getpass.getuser(),
+                                  Settings().database_url, gate, force))  # fmt: skip
+    except (DataError, PromotionRefused) as exc:
+        _fail(str(exc))
+
+
 def _table(m: dict[str, float], prefix: str, title: str) -> None:
     typer.echo(f"{title}:")
     typer.echo("  k      precision          recall             revenue-recall")

@@ -45,28 +45,6 @@ def feature_importance(booster: lgb.Booster, path: Path, top: int = 25) -> pd.Da
     return table
 
 
-def targeting_curve(y: np.ndarray, scores: np.ndarray, revenue: np.ndarray | None, path: Path) -> None:
-    """Share of violations and of revenue caught against the share of entries inspected."""
-    order = np.argsort(-scores, kind="stable")
-    rate = np.arange(1, len(y) + 1) / len(y)
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.plot(rate, np.cumsum(y[order]) / max(y.sum(), 1), label="violations caught (recall)")
-    if revenue is not None:
-        rev = np.where(y > 0, np.nan_to_num(revenue), 0.0)
-        if rev.sum() > 0:
-            ax.plot(rate, np.cumsum(rev[order]) / rev.sum(), label="revenue at stake caught")
-    ax.plot(rate, np.cumsum(y[order]) / np.arange(1, len(y) + 1), label="precision")
-    ax.plot([0, 1], [0, 1], ":", color="grey", label="random")
-    ax.set_xscale("log")
-    ax.set_xlim(1 / len(y), 1)
-    ax.set_xlabel("share of labelled test entries inspected")
-    ax.legend()
-    ax.set_title("Targeting curve on the test window")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def reliability(sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]], path: Path, bins: int = 10) -> None:
     """Observed violation rate against the mean score, in equal-count bins of the score."""
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -84,6 +62,33 @@ def reliability(sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]
     ax.set_ylabel("observed violation rate")
     ax.set_title("Reliability on the test window")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def gains(y: np.ndarray, rankings: dict[str, np.ndarray], revenue: np.ndarray | None, path: Path) -> None:
+    """Gains curves: share of violations (and of revenue at stake) caught against the share inspected,
+    for each ranking (the model, the model by expected revenue, the oracle)."""
+    fig, axes = plt.subplots(1, 2 if revenue is not None else 1, figsize=(12 if revenue is not None else 6, 5))
+    axes = np.atleast_1d(axes)
+    rate = np.arange(1, len(y) + 1) / len(y)
+    money = None if revenue is None else np.where(y > 0, np.nan_to_num(revenue), 0.0)
+    for name, ranking in rankings.items():
+        order = np.argsort(-ranking, kind="stable")
+        style = ":" if name.startswith("oracle") else "-"
+        axes[0].plot(rate, np.cumsum(y[order]) / max(y.sum(), 1), style, label=name)
+        if money is not None and money.sum() > 0:
+            axes[1].plot(rate, np.cumsum(money[order]) / money.sum(), style, label=name)
+    titles = ["violations caught (recall)", "revenue at stake caught"]
+    for ax, title in zip(axes, titles):
+        ax.plot([0, 1], [0, 1], color="lightgrey", label="random")
+        for k in (0.01, 0.02, 0.05, 0.10):
+            ax.axvline(k, color="lightgrey", lw=0.6)
+        ax.set_xlim(0, 0.2)
+        ax.set_xlabel("share of entries inspected")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -18,10 +18,11 @@ from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from training import plots
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
-from training.evaluate import targeting_metrics, window_metrics
+from training.evaluate import default_slices, slice_metrics, targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.model import ModelParts, RevenueModel, ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
+from training.report import write_report
 
 log = logging.getLogger(__name__)
 SHAP_SAMPLE = 2000
@@ -36,6 +37,28 @@ def selection_weights(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | No
         return None
     ipw_weights = frame[col].to_numpy(dtype=float)
     return np.minimum(1.0 / np.where(ipw_weights > 0, ipw_weights, np.nan), MAX_WEIGHT)
+
+
+def gains_sets(
+    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, revenue: RevenueModel | None, x: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """Outcomes, rankings and revenue for the gains curves: every entry against the truth where known
+    (with the oracle's rankings), else the inspected entries."""
+    truth = spec.truth if spec.truth and all(c in window for c in spec.truth.numbers) else None
+    rankings = {"model, by probability": scores}
+    if revenue is not None:
+        rankings["model, by expected revenue"] = scores * revenue.given_violation(x.to_numpy())
+    if truth is None:
+        y = window[spec.label].to_numpy(dtype=float)
+        seen = ~np.isnan(y)
+        money = window[spec.revenue].to_numpy(dtype=float)[seen] if spec.revenue else None
+        return y[seen], {name: r[seen] for name, r in rankings.items()}, money
+    if truth.probability:
+        rankings["oracle, by true probability"] = window[truth.probability].to_numpy(dtype=float)
+    if truth.expected_revenue:
+        rankings["oracle, by true expected revenue"] = window[truth.expected_revenue].to_numpy(dtype=float)
+    money = window[truth.revenue].to_numpy(dtype=float) if truth.revenue else None
+    return window[truth.label].to_numpy(dtype=float), rankings, money
 
 
 def reliability_sets(
@@ -131,7 +154,6 @@ def train(
     calibration = fit_calibration(margins(booster, x[va]), y[va], None if ipw_weights is None else ipw_weights[va])
     test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
     scores = test_scores[labelled[test_m]]
-    revenue = frame[spec.revenue].to_numpy(dtype=float)[te] if spec.revenue else None
     revenue_model = None
     if spec.revenue:
         money = frame[spec.revenue].to_numpy(dtype=float)
@@ -177,8 +199,17 @@ def train(
         plots.feature_importance(booster, folder / "feature_importance.png").to_csv(
             folder / "feature_importance.csv", index=False
         )
-        plots.targeting_curve(y[te], scores, revenue, folder / "targeting_curve.png")
-        plots.reliability(reliability_sets(frame[test_m], spec, test_scores), folder / "reliability.png")
+        window = frame[test_m]
+        plots.gains(*gains_sets(window, spec, test_scores, revenue_model, x[test_m]), folder / "gains.png")
+        plots.reliability(reliability_sets(window, spec, test_scores), folder / "reliability.png")
+        slices = pd.DataFrame(slice_metrics(window, x[test_m], spec, test_scores, default_slices(spec)))
+        figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
+                   "Calibration (reliability)": folder / "reliability.png",
+                   "SHAP summary (log-odds)": folder / "shap_summary.png",
+                   "Feature importance": folder / "feature_importance.png"}  # fmt: skip
+        facts = {"data": f"{data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{len(frame):,}",
+                 "test window": f"from {split.test_from:%Y-%m-%d}", "weighting": weighting}  # fmt: skip
+        write_report(folder / "report.html", f"Targeting report: {model_name}", facts, metrics, figures, slices)
         registration = log_and_register(
             uri=uri or tracking_uri(),
             model_name=model_name,

@@ -50,9 +50,12 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
         "feature_importance.png",
         "features.json",
         "dataset_spec.yaml",
-        "targeting_curve.png",
+        "gains.png",
         "reliability.png",
+        "report.html",
     } <= logged
+    report = Path(client.download_artifacts(run.info.run_id, "report.html")).read_text()
+    assert report.count("data:image/png;base64,") == 4 and "oracle" in report and "violation_type" in report
     assert client.get_model_version_by_alias("shipment-risk", "champion").version == 1
 
     # the same data again: not strictly better, so the new version waits as challenger
