@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,26 @@ def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], ar
         return str(run.info.run_id)
 
 
+@contextmanager
+def tuning_run(uri: str, name: str, params: dict[str, Any]) -> Iterator[str]:
+    """A parent run for a hyperparameter search; trials and the final model nest under it."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    with mlflow.start_run(experiment_id=_experiment_id(client, uri, EXPERIMENT), run_name=name) as run:
+        mlflow.log_params(params)
+        yield str(run.info.run_id)
+
+
+def log_trial(number: int, params: dict[str, Any], metrics: dict[str, float]) -> None:
+    """One trial of the search, as a run nested in the active tuning run."""
+    parent = mlflow.active_run()
+    experiment = parent.info.experiment_id if parent else None
+    with mlflow.start_run(experiment_id=experiment, run_name=f"trial-{number}", nested=True):
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+
+
 def champion_version(client: MlflowClient, model_name: str) -> Any | None:
     """The ModelVersion carrying the champion alias, or None."""
     try:
@@ -104,11 +125,14 @@ def log_and_register(
     parts: ModelParts,
     example: pd.DataFrame,
     score_champion: Callable[[ShipmentRiskModel], float],
+    alias: str | None = None,
+    nested: bool = False,
 ) -> Registration:
     """Log one training run, register its model, and give it the champion or challenger alias.
 
     The new version becomes champion when there is none, or when it beats the champion's
-    precision@5 % on this run's test window (scored by `score_champion`). A failure after
+    precision@5 % on this run's test window (scored by `score_champion`); a given `alias` is
+    used instead whenever there is a champion. A failure after
     registration removes the version again, so the registry never holds a half-made model.
     """
     mlflow.set_tracking_uri(uri)
@@ -119,12 +143,13 @@ def log_and_register(
     champion_score = None
     if current is not None:  # scored before the run starts: a champion that cannot score leaves no trace
         champion_score = score_champion(load_model(f"models:/{model_name}@{CHAMPION}"))
-    promote = champion_score is None or metrics[PROMOTION_METRIC] > champion_score
-    alias = CHAMPION if promote else CHALLENGER
+    if alias is None or current is None:  # the first version of a model always serves
+        promote = champion_score is None or metrics[PROMOTION_METRIC] > champion_score
+        alias = CHAMPION if promote else CHALLENGER
     # the model's files live apart from the run's artifacts, so nothing is logged twice
     with (
         tempfile.TemporaryDirectory(prefix="model-") as model_dir,
-        mlflow.start_run(experiment_id=experiment_id) as run,
+        mlflow.start_run(experiment_id=experiment_id, nested=nested) as run,
     ):
         mlflow.set_tags(tags)
         mlflow.log_params(params)

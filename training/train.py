@@ -119,6 +119,151 @@ def window_yardsticks(
     return metrics
 
 
+@dataclass
+class Prepared:
+    """A validated, split dataset with its model inputs: what every fit on it shares."""
+
+    data: Path
+    spec: DatasetSpec
+    frame: pd.DataFrame
+    split: Split
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray]  # train, validation, test windows
+    pipeline: FeaturePipeline
+    x: pd.DataFrame
+    y: np.ndarray
+    ipw: np.ndarray | None  # 1 / selection probability, when the data give it
+    weighting: Weighting  # what the fit uses: "none" or "ipw"
+    cache: dict[str, pd.DataFrame]
+
+    def labelled(self, mask: np.ndarray) -> np.ndarray:
+        return mask & ~np.isnan(self.y)
+
+    @property
+    def fit_weights(self) -> np.ndarray | None:
+        return self.ipw if self.weighting == "ipw" else None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    parts: ModelParts
+    test_scores: np.ndarray  # every entry of the test window
+    metrics: dict[str, float]
+
+
+def prepare_training(
+    data: Path, spec: DatasetSpec, valid_frac: float = 0.15, test_frac: float = 0.15, weighting: Weighting = "auto"
+) -> Prepared:
+    """Validate and split the data, fit the feature pipeline on the training window, build every model input."""
+    frame = validate(read_table(data), spec)
+    split = time_split(frame, spec, valid_frac, test_frac)
+    masks = split.masks(frame[spec.timestamp])
+    cache: dict[str, pd.DataFrame] = {}
+    pipeline = FeaturePipeline.fit(prepare(frame[masks[0]], spec), spec)
+    x = _features(frame, pipeline, cache)
+    ipw = selection_weights(frame, spec)
+    if weighting == "ipw" and ipw is None:
+        raise DataError("weighting 'ipw' needs the spec's selection_probability column")
+    if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
+        weighting = "none" if ipw is None else "ipw"
+    y = frame[spec.label].to_numpy(dtype=float)
+    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache)
+
+
+def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
+    """Fit booster, calibration and revenue model; evaluate every yardstick of the test window."""
+    train_m, valid_m, test_m = p.masks
+    tr, va, te = p.labelled(train_m), p.labelled(valid_m), p.labelled(test_m)
+    x, y, w = p.x, p.y, p.fit_weights
+    booster = fit_booster(x[tr], y[tr], x[va], y[va], p.pipeline.categorical_features, params,
+                          None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
+    calibration = fit_calibration(margins(booster, x[va]), y[va], None if p.ipw is None else p.ipw[va])
+    test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
+    revenue_model = None
+    if p.spec.revenue:
+        money = p.frame[p.spec.revenue].to_numpy(dtype=float)
+        paid = (y == 1) & (money > 0)
+        revenue_model = fit_revenue(x[train_m & paid], money[train_m & paid], x[valid_m & paid], money[valid_m & paid],
+                                    p.pipeline.categorical_features, params.seed)  # fmt: skip
+    metrics = window_yardsticks(p.frame[test_m], p.spec, test_scores, revenue_model, x[test_m])
+    metrics["brier"] = float(np.mean((test_scores[~np.isnan(y[test_m])] - y[te]) ** 2))
+    metrics |= {
+        "best_iteration": float(booster.current_iteration()),
+        "n_features": float(len(p.pipeline.feature_names)),
+    }
+    return Fitted(ModelParts(booster, p.pipeline, calibration, revenue_model), test_scores, metrics)
+
+
+def register(
+    p: Prepared, fitted: Fitted, params: FitParams, *, model_name: str = MODEL_NAME, uri: str | None = None,
+    alias: str | None = None, nested: bool = False,
+) -> Registration:  # fmt: skip
+    """Log the run (params, metrics, figures, report, model) and register the model in MLflow."""
+    spec, frame, split, x, y = p.spec, p.frame, p.split, p.x, p.y
+    train_m, valid_m, test_m = p.masks
+    te = p.labelled(test_m)
+    booster, metrics, test_scores = fitted.parts.booster, fitted.metrics, fitted.test_scores
+
+    def score_champion(champion: ShipmentRiskModel) -> float:
+        try:
+            x_champion = _features(frame, champion.pipeline, p.cache)[te]
+        except KeyError as exc:
+            raise DataError(
+                f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
+                "train under another --model-name"
+            ) from None
+        return targeting_metrics(y[te], champion.predict(None, x_champion))[PROMOTION_METRIC]
+
+    run_params = {
+        **{f"lgb_{k}": v for k, v in asdict(params).items()},
+        "data_path": str(p.data),
+        "data_sha256": fingerprint(p.data),
+        "rows_total": len(frame),
+        "rows_labelled": int((~np.isnan(y)).sum()),
+        "rows_train": int(p.labelled(train_m).sum()),
+        "rows_valid": int(p.labelled(valid_m).sum()),
+        "rows_test": int(te.sum()),
+        "valid_from": split.valid_from.isoformat(),
+        "test_from": split.test_from.isoformat(),
+        "label_rate_train": round(float(np.nanmean(y[train_m])), 6),
+        "weighting": p.weighting,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "dataset_spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
+        (folder / "features.json").write_text(
+            json.dumps({"features": p.pipeline.feature_names, "categorical": p.pipeline.categorical_features}, indent=1)
+        )
+        sample = x[te].sample(min(SHAP_SAMPLE, int(te.sum())), random_state=0)
+        plots.shap_summary(booster, sample, folder / "shap_summary.png")
+        plots.feature_importance(booster, folder / "feature_importance.png").to_csv(
+            folder / "feature_importance.csv", index=False
+        )
+        window = frame[test_m]
+        plots.gains(*gains_sets(window, spec, test_scores, fitted.parts.revenue, x[test_m]), folder / "gains.png")
+        plots.reliability(reliability_sets(window, spec, test_scores), folder / "reliability.png")
+        slices = pd.DataFrame(slice_metrics(window, x[test_m], spec, test_scores, default_slices(spec)))
+        figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
+                   "Calibration (reliability)": folder / "reliability.png",
+                   "SHAP summary (log-odds)": folder / "shap_summary.png",
+                   "Feature importance": folder / "feature_importance.png"}  # fmt: skip
+        facts = {"data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{len(frame):,}",
+                 "test window": f"from {split.test_from:%Y-%m-%d}", "weighting": p.weighting}  # fmt: skip
+        write_report(folder / "report.html", f"Targeting report: {model_name}", facts, metrics, figures, slices)
+        return log_and_register(
+            uri=uri or tracking_uri(),
+            model_name=model_name,
+            params=run_params,
+            metrics=metrics,
+            tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"},
+            artifact_dir=folder,
+            parts=fitted.parts,
+            example=x[te].head(5),
+            score_champion=score_champion,
+            alias=alias,
+            nested=nested,
+        )
+
+
 def train(
     data: Path,
     spec: DatasetSpec = BUILTIN_SPEC,
@@ -134,91 +279,7 @@ def train(
 
     Every check on the input runs before anything is written to MLflow.
     """
-    frame = validate(read_table(data), spec)
-    split = time_split(frame, spec, valid_frac, test_frac)
-    train_m, valid_m, test_m = split.masks(frame[spec.timestamp])
-    cache: dict[str, pd.DataFrame] = {}
-    pipeline = FeaturePipeline.fit(prepare(frame[train_m], spec), spec)
-    x = _features(frame, pipeline, cache)
-    y = frame[spec.label].to_numpy(dtype=float)
-    labelled = ~np.isnan(y)
-    tr, va, te = train_m & labelled, valid_m & labelled, test_m & labelled
-    ipw_weights = selection_weights(frame, spec)
-    if weighting == "ipw" and ipw_weights is None:
-        raise DataError("weighting 'ipw' needs the spec's selection_probability column")
-    if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
-        weighting = "none" if ipw_weights is None else "ipw"
-    w = ipw_weights if weighting == "ipw" else None
-    booster = fit_booster(x[tr], y[tr], x[va], y[va], pipeline.categorical_features, params,
-                          None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
-    calibration = fit_calibration(margins(booster, x[va]), y[va], None if ipw_weights is None else ipw_weights[va])
-    test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
-    scores = test_scores[labelled[test_m]]
-    revenue_model = None
-    if spec.revenue:
-        money = frame[spec.revenue].to_numpy(dtype=float)
-        paid = (y == 1) & (money > 0)
-        revenue_model = fit_revenue(x[train_m & paid], money[train_m & paid], x[valid_m & paid], money[valid_m & paid],
-                                    pipeline.categorical_features, params.seed)  # fmt: skip
-    metrics = window_yardsticks(frame[test_m], spec, test_scores, revenue_model, x[test_m])
-    metrics["brier"] = float(np.mean((scores - y[te]) ** 2))
-    metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
-
-    def score_champion(champion: ShipmentRiskModel) -> float:
-        try:
-            x_champion = _features(frame, champion.pipeline, cache)[te]
-        except KeyError as exc:
-            raise DataError(
-                f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
-                "train under another --model-name"
-            ) from None
-        return targeting_metrics(y[te], champion.predict(None, x_champion))[PROMOTION_METRIC]
-
-    run_params = {
-        **{f"lgb_{k}": v for k, v in asdict(params).items()},
-        "data_path": str(data),
-        "data_sha256": fingerprint(data),
-        "rows_total": len(frame),
-        "rows_labelled": int(labelled.sum()),
-        "rows_train": int(tr.sum()),
-        "rows_valid": int(va.sum()),
-        "rows_test": int(te.sum()),
-        "valid_from": split.valid_from.isoformat(),
-        "test_from": split.test_from.isoformat(),
-        "label_rate_train": round(float(y[tr].mean()), 6),
-        "weighting": weighting,
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "dataset_spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
-        (folder / "features.json").write_text(
-            json.dumps({"features": pipeline.feature_names, "categorical": pipeline.categorical_features}, indent=1)
-        )
-        sample = x[te].sample(min(SHAP_SAMPLE, int(te.sum())), random_state=0)
-        plots.shap_summary(booster, sample, folder / "shap_summary.png")
-        plots.feature_importance(booster, folder / "feature_importance.png").to_csv(
-            folder / "feature_importance.csv", index=False
-        )
-        window = frame[test_m]
-        plots.gains(*gains_sets(window, spec, test_scores, revenue_model, x[test_m]), folder / "gains.png")
-        plots.reliability(reliability_sets(window, spec, test_scores), folder / "reliability.png")
-        slices = pd.DataFrame(slice_metrics(window, x[test_m], spec, test_scores, default_slices(spec)))
-        figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
-                   "Calibration (reliability)": folder / "reliability.png",
-                   "SHAP summary (log-odds)": folder / "shap_summary.png",
-                   "Feature importance": folder / "feature_importance.png"}  # fmt: skip
-        facts = {"data": f"{data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{len(frame):,}",
-                 "test window": f"from {split.test_from:%Y-%m-%d}", "weighting": weighting}  # fmt: skip
-        write_report(folder / "report.html", f"Targeting report: {model_name}", facts, metrics, figures, slices)
-        registration = log_and_register(
-            uri=uri or tracking_uri(),
-            model_name=model_name,
-            params=run_params,
-            metrics=metrics,
-            tags={"dataset": data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"},
-            artifact_dir=folder,
-            parts=ModelParts(booster, pipeline, calibration, revenue_model),
-            example=x[te].head(5),
-            score_champion=score_champion,
-        )
-    return TrainResult(registration, metrics, split)
+    prepared = prepare_training(data, spec, valid_frac, test_frac, weighting)
+    fitted = fit_and_evaluate(prepared, params)
+    registration = register(prepared, fitted, params, model_name=model_name, uri=uri)
+    return TrainResult(registration, fitted.metrics, prepared.split)
