@@ -163,6 +163,30 @@ def backtest(
 
 
 @app.command()
+def tune(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of declarations.")] = Path("data/entries.parquet"),
+    dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+) -> None:
+    """Search LightGBM settings (Optuna, each trial a nested MLflow run); register the best as challenger."""
+    from features.spec import BUILTIN_SPEC
+    from training.data import load_spec
+    from training.tune import tune as run_tune
+
+    try:
+        spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+        result = run_tune(data, spec, trials=trials, model_name=model_name)
+    except DataError as exc:
+        _fail(str(exc))
+        return
+    reg = result.registration
+    typer.echo(f"best of {trials} trials: validation PR-AUC {result.best_value:.3f} with {result.best}")
+    typer.echo(f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
+               f"test precision@5% {result.metrics['precision_at_5pct']:.3f}")  # fmt: skip
+
+
+@app.command()
 def compare(
     a: Annotated[int, typer.Argument(help="First model version.")],
     b: Annotated[int, typer.Argument(help="Second model version.")],
