@@ -7,11 +7,14 @@ import os
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 
 from training.data import DataError
+
+if TYPE_CHECKING:
+    from training.registry import Registration
 
 app = typer.Typer(
     add_completion=False,
@@ -102,6 +105,8 @@ def train(
         _fail(exc.errors()[0]["msg"])
         return
     m, reg = result.metrics, result.registration
+    before = "first version" if reg.champion_score is None else f"champion's precision@5% {reg.champion_score:.4f}"
+    _record(model_name, reg, m, f"trained: precision@5% {m['precision_at_5pct']:.4f}; {before}")
     typer.echo(
         f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}) "
         f"in {time.perf_counter() - began:.1f}s"
@@ -181,6 +186,7 @@ def tune(
         _fail(str(exc))
         return
     reg = result.registration
+    _record(model_name, reg, result.metrics, f"tuned: best of {trials} trials")
     typer.echo(f"best of {trials} trials: validation PR-AUC {result.best_value:.3f} with {result.best}")
     typer.echo(f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
                f"test precision@5% {result.metrics['precision_at_5pct']:.3f}")  # fmt: skip
@@ -228,6 +234,16 @@ def promote(
                                   Settings().database_url, gate, force))  # fmt: skip
     except (DataError, PromotionRefused) as exc:
         _fail(str(exc))
+
+
+def _record(model_name: str, registration: Registration, metrics: dict[str, float], reason: str) -> None:
+    """Record the alias that training gave, in the service's database, like any promotion."""
+    import getpass
+
+    from service.settings import Settings
+    from training.promotion import record_registration
+
+    record_registration(Settings().database_url, model_name, registration, getpass.getuser(), reason, metrics)
 
 
 def _table(m: dict[str, float], prefix: str, title: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from service import store
 from training.data import DataError
 from training.evaluate import INSPECTION_RATES, rate_name
-from training.registry import CHAMPION, load_model
+from training.registry import CHAMPION, Registration, load_model
 from training.train import evaluate_model
 
 log = logging.getLogger(__name__)
@@ -248,6 +248,24 @@ def promote(
         engine.dispose()
     log.info("moved %s@%s from %s to %s (forced=%s) by %s", model_name, alias, previous, version, forced, who)
     return PromotionResult(model_name, alias, version, previous, forced, result, moved_at)
+
+
+def record_registration(
+    database_url: str, model_name: str, registration: Registration, who: str, reason: str, metrics: Metrics
+) -> None:
+    """Record the alias a training run gave its new version, like any other alias move."""
+    engine = store.make_engine(database_url)
+    try:
+        store.create_schema(engine)
+        with Session(engine) as session:
+            store.record_alias_move(
+                session, model_name=model_name, alias=registration.alias, version=registration.version,
+                previous_version=registration.previous_version, moved_by=who, reason=reason, forced=False,
+                metrics={"candidate": _finite(metrics)},
+            )  # fmt: skip
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def compare_report(uri: str, model_name: str, a: int, b: int, data: Path) -> str:

@@ -100,6 +100,7 @@ class Registration:
     version: int
     alias: str
     champion_score: float | None  # the previous champion's promotion metric on this test window
+    previous_version: int | None = None  # the version that held the alias before
 
 
 def _pip_requirements() -> list[str]:
@@ -176,6 +177,7 @@ def log_and_register(
             )
         version = client.create_model_version(model_name, info.model_uri, run_id=run.info.run_id)
         try:
+            before = client.get_registered_model(model_name).aliases.get(alias)
             client.set_registered_model_alias(model_name, alias, version.version)
             client.set_model_version_tag(model_name, version.version, PROMOTION_METRIC, str(metrics[PROMOTION_METRIC]))
             mlflow.set_tags({"registered_version": str(version.version), "alias": alias})
@@ -183,4 +185,5 @@ def log_and_register(
             client.delete_model_version(model_name, version.version)
             raise
         log.info("registered %s version %s as %s", model_name, version.version, alias)
-        return Registration(run.info.run_id, int(version.version), alias, champion_score)
+        previous = None if before is None else int(before)
+        return Registration(run.info.run_id, int(version.version), alias, champion_score, previous)

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy.orm import Session
 
+from service import store
 from training.data import DataError, load_spec
 from training.registry import load_model
 from training.train import train
@@ -73,7 +75,7 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
 
 
 def test_cli_generate_train_and_champion(tmp_path: Path, mlflow_uri: str) -> None:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "DATABASE_URL": f"sqlite:///{tmp_path / 'targeting.db'}"}
     data = tmp_path / "entries.parquet"
     gen = subprocess.run(
         [TARGETING, "generate", "--entries", "20000", "--seed", "3", "--out", str(data)],
@@ -92,6 +94,10 @@ def test_cli_generate_train_and_champion(tmp_path: Path, mlflow_uri: str) -> Non
     assert fit.returncode == 0, fit.stderr
     assert "registered shipment-risk version 1 as @champion" in fit.stdout
     assert "test window from 2024-08-01" in fit.stdout
+    with Session(store.make_engine(env["DATABASE_URL"])) as session:  # training's alias move is on record too
+        (move,) = store.alias_history(session, "shipment-risk", "champion")
+        assert (move.version, move.previous_version, move.forced) == (1, None, False)
+        assert move.reason.startswith("trained: precision@5% ") and "first version" in move.reason
     bad = subprocess.run(
         [TARGETING, "train", "--data", str(data), "--valid-from", "2024-05-01"], capture_output=True, text=True, env=env
     )
