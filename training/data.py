@@ -5,37 +5,45 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from features.derive import DERIVED_COLUMNS
 from features.schema import Entry
 from features.spec import DatasetSpec
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class DataError(ValueError):
     """Bad input data or spec; the message is one line a user can act on."""
 
 
-def load_spec(path: Path) -> DatasetSpec:
-    """Read a dataset spec from YAML."""
+def load_yaml(path: Path, model: type[M], what: str, shape: str) -> M:
+    """A pydantic model read from a YAML file; every problem is a one-line DataError naming `what`."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise DataError(f"dataset spec {path} does not exist") from None
+        raise DataError(f"{what} {path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise DataError(f"dataset spec {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
-        raise DataError(f"dataset spec {path} must be a mapping of keys such as id, timestamp, label")
+        raise DataError(f"{what} {path} must be {shape}")
     try:
-        return DatasetSpec.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "spec"
-        raise DataError(f"dataset spec {path}: {where}: {err['msg']}") from None
+        where = ".".join(str(p) for p in err["loc"]) or "top level"
+        raise DataError(f"{what} {path}: {where}: {err['msg']}") from None
+
+
+def load_spec(path: Path) -> DatasetSpec:
+    """Read a dataset spec from YAML."""
+    return load_yaml(path, DatasetSpec, "dataset spec", "a mapping of keys such as id, timestamp, label")
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from service import store
-from training.data import DataError
+from training.data import DataError, load_yaml
 from training.evaluate import INSPECTION_RATES, rate_name
 from training.registry import CHAMPION, Registration, load_model
 from training.train import evaluate_model
@@ -52,20 +51,7 @@ DEFAULT_GATE = Gate(rules=[Rule(metric="precision_at_5pct"), Rule(metric="revenu
 
 def load_gate(path: Path) -> Gate:
     """Read a gate from YAML (`rules: [{metric, min_abs, min_rel, higher_is_better}]`); DataError if bad."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"gate file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"gate file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"gate file {path} must be a mapping with a list of rules")
-    try:
-        return Gate.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "gate"
-        raise DataError(f"gate file {path}: {where}: {err['msg']}") from None
+    return load_yaml(path, Gate, "gate file", "a mapping with a list of rules")
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import training
 from service import store
+from tests.pg import postgres_database
 from training.data import DataError
 from training.fit import FitParams
 from training.promotion import (
@@ -33,28 +32,7 @@ from training.promotion import (
 )
 from training.train import train
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAME = "shipment-risk"
-
-
-def _postgres_database() -> Iterator[str]:
-    """A fresh database dropped afterwards; skipped without a server unless REQUIRE_POSTGRES=1."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        reason = f"no PostgreSQL server at 127.0.0.1:5432 ({str(exc).strip().splitlines()[0]})"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-    name = f"targeting_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -62,7 +40,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'targeting.db'}"
     else:
-        yield from _postgres_database()
+        yield from postgres_database()
 
 
 # --- the gate file -------------------------------------------------------------------------------
