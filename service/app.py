@@ -65,6 +65,11 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         engine = store.make_engine(settings.database_url)
         store.create_schema(engine)
         app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+        app.state.policies = {}
+        with app.state.sessions() as session:  # the settings' policy is version 1 of a new database
+            if store.active_policy(session) is None:
+                store.add_policy(session, settings.policy.model_dump(mode="json"), "service start", "from settings")
+                session.commit()
         if scorer is None:
             from training.registry import tracking_uri
 

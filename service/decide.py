@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,7 +15,7 @@ from features.history import HistoryProfiles, batch_counts, entity_key
 from features.pipeline import entries_frame, prepare
 from features.schema import Entry
 from service import store
-from service.policy import BANDS, Policy
+from service.policy import BANDS, Policy, draw
 from service.scoring import Scorer
 
 
@@ -51,8 +52,15 @@ def _history(session: Session, scorer: Scorer, rows: pd.DataFrame, seen: np.ndar
     return counts
 
 
+@dataclass(frozen=True)
+class PolicyInForce:
+    version: int
+    policy: Policy
+    secret: bytes
+
+
 def decide(
-    session: Session, scorer: Scorer, policy: Policy, entries: list[Entry], request_id: str, top: int
+    session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int
 ) -> tuple[list[store.Decision], set[str]]:
     """Decisions for the entries in order, and the ids that were decided before (replayed)."""
     ids = [e.entry_id for e in entries]
@@ -72,7 +80,10 @@ def decide(
         now = datetime.now(UTC)
         records = []
         for entry, scored in zip(new, scorer.score(rows, counts, top)):
-            action, objective = policy.decide(scored.score, scored.expected_revenue)
+            policy = rules.policy
+            stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
+            outcome = policy.decide(scored.score, scored.expected_revenue, stratum, draw(rules.secret, entry.entry_id))
+            action = outcome.action
             records.append(
                 store.Decision(
                     entry_id=entry.entry_id,
@@ -87,7 +98,10 @@ def decide(
                     raw_score=scored.raw_score,
                     base_value=scored.base_value,
                     expected_revenue=scored.expected_revenue,
-                    ranking=objective.value,
+                    ranking=outcome.objective.value,
+                    policy_version=rules.version,
+                    selection=outcome.selection,
+                    selection_probability=outcome.selection_probability,
                     risk_band=BANDS[action],
                     action=action.value,
                     contributions=scored.contributions,

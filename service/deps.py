@@ -8,6 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from service import store
+from service.decide import PolicyInForce
+from service.policy import Policy
 from service.scoring import Scorer
 from service.settings import Settings
 
@@ -34,6 +37,18 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def get_policy(request: Request, session: Annotated[Session, Depends(get_session)]) -> PolicyInForce:
+    """The policy version in force now, read per request so that a new version applies without a restart."""
+    row = store.active_policy(session)
+    if row is None:
+        raise RuntimeError("no policy in the database: the service seeds one at start")
+    cache: dict[int, Policy] = request.app.state.policies
+    if row.version not in cache:
+        cache[row.version] = Policy.model_validate(row.document)
+    settings: Settings = request.app.state.settings
+    return PolicyInForce(row.version, cache[row.version], settings.sample_secret.encode())
+
+
 def request_id(request: Request) -> str:
     rid: str = request.state.request_id
     return rid
@@ -43,3 +58,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RequestIdDep = Annotated[str, Depends(request_id)]
+PolicyDep = Annotated[PolicyInForce, Depends(get_policy)]

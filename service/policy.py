@@ -1,10 +1,14 @@
-"""From a calibrated score to a risk band and an intervention."""
+"""From a calibrated score to a risk band and an intervention: the targeting policy, versioned."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Action(StrEnum):
@@ -64,15 +68,68 @@ class RevenueThresholds(Thresholds):
     physical_exam: float = Field(5000.0, gt=0)
 
 
-class Policy(BaseModel):
-    """The ranking objective and its thresholds: probabilities, or expected revenue at stake in USD."""
+ORDER = list(Action)
 
+
+class Exploration(BaseModel):
+    """The random compliance sample: entries inspected whatever their score, the only unbiased labels."""
+
+    model_config = ConfigDict(extra="forbid")
+    rate: float = Field(0.005, ge=0, le=1, description="Share of entries drawn at random.")
+    by: Literal["entry_type", "port_of_entry"] | None = Field("entry_type", description="Stratum column.")
+    rates: dict[str, float] = Field({}, description="Rates for particular strata, e.g. {'86': 0.001}.")
+    action: Action = Field(Action.PHYSICAL_EXAM, description="What a random pick gets.")
+
+    @model_validator(mode="after")
+    def _rates(self) -> Exploration:
+        for stratum, rate in self.rates.items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"exploration rate for {stratum!r} must be between 0 and 1")
+        return self
+
+    def rate_for(self, stratum: str | None) -> float:
+        return self.rates.get(stratum, self.rate) if stratum is not None else self.rate
+
+
+def draw(secret: bytes, entry_id: str) -> float:
+    """A uniform number in [0, 1) fixed by the entry id, unpredictable without the secret."""
+    digest = hmac.new(secret, entry_id.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    objective: Objective
+    selection: str | None  # "model", "random" or None (released)
+    selection_probability: float  # the chance this policy inspects the entry: 1 when the model picks it
+
+
+class Policy(BaseModel):
+    """The ranking objective and its thresholds (probabilities, or expected revenue at stake in USD), and
+    the random compliance sample."""
+
+    model_config = ConfigDict(extra="forbid")
     objective: Objective = Objective.PROBABILITY
     probability: ProbabilityThresholds = ProbabilityThresholds()
     expected_revenue: RevenueThresholds = RevenueThresholds()
+    exploration: Exploration = Exploration()
 
-    def decide(self, score: float, expected_revenue: float | None) -> tuple[Action, Objective]:
-        """The action, and the objective that chose it (probability when the model has no revenue estimate)."""
+    def decide(
+        self, score: float, expected_revenue: float | None, stratum: str | None = None, u: float = 1.0
+    ) -> Outcome:
+        """The action for a score; `u` is the entry's random draw (see `draw`) for the compliance sample.
+
+        Ranks by probability when the model has no revenue estimate; a random pick is marked as such
+        even when the model would have inspected the entry anyway, so the sample stays unbiased."""
         if self.objective is Objective.EXPECTED_REVENUE and expected_revenue is not None:
-            return self.expected_revenue.action(expected_revenue), Objective.EXPECTED_REVENUE
-        return self.probability.action(score), Objective.PROBABILITY
+            action, objective = self.expected_revenue.action(expected_revenue), Objective.EXPECTED_REVENUE
+        else:
+            action, objective = self.probability.action(score), Objective.PROBABILITY
+        rate = self.exploration.rate_for(stratum)
+        if u < rate:
+            stronger = max(action, self.exploration.action, key=ORDER.index)
+            return Outcome(stronger, objective, "random", 1.0 if action is not Action.RELEASE else rate)
+        if action is not Action.RELEASE:
+            return Outcome(action, objective, "model", 1.0)
+        return Outcome(action, objective, None, rate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -107,6 +108,15 @@ class DecisionOut(BaseModel):
     )
     ranking: str = Field(description="The objective that chose the action: probability or expected_revenue.",
                          examples=["probability"])  # fmt: skip
+    policy_version: int = Field(description="The policy version that made the decision.", examples=[3])
+    selection: str | None = Field(
+        description="Why the entry is inspected: model, random (compliance sample), or null (released).",
+        examples=["model"],
+    )
+    selection_probability: float = Field(
+        description="The chance this policy inspects such an entry: 1 when the model picks it, else the sample rate.",
+        examples=[1.0],
+    )
     reasons: list[Reason]
     model: ModelInfoRef
     decided_at: datetime
@@ -142,6 +152,14 @@ class ModelInfo(BaseModel):
     features: list[str]
     metrics: dict[str, float] = Field(description="Test-window metrics of the training run.")
     trained_on: dict[str, str] = Field(description="Data fingerprint, rows and split of the training run.")
+
+
+class PolicyOut(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    note: str
+    policy: dict[str, Any] = Field(description="The policy document (see service/policy.py and policy.example.yaml).")
 
 
 class Health(BaseModel):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.policy import Policy
+
+DEV_SECRET = "development-only-sample-secret"
 
 
 class Settings(BaseSettings):
@@ -21,7 +25,15 @@ class Settings(BaseSettings):
     )
     model_name: str = "shipment-risk"
     model_alias: str = "champion"
-    policy: Policy = Policy()
+    environment: Literal["development", "production"] = "development"
+    policy: Policy = Policy()  # the first policy version, when the database has none yet
+    sample_secret: str = Field(DEV_SECRET, min_length=16, description="Keys the random compliance sample.")
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     top_reasons: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.sample_secret == DEV_SECRET:
+            raise ValueError("set TARGETING_SAMPLE_SECRET: the development secret makes the random sample predictable")
+        return self

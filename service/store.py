@@ -71,10 +71,37 @@ class Decision(Base):
     base_value: Mapped[float] = mapped_column(Float)
     expected_revenue: Mapped[float | None] = mapped_column(Float, nullable=True)
     ranking: Mapped[str] = mapped_column(String(32))
+    policy_version: Mapped[int] = mapped_column(Integer)
+    selection: Mapped[str | None] = mapped_column(String(16), nullable=True)  # model, random, or released
+    selection_probability: Mapped[float] = mapped_column(Float)
     risk_band: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     contributions: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+
+
+class PolicyVersion(Base):
+    """One version of the targeting policy; the newest is the one in force."""
+
+    __tablename__ = "policies"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+def active_policy(session: Session) -> PolicyVersion | None:
+    return session.scalars(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)).first()
+
+
+def add_policy(session: Session, document: dict[str, Any], created_by: str, note: str = "") -> PolicyVersion:
+    """Add a new policy version, in force from now; adds and flushes."""
+    row = PolicyVersion(document=document, created_at=datetime.now(UTC), created_by=created_by, note=note)
+    session.add(row)
+    session.flush()
+    return row
 
 
 class Profile(Base):

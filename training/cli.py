@@ -325,6 +325,59 @@ def history_load(
     typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {engine.url!r}")
 
 
+policy_app = typer.Typer(help="The targeting policy in force (versioned in the service database).",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Annotated[Path, typer.Argument(help="Policy YAML (see service/policy.example.yaml).")],
+    note: Annotated[str, typer.Option(help="Why this version.")] = "",
+) -> None:
+    """Validate a policy and make it the version in force (the service picks it up on the next request)."""
+    import getpass
+
+    from sqlalchemy.orm import Session
+
+    from service import store
+    from service.policy import Policy
+    from service.settings import Settings
+    from training.data import load_yaml
+
+    try:
+        policy = load_yaml(file, Policy, "policy file", "a mapping with objective, thresholds and exploration")
+    except DataError as exc:
+        _fail(str(exc))
+        return
+    engine = store.make_engine(Settings().database_url)
+    store.create_schema(engine)
+    with Session(engine) as session:
+        row = store.add_policy(session, policy.model_dump(mode="json"), getpass.getuser(), note)
+        session.commit()
+        typer.echo(f"policy version {row.version} is in force (from {file})")
+
+
+@policy_app.command("show")
+def policy_show() -> None:
+    """Print the policy version in force."""
+    import yaml
+    from sqlalchemy.orm import Session
+
+    from service import store
+    from service.settings import Settings
+
+    engine = store.make_engine(Settings().database_url)
+    store.create_schema(engine)
+    with Session(engine) as session:
+        row = store.active_policy(session)
+        if row is None:
+            typer.echo("no policy yet: the service uses its settings' policy as version 1 when it starts", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"# version {row.version}, by {row.created_by} at {row.created_at:%Y-%m-%d %H:%M} UTC {row.note}")
+        typer.echo(yaml.safe_dump(row.document, sort_keys=False))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 
 from service.decide import decide
-from service.deps import RequestIdDep, ScorerDep, SessionDep, SettingsDep
+from service.deps import PolicyDep, RequestIdDep, ScorerDep, SessionDep, SettingsDep
 from service.schemas import DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
 from service.store import Decision
 
@@ -17,6 +17,7 @@ def model_ref(d: Decision) -> dict[str, object]:
 
 def to_out(d: Decision, replayed: bool) -> DecisionOut:
     fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "expected_revenue", "ranking",
+              "policy_version", "selection", "selection_probability",
               "reasons", "decided_at", "request_id")  # fmt: skip
     return DecisionOut.model_validate(
         {**{f: getattr(d, f) for f in fields}, "model": model_ref(d), "replayed": replayed}
@@ -30,13 +31,18 @@ def to_out(d: Decision, replayed: bool) -> DecisionOut:
                422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )  # fmt: skip
 def score(
-    body: ScoreRequest, session: SessionDep, scorer: ScorerDep, settings: SettingsDep, rid: RequestIdDep
+    body: ScoreRequest,
+    session: SessionDep,
+    scorer: ScorerDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    rid: RequestIdDep,
 ) -> ScoreResponse:
     """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
     already decided by this model version is answered from its record (`replayed`)."""
     for attempt in (1, 2):
         try:
-            decisions, replayed = decide(session, scorer, settings.policy, body.entries, rid, settings.top_reasons)
+            decisions, replayed = decide(session, scorer, policy, body.entries, rid, settings.top_reasons)
             session.commit()  # the record exists before the response does
             break
         except IntegrityError:  # a concurrent request recorded the same entry first: answer from its record

@@ -1,25 +1,70 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
-from service.policy import Action, Objective, Policy, ProbabilityThresholds, Thresholds
+from service import store
+from service.policy import Action, Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
 from service.settings import Settings
+from tests.service.entries import entry_json
+
+TARGETING = str(Path(sys.executable).parent / "targeting")
+NO_SAMPLE = Exploration(rate=0.0)
 
 
 def test_probability_thresholds_choose_the_action() -> None:
-    policy = Policy()
-    assert [policy.decide(s, None)[0] for s in (0.01, 0.05, 0.2, 0.4, 0.9)] == [
+    policy = Policy(exploration=NO_SAMPLE)
+    assert [policy.decide(s, None).action for s in (0.01, 0.05, 0.2, 0.4, 0.9)] == [
         Action.RELEASE, Action.DOCUMENT_REVIEW, Action.NON_INTRUSIVE_EXAM, Action.PHYSICAL_EXAM, Action.PHYSICAL_EXAM,
     ]  # fmt: skip
-    assert policy.decide(0.9, 1e6)[1] is Objective.PROBABILITY  # ranks by probability unless told otherwise
+    assert policy.decide(0.9, 1e6).objective is Objective.PROBABILITY  # ranks by probability unless told otherwise
 
 
 def test_expected_revenue_objective_and_its_fallback() -> None:
-    policy = Policy(objective=Objective.EXPECTED_REVENUE)
-    assert policy.decide(0.9, 10.0) == (Action.RELEASE, Objective.EXPECTED_REVENUE)  # likely, but little at stake
-    assert policy.decide(0.02, 8000.0) == (Action.PHYSICAL_EXAM, Objective.EXPECTED_REVENUE)
-    assert policy.decide(0.9, None) == (Action.PHYSICAL_EXAM, Objective.PROBABILITY)  # model without revenue part
+    policy = Policy(objective=Objective.EXPECTED_REVENUE, exploration=NO_SAMPLE)
+    likely_but_cheap = policy.decide(0.9, 10.0)
+    assert (likely_but_cheap.action, likely_but_cheap.objective) == (Action.RELEASE, Objective.EXPECTED_REVENUE)
+    assert policy.decide(0.02, 8000.0).action is Action.PHYSICAL_EXAM
+    fallback = policy.decide(0.9, None)  # a model without a revenue part
+    assert (fallback.action, fallback.objective) == (Action.PHYSICAL_EXAM, Objective.PROBABILITY)
+
+
+def test_random_sample_marks_its_picks_and_their_probability() -> None:
+    policy = Policy(exploration=Exploration(rate=0.01, rates={"86": 0.002}))
+    released = policy.decide(0.001, None, "01", u=0.5)
+    assert (released.action, released.selection, released.selection_probability) == (Action.RELEASE, None, 0.01)
+    picked = policy.decide(0.001, None, "01", u=0.005)
+    assert (picked.action, picked.selection, picked.selection_probability) == (Action.PHYSICAL_EXAM, "random", 0.01)
+    assert policy.decide(0.001, None, "86", u=0.005).selection is None  # that stratum samples at 0.2 %
+    by_model = policy.decide(0.3, None, "01", u=0.5)
+    assert (by_model.action, by_model.selection, by_model.selection_probability) == (
+        Action.NON_INTRUSIVE_EXAM, "model", 1.0)  # fmt: skip
+    both = policy.decide(0.3, None, "01", u=0.005)  # stays marked random, so the sample remains unbiased
+    assert (both.action, both.selection) == (Action.PHYSICAL_EXAM, "random")
+
+
+def test_the_draw_is_reproducible_stratified_and_keyed_by_the_secret() -> None:
+    ids = [f"E{i:08d}" for i in range(100_000)]
+    strata = np.where(np.arange(100_000) % 3 == 0, "86", "01")
+    exploration = Exploration(rate=0.01, rates={"86": 0.002})
+    u = np.array([draw(b"a secret of sixteen+", i) for i in ids])
+    assert u.tolist() == [draw(b"a secret of sixteen+", i) for i in ids]
+    picked = u < np.array([exploration.rate_for(s) for s in strata])
+    for stratum, rate in (("01", 0.01), ("86", 0.002)):
+        share = picked[strata == stratum].mean()
+        assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / (strata == stratum).sum()), (stratum, share)
+    other = np.array([draw(b"another secret!!!!", i) for i in ids[:2000]])
+    assert np.corrcoef(u[:2000], other)[0, 1] < 0.1  # without the secret the draw says nothing
 
 
 def test_policy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,10 +73,47 @@ def test_policy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = Settings().policy
     assert policy.objective is Objective.EXPECTED_REVENUE and policy.expected_revenue.physical_exam == 20000
     assert policy.expected_revenue.document_review == 50  # the rest keep their defaults
+    monkeypatch.setenv("TARGETING_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="TARGETING_SAMPLE_SECRET"):
+        Settings()
 
 
-def test_thresholds_must_rise() -> None:
+def test_thresholds_and_policy_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="must rise"):
         Thresholds(document_review=0.5, non_intrusive_exam=0.2, physical_exam=0.9)
     with pytest.raises(ValidationError, match="less than 1"):
         ProbabilityThresholds(physical_exam=1.5)
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("objective: probability\nexploration: {rate: 0.01, colour: red}\n")
+    out = subprocess.run([TARGETING, "policy", "apply", str(bad)], capture_output=True, text=True,
+                         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})  # fmt: skip
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "exploration.colour" in out.stderr
+
+
+@pytest.mark.slow
+def test_decisions_record_the_policy_version_in_force(client: httpx.Client, live, history: pd.DataFrame,
+                                                      tmp_path: Path) -> None:  # fmt: skip  # noqa: ANN001
+    first = client.post("/v1/score", json={"entries": [entry_json(history, 6000)]}).json()["decisions"][0]
+    before = client.get("/v1/policy").json()
+    assert first["policy_version"] == before["version"]
+    assert first["selection"] in (None, "model", "random") and 0 < first["selection_probability"] <= 1
+    stricter = tmp_path / "strict.yaml"
+    stricter.write_text("probability: {document_review: 0.0001, non_intrusive_exam: 0.0002, physical_exam: 0.0003}\n"
+                        "exploration: {rate: 0.0}\n")  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": live.settings.database_url}
+    note = f"test {uuid.uuid4().hex[:6]}"
+    applied = subprocess.run([TARGETING, "policy", "apply", str(stricter), "--note", note], capture_output=True,
+                             text=True, env=env)  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    now = client.get("/v1/policy").json()
+    assert now["version"] == before["version"] + 1 and now["note"] == note
+    later = client.post("/v1/score", json={"entries": [entry_json(history, 6001)]}).json()["decisions"][0]
+    assert later["policy_version"] == now["version"]  # no restart needed
+    assert (later["action"], later["selection"], later["selection_probability"]) == ("physical_exam", "model", 1.0)
+    record = client.get(f"/v1/decisions/{first['entry_id']}").json()
+    assert record["policy_version"] == before["version"]  # the earlier decision keeps its version
+    engine = store.make_engine(live.settings.database_url)  # put the previous policy back for other tests
+    with Session(engine) as session:
+        store.add_policy(session, before["policy"], "test", "restore")
+        session.commit()
+    engine.dispose()
