@@ -136,12 +136,37 @@ class PastDecision(BaseModel):
     action: Action
 
 
+class WaiverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Action = Field(description="The action that replaces the decided one.", examples=["release"])
+    reason: str = Field(
+        min_length=5,
+        max_length=2000,
+        description="Why; mandatory.",
+        examples=["Importer's CF-28 response documents the price; valid contract on file."],
+    )
+    by: str = Field(min_length=1, max_length=128, description="Who waives (the officer).", examples=["officer.j.doe"])
+
+
+class WaiverOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    action: Action
+    reason: str
+    waived_by: str
+    waived_at: datetime
+    model_version: int = Field(description="The model version of the decision waived.")
+
+
 class DecisionRecord(DecisionOut):
-    """Exactly what was decided: the entry as received and every feature's contribution."""
+    """Exactly what was decided: the entry as received and every feature's contribution, and any waivers."""
 
     entry: Entry
     contributions: list[Contribution]
     earlier: list[PastDecision] = Field(default=[], description="Decisions on this entry by other model versions.")
+    waivers: list[WaiverOut] = Field(default=[], description="Overrides of this decision, oldest first.")
+    effective_action: Action = Field(description="The latest waiver's action, else the decided action.")
 
 
 class ModelInfo(BaseModel):

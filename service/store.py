@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Float,
+    ForeignKey,
     Integer,
     String,
     TypeDecorator,
@@ -78,6 +79,33 @@ class Decision(Base):
     action: Mapped[str] = mapped_column(String(32))
     contributions: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+
+
+class Waiver(Base):
+    """An officer's override of a decision's action; the decision itself is never changed."""
+
+    __tablename__ = "waivers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(2000))
+    waived_by: Mapped[str] = mapped_column(String(128))
+    waived_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def add_waiver(session: Session, decision: Decision, action: str, reason: str, by: str) -> Waiver:
+    """Record an override of `decision`; adds and flushes."""
+    waiver = Waiver(decision_id=decision.id, action=action, reason=reason, waived_by=by, waived_at=datetime.now(UTC))
+    session.add(waiver)
+    session.flush()
+    return waiver
+
+
+def waivers_of(session: Session, decision_id: int) -> list[Waiver]:
+    """A decision's waivers, oldest first."""
+    query = select(Waiver).where(Waiver.decision_id == decision_id).order_by(Waiver.waived_at, Waiver.id)
+    return list(session.scalars(query))
 
 
 class PolicyVersion(Base):

@@ -147,3 +147,23 @@ def test_registered_model_loaded_by_mlflow_gives_the_service_scores(client: http
     inputs = pd.DataFrame([{c["feature"]: np.nan if c["input"] is None else c["input"] for c in r["contributions"]}
                            for r in records])  # fmt: skip
     assert np.allclose(model.predict(inputs), [d["score"] for d in decisions], rtol=0, atol=1e-12)
+
+
+def test_a_waiver_overrides_the_action_and_keeps_the_decision(client: httpx.Client, history: pd.DataFrame) -> None:
+    entry = entry_json(history, 7000)
+    decided = client.post("/v1/score", json={"entries": [entry]}).json()["decisions"][0]
+    url = f"/v1/decisions/{entry['entry_id']}"
+    for bad in ({"action": "release", "reason": "", "by": "officer.a"}, {"action": "release", "by": "officer.a"},
+                {"action": "wave through", "reason": "documents checked", "by": "officer.a"}):  # fmt: skip
+        refused = client.post(f"{url}/waivers", json=bad)
+        assert refused.status_code == 422, bad
+    assert client.get(url).json()["waivers"] == []  # nothing recorded for a refused waiver
+    body = {"action": "physical_exam", "reason": "tip-off from the field office about this importer", "by": "officer.b"}
+    waived = client.post(f"{url}/waivers", json=body)
+    assert waived.status_code == 201 and waived.json()["waived_by"] == "officer.b"
+    record = client.get(url).json()
+    assert record["effective_action"] == "physical_exam" and record["action"] == decided["action"]
+    kept = ("score", "decided_at", "reasons")
+    assert {k: record[k] for k in kept} == {k: decided[k] for k in kept}
+    assert [w["reason"] for w in record["waivers"]] == [body["reason"]]
+    assert client.post("/v1/decisions/NOPE0000001-0/waivers", json=body).status_code == 404
