@@ -79,8 +79,8 @@ def decide(
         counts = _history(session, scorer, rows, seen)
         now = datetime.now(UTC)
         records = []
+        policy = rules.policy
         for entry, scored in zip(new, scorer.score(rows, counts, top)):
-            policy = rules.policy
             stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
             outcome = policy.decide(scored.score, scored.expected_revenue, stratum, draw(rules.secret, entry.entry_id))
             action = outcome.action
@@ -115,4 +115,5 @@ def decide(
             session, [(spec.entity_name(e), k) for e in spec.entities for k in entity_key(fresh, e).dropna()]
         )
         existing |= {r.entry_id: r for r in records}
-    return [existing[i] for i in ids], {i for i in ids if i not in {e.entry_id for e in new}}
+    decided_now = {e.entry_id for e in new}
+    return [existing[i] for i in ids], {i for i in ids if i not in decided_now}
