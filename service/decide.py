@@ -15,7 +15,7 @@ from features.history import HistoryProfiles, batch_counts, entity_key
 from features.pipeline import entries_frame, prepare
 from features.schema import Entry
 from service import store
-from service.policy import BANDS, Policy, draw
+from service.policy import BANDS, Objective, Policy, Thresholds, draw
 from service.scoring import Scorer
 
 
@@ -52,6 +52,16 @@ def _history(session: Session, scorer: Scorer, rows: pd.DataFrame, seen: np.ndar
     return counts
 
 
+def _capacity_lanes(session: Session, policy: Policy) -> Thresholds | None:
+    """Thresholds from capacity over the recent decisions (persisted, so a restart remembers them); None
+    while the window is too short, or for fixed lanes, so that the fixed thresholds apply."""
+    if policy.lanes != "capacity":
+        return None
+    column = "expected_revenue" if policy.objective is Objective.EXPECTED_REVENUE else "score"
+    recent = store.recent_values(session, column, policy.capacity.window)
+    return policy.capacity.thresholds(recent) if len(recent) >= policy.capacity.min_entries else None
+
+
 @dataclass(frozen=True)
 class PolicyInForce:
     version: int
@@ -80,9 +90,11 @@ def decide(
         now = datetime.now(UTC)
         records = []
         policy = rules.policy
+        lanes = _capacity_lanes(session, policy)
         for entry, scored in zip(new, scorer.score(rows, counts, top)):
             stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
-            outcome = policy.decide(scored.score, scored.expected_revenue, stratum, draw(rules.secret, entry.entry_id))
+            u = draw(rules.secret, entry.entry_id)
+            outcome = policy.decide(scored.score, scored.expected_revenue, stratum, u, lanes)
             action = outcome.action
             records.append(
                 store.Decision(

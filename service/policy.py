@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -71,6 +72,33 @@ class RevenueThresholds(Thresholds):
 ORDER = list(Action)
 
 
+class Capacity(BaseModel):
+    """Lanes set by inspection capacity: the share of entries each intervention may take, the highest-ranked
+    first; thresholds follow from the recent distribution of the ranking objective."""
+
+    model_config = ConfigDict(extra="forbid")
+    physical_exam: float = Field(0.01, ge=0, le=1)
+    non_intrusive_exam: float = Field(0.03, ge=0, le=1)
+    document_review: float = Field(0.05, ge=0, le=1)
+    window: int = Field(10_000, ge=100, description="How many recent decisions make the distribution.")
+    min_entries: int = Field(500, ge=10, description="Below this, the fixed thresholds apply.")
+
+    @model_validator(mode="after")
+    def _total(self) -> Capacity:
+        if self.physical_exam + self.non_intrusive_exam + self.document_review > 1:
+            raise ValueError("lane capacities add up to more than all entries")
+        return self
+
+    def thresholds(self, recent: np.ndarray) -> Thresholds:
+        """Thresholds that give each lane its share of `recent` values (ties may take a little more)."""
+        shares = np.cumsum([self.physical_exam, self.non_intrusive_exam, self.document_review])
+        top = np.quantile(recent, 1 - shares)
+        tiny = np.nextafter(0, 1)
+        physical, nii, review = (max(float(v), tiny) for v in top)
+        return Thresholds(document_review=min(review, nii), non_intrusive_exam=min(nii, physical),
+                          physical_exam=physical)  # fmt: skip
+
+
 class Exploration(BaseModel):
     """The random compliance sample: entries inspected whatever their score, the only unbiased labels."""
 
@@ -114,18 +142,32 @@ class Policy(BaseModel):
     probability: ProbabilityThresholds = ProbabilityThresholds()
     expected_revenue: RevenueThresholds = RevenueThresholds()
     exploration: Exploration = Exploration()
+    lanes: Literal["fixed", "capacity"] = Field("fixed", description="Fixed thresholds, or thresholds from capacity.")
+    capacity: Capacity = Capacity()
+
+    def fixed_thresholds(self) -> Thresholds:
+        return self.expected_revenue if self.objective is Objective.EXPECTED_REVENUE else self.probability
 
     def decide(
-        self, score: float, expected_revenue: float | None, stratum: str | None = None, u: float = 1.0
+        self,
+        score: float,
+        expected_revenue: float | None,
+        stratum: str | None = None,
+        u: float = 1.0,
+        lanes: Thresholds | None = None,
     ) -> Outcome:
-        """The action for a score; `u` is the entry's random draw (see `draw`) for the compliance sample.
+        """The action for a score; `u` is the entry's random draw (see `draw`) for the compliance sample,
+        `lanes` the thresholds derived from capacity when the policy sets lanes that way.
 
         Ranks by probability when the model has no revenue estimate; a random pick is marked as such
         even when the model would have inspected the entry anyway, so the sample stays unbiased."""
         if self.objective is Objective.EXPECTED_REVENUE and expected_revenue is not None:
-            action, objective = self.expected_revenue.action(expected_revenue), Objective.EXPECTED_REVENUE
+            objective, value = Objective.EXPECTED_REVENUE, expected_revenue
+            action = (lanes or self.expected_revenue).action(value)
         else:
-            action, objective = self.probability.action(score), Objective.PROBABILITY
+            objective = Objective.PROBABILITY
+            action = (lanes if lanes is not None and self.objective is Objective.PROBABILITY
+                      else self.probability).action(score)  # fmt: skip
         rate = self.exploration.rate_for(stratum)
         if u < rate:
             stronger = max(action, self.exploration.action, key=ORDER.index)

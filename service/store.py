@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -188,6 +189,13 @@ def decisions_of_entry(session: Session, entry_id: str) -> list[Decision]:
         select(Decision).where(Decision.entry_id == entry_id).order_by(Decision.decided_at.desc(), Decision.id.desc())
     )
     return list(session.scalars(query))
+
+
+def recent_values(session: Session, column: str, window: int) -> np.ndarray:
+    """The last `window` decisions' values of `score` or `expected_revenue`: the recent distribution."""
+    field = {"score": Decision.score, "expected_revenue": Decision.expected_revenue}[column]
+    query = select(field).where(field.is_not(None)).order_by(Decision.id.desc()).limit(window)
+    return np.fromiter(session.scalars(query), dtype=float)
 
 
 def add_decisions(session: Session, decisions: list[Decision]) -> None:

@@ -117,3 +117,25 @@ def test_decisions_record_the_policy_version_in_force(client: httpx.Client, live
         store.add_policy(session, before["policy"], "test", "restore")
         session.commit()
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_lanes_from_capacity_hold_their_shares_on_generated_traffic(scorer, history: pd.DataFrame) -> None:  # noqa: ANN001
+    from features.history import point_in_time_counts
+    from features.pipeline import prepare
+
+    spec = scorer.pipeline.spec
+    rows = prepare(history, spec)
+    x = scorer.pipeline.transform(rows, point_in_time_counts(rows, spec)).to_numpy()
+    scores = scorer.model.calibration.probability(scorer.model.booster.predict(x, raw_score=True))
+    policy = Policy(lanes="capacity", exploration=NO_SAMPLE)
+    order = np.random.default_rng(0).permutation(len(scores))  # traffic like the recent window's
+    recent, later = scores[order[: len(scores) // 2]], scores[order[len(scores) // 2 :]]
+    lanes = policy.capacity.thresholds(recent)  # the recent distribution sets the thresholds
+    actions = pd.Series([policy.decide(s, None, lanes=lanes).action for s in later]).value_counts(normalize=True)
+    for action, share in ((Action.PHYSICAL_EXAM, 0.01), (Action.NON_INTRUSIVE_EXAM, 0.03),
+                          (Action.DOCUMENT_REVIEW, 0.05)):  # fmt: skip
+        assert abs(actions.get(action, 0.0) - share) < 0.35 * share + 0.002, (action, actions.get(action))
+    assert policy.decide(0.99, None).action is Action.PHYSICAL_EXAM  # no lanes yet: the fixed thresholds apply
+    with pytest.raises(ValidationError, match="more than all entries"):
+        Policy(lanes="capacity", capacity={"physical_exam": 0.5, "non_intrusive_exam": 0.4, "document_review": 0.2})
