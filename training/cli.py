@@ -379,6 +379,35 @@ def policy_show() -> None:
 
 
 @app.command()
+def simulate(
+    policy: Annotated[list[Path], typer.Option(help="Policy YAML; give it several times to compare.")],
+    data: Annotated[Path, typer.Option(help="Labelled history to replay.")] = Path("data/entries.parquet"),
+    model_name: Annotated[str, typer.Option(help="Registered model name (its champion scores).")] = "shipment-risk",
+) -> None:
+    """What-if: replay a labelled history under policies, side by side, per lane and in total."""
+    import mlflow
+
+    from service.policy import Policy
+    from training.data import load_yaml
+    from training.registry import champion_version, load_model, tracking_uri
+    from training.simulate import replay
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        policies = {p.stem: load_yaml(p, Policy, "policy file", "a policy mapping") for p in policy}
+        if champion_version(mlflow.MlflowClient(uri, uri), model_name) is None:
+            raise DataError(f"no {model_name}@champion in {uri}: train one first")
+        table = replay(load_model(f"models:/{model_name}@champion"), data, policies)
+    except DataError as exc:
+        _fail(str(exc))
+        return
+    pd_options = {"float_format": lambda v: f"{v:,.3f}", "index": False, "na_rep": ""}
+    typer.echo(table.to_string(**pd_options))  # type: ignore[arg-type]
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
