@@ -15,7 +15,7 @@ from features.history import HistoryProfiles, batch_counts, entity_key
 from features.pipeline import entries_frame, prepare
 from features.schema import Entry
 from service import store
-from service.policy import BANDS, Objective, Policy, Thresholds, draw
+from service.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
 from service.scoring import Scorer
 
 
@@ -50,6 +50,13 @@ def _history(session: Session, scorer: Scorer, rows: pd.DataFrame, seen: np.ndar
     entries = [c for c in counts.columns if c.endswith("__entries")]
     counts.loc[seen, entries] = counts.loc[seen, entries] - 1
     return counts
+
+
+def _listed(session: Session, policy: Policy, entries: list[Entry]) -> set[tuple[str, str]]:
+    """The watchlist entries that the policy's rules could ask about for these entries."""
+    lists = {r.watchlist for r in policy.rules if r.watchlist}
+    wanted: dict[str, list[str]] = {name: [str(getattr(e, WATCHLISTS[name])) for e in entries] for name in lists}
+    return store.watchlisted(session, wanted) if wanted else set()
 
 
 def _capacity_lanes(session: Session, policy: Policy) -> Thresholds | None:
@@ -91,10 +98,15 @@ def decide(
         records = []
         policy = rules.policy
         lanes = _capacity_lanes(session, policy)
+        listed = _listed(session, policy, new)
         for entry, scored in zip(new, scorer.score(rows, counts, top)):
             stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
             u = draw(rules.secret, entry.entry_id)
-            outcome = policy.decide(scored.score, scored.expected_revenue, stratum, u, lanes)
+            values = entry.model_dump(mode="json") | {c["feature"]: c["value"] for c in scored.contributions}
+            hits = [r for r in policy.rules if r.holds(values, listed)]
+            outcome = policy.decide(scored.score, scored.expected_revenue, stratum, u, lanes, strongest(hits))
+            rule_reasons = [{"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule",
+                             "sentence": r.reason} for r in hits]  # fmt: skip
             action = outcome.action
             records.append(
                 store.Decision(
@@ -117,7 +129,7 @@ def decide(
                     risk_band=BANDS[action],
                     action=action.value,
                     contributions=scored.contributions,
-                    reasons=scored.reasons,
+                    reasons=rule_reasons + scored.reasons,
                 )
             )
         store.add_decisions(session, records)

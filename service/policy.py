@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -133,6 +133,64 @@ class Outcome:
     selection_probability: float  # the chance this policy inspects the entry: 1 when the model picks it
 
 
+WATCHLISTS = {"importers": "importer_id", "manufacturers": "manufacturer_id", "shippers": "shipper_id",
+              "sellers": "seller_id"}  # fmt: skip
+OPERATORS = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "in": lambda a, b: a in b,
+}  # fmt: skip
+
+
+def _known_fields() -> frozenset[str]:
+    from features.derive import DERIVED_COLUMNS
+    from features.pipeline import HISTORY_FEATURES
+    from features.schema import ENTRY_FIELDS
+    from features.spec import BUILTIN_SPEC
+
+    history = {f"{BUILTIN_SPEC.entity_name(e)}_{h}" for e in BUILTIN_SPEC.entities for h in HISTORY_FEATURES}
+    return frozenset(ENTRY_FIELDS) | frozenset(DERIVED_COLUMNS) | {r.feature for r in BUILTIN_SPEC.references} | history
+
+
+class Rule(BaseModel):
+    """A hard rule: when every condition holds (or the entry's party is on a watchlist), the entry gets at
+    least `min_action`, and `reason` joins its reasons."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    when: dict[str, Any] = Field({}, description="field: value, or field: {op: value} with op in ==,!=,>,>=,<,<=,in")
+    watchlist: Literal["importers", "manufacturers", "shippers", "sellers"] | None = None
+    min_action: Action
+    reason: str = Field(min_length=5, max_length=300)
+
+    @model_validator(mode="after")
+    def _fields_exist(self) -> Rule:
+        if not self.when and self.watchlist is None:
+            raise ValueError(f"rule {self.name!r} needs conditions (when) or a watchlist")
+        known = _known_fields()
+        for field, test in self.when.items():
+            if field not in known:
+                raise ValueError(f"rule {self.name!r}: unknown field {field!r}")
+            if isinstance(test, dict):
+                for op in test:
+                    if op not in OPERATORS:
+                        raise ValueError(f"rule {self.name!r}: unknown operator {op!r} on {field!r}")
+        return self
+
+    def holds(self, values: dict[str, Any], listed: set[tuple[str, str]]) -> bool:
+        if self.watchlist is not None and (self.watchlist, str(values.get(WATCHLISTS[self.watchlist]))) not in listed:
+            return False
+        for field, test in self.when.items():
+            value = values.get(field)
+            checks = test.items() if isinstance(test, dict) else [("==", test)]
+            if value is None or not all(OPERATORS[op](value, want) for op, want in checks):
+                return False
+        return True
+
+
+def strongest(rules: list[Rule]) -> Action:
+    return max((r.min_action for r in rules), key=ORDER.index, default=Action.RELEASE)
+
+
 class Policy(BaseModel):
     """The ranking objective and its thresholds (probabilities, or expected revenue at stake in USD), and
     the random compliance sample."""
@@ -143,6 +201,7 @@ class Policy(BaseModel):
     expected_revenue: RevenueThresholds = RevenueThresholds()
     exploration: Exploration = Exploration()
     lanes: Literal["fixed", "capacity"] = Field("fixed", description="Fixed thresholds, or thresholds from capacity.")
+    rules: list[Rule] = Field([], description="Hard rules; a hit sets a minimum lane whatever the score.")
     capacity: Capacity = Capacity()
 
     def fixed_thresholds(self) -> Thresholds:
@@ -155,12 +214,14 @@ class Policy(BaseModel):
         stratum: str | None = None,
         u: float = 1.0,
         lanes: Thresholds | None = None,
+        floor: Action = Action.RELEASE,
     ) -> Outcome:
         """The action for a score; `u` is the entry's random draw (see `draw`) for the compliance sample,
         `lanes` the thresholds derived from capacity when the policy sets lanes that way.
 
-        Ranks by probability when the model has no revenue estimate; a random pick is marked as such
-        even when the model would have inspected the entry anyway, so the sample stays unbiased."""
+        `floor` is the strongest action the entry's rule hits demand. Ranks by probability when the model
+        has no revenue estimate; a random pick is marked as such even when the model would have inspected
+        the entry anyway, so the sample stays unbiased."""
         if self.objective is Objective.EXPECTED_REVENUE and expected_revenue is not None:
             objective, value = Objective.EXPECTED_REVENUE, expected_revenue
             action = (lanes or self.expected_revenue).action(value)
@@ -168,10 +229,12 @@ class Policy(BaseModel):
             objective = Objective.PROBABILITY
             action = (lanes if lanes is not None and self.objective is Objective.PROBABILITY
                       else self.probability).action(score)  # fmt: skip
+        by_rule = ORDER.index(floor) > ORDER.index(action)
+        action = max(action, floor, key=ORDER.index)
         rate = self.exploration.rate_for(stratum)
         if u < rate:
             stronger = max(action, self.exploration.action, key=ORDER.index)
             return Outcome(stronger, objective, "random", 1.0 if action is not Action.RELEASE else rate)
         if action is not Action.RELEASE:
-            return Outcome(action, objective, "model", 1.0)
+            return Outcome(action, objective, "rule" if by_rule else "model", 1.0)
         return Outcome(action, objective, None, rate)

@@ -76,7 +76,7 @@ class Reason(BaseModel):
     feature: str = Field(description="Model input name.", examples=["unit_value_to_reference"])
     value: float | str | None = Field(description="The entry's value of that input.", examples=[0.12])
     contribution: float = Field(description="SHAP contribution in log-odds.", examples=[1.37])
-    effect: str = Field(description="Whether it raises or lowers the risk.", examples=["raises risk"])
+    effect: str = Field(description="raises risk, lowers risk, or rule (a policy rule hit).", examples=["raises risk"])
     sentence: str = Field(
         examples=["declared value per unit is 12% of the usual for HTS 6109.10.0012 ($0.38 against $3.10)"]
     )

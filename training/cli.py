@@ -7,7 +7,7 @@ import os
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, cast, get_args
 
 import typer
 
@@ -376,6 +376,54 @@ def policy_show() -> None:
             raise typer.Exit(1)
         typer.echo(f"# version {row.version}, by {row.created_by} at {row.created_at:%Y-%m-%d %H:%M} UTC {row.note}")
         typer.echo(yaml.safe_dump(row.document, sort_keys=False))
+
+
+watchlist_app = typer.Typer(help="Admin-managed lists of parties that policy rules refer to.", no_args_is_help=True)
+app.add_typer(watchlist_app, name="watchlist")
+Lists = Literal["importers", "manufacturers", "shippers", "sellers"]
+
+
+@watchlist_app.command("add")
+def watchlist_add(
+    list_name: Annotated[Lists, typer.Argument(help="importers, manufacturers, shippers or sellers.")],
+    value: Annotated[str, typer.Argument(help="The party's id (importer number, MID, ...).")],
+    reason: Annotated[str, typer.Option(help="Why it is listed.")],
+) -> None:
+    """Put a party on a watchlist (in the service database)."""
+    import getpass
+
+    from sqlalchemy.orm import Session
+
+    from service import store
+    from service.settings import Settings
+
+    engine = store.make_engine(Settings().database_url)
+    store.create_schema(engine)
+    with Session(engine) as session:
+        store.set_watchlisted(session, list_name, value, reason, getpass.getuser())
+        session.commit()
+    typer.echo(f"{value} is on the {list_name} watchlist")
+
+
+@watchlist_app.command("remove")
+def watchlist_remove(
+    list_name: Annotated[Lists, typer.Argument(help="importers, manufacturers, shippers or sellers.")],
+    value: Annotated[str, typer.Argument(help="The party's id.")],
+) -> None:
+    """Take a party off a watchlist."""
+    from sqlalchemy.orm import Session
+
+    from service import store
+    from service.settings import Settings
+
+    engine = store.make_engine(Settings().database_url)
+    store.create_schema(engine)
+    with Session(engine) as session:
+        removed = store.remove_watchlisted(session, list_name, value)
+        session.commit()
+    if not removed:
+        _fail(f"{value} is not on the {list_name} watchlist")
+    typer.echo(f"{value} is off the {list_name} watchlist")
 
 
 @app.command()

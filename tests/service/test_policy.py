@@ -139,3 +139,68 @@ def test_lanes_from_capacity_hold_their_shares_on_generated_traffic(scorer, hist
     assert policy.decide(0.99, None).action is Action.PHYSICAL_EXAM  # no lanes yet: the fixed thresholds apply
     with pytest.raises(ValidationError, match="more than all entries"):
         Policy(lanes="capacity", capacity={"physical_exam": 0.5, "non_intrusive_exam": 0.4, "document_review": 0.2})
+
+
+def test_rules_are_checked_when_the_policy_is_loaded() -> None:
+    def rule(when: dict) -> dict:
+        return {"rules": [{"name": "big", "when": when, "min_action": "document_review", "reason": "value above X"}]}
+
+    with pytest.raises(ValidationError, match="unknown field 'declared_valeu_usd'"):
+        Policy.model_validate(rule({"declared_valeu_usd": {">": 1}}))
+    with pytest.raises(ValidationError, match="unknown operator '=>'"):
+        Policy.model_validate(rule({"declared_value_usd": {"=>": 1}}))
+    with pytest.raises(ValidationError, match="needs conditions"):
+        Policy.model_validate({"rules": [{"name": "empty", "min_action": "release", "reason": "nothing at all"}]})
+
+
+def test_a_rule_hit_sets_a_minimum_lane() -> None:
+    policy = Policy.model_validate({"exploration": {"rate": 0.0}, "rules": [
+        {"name": "new-importer-high-value", "when": {"importer_id_first_time": 1, "declared_value_usd": {">": 50000}},
+         "min_action": "non_intrusive_exam", "reason": "first-time importer declaring over $50,000"},
+        {"name": "forced-labour", "watchlist": "manufacturers", "min_action": "physical_exam",
+         "reason": "manufacturer on the forced-labour entity list"},
+    ]})  # fmt: skip
+    values = {"importer_id_first_time": 1.0, "declared_value_usd": 80000.0, "manufacturer_id": "CNXXX"}
+    hits = [r.name for r in policy.rules if r.holds(values, set())]
+    assert hits == ["new-importer-high-value"]
+    outcome = policy.decide(0.001, None, floor=policy.rules[0].min_action)
+    assert (outcome.action, outcome.selection, outcome.selection_probability) == (
+        Action.NON_INTRUSIVE_EXAM, "rule", 1.0)  # fmt: skip
+    assert [r.name for r in policy.rules if r.holds(values, {("manufacturers", "CNXXX")})] == [
+        "new-importer-high-value", "forced-labour"]  # fmt: skip
+    assert not policy.rules[0].holds({**values, "declared_value_usd": 10.0}, set())
+
+
+@pytest.mark.slow
+def test_a_watchlisted_manufacturer_is_examined_with_the_rule_as_reason(
+    client: httpx.Client,
+    live,
+    history: pd.DataFrame,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    before = client.get("/v1/policy").json()
+    entry = entry_json(history, 6100)
+    mid = entry["manufacturer_id"]
+    env = {**os.environ, "DATABASE_URL": live.settings.database_url}
+    add = [TARGETING, "watchlist", "add", "manufacturers", mid, "--reason", "UFLPA entity list"]
+    assert subprocess.run(add, capture_output=True, text=True, env=env).returncode == 0
+    policy = tmp_path / "rules.yaml"
+    policy.write_text(
+        "exploration: {rate: 0.0}\nrules:\n  - name: forced-labour\n    watchlist: manufacturers\n"
+        "    min_action: physical_exam\n    reason: manufacturer on the forced-labour entity list\n"
+    )
+    assert subprocess.run([TARGETING, "policy", "apply", str(policy)], env=env, capture_output=True).returncode == 0
+    decided = client.post("/v1/score", json={"entries": [entry]}).json()["decisions"][0]
+    assert decided["action"] == "physical_exam" and decided["selection"] in ("rule", "model")
+    rule = {"feature": "rule:forced-labour", "value": None, "contribution": 0.0, "effect": "rule",
+            "sentence": "manufacturer on the forced-labour entity list"}  # fmt: skip
+    assert decided["reasons"][0] == rule
+    unlisted = next(i for i in range(6101, 7000) if history.loc[i, "manufacturer_id"] != mid)
+    other = client.post("/v1/score", json={"entries": [entry_json(history, unlisted)]}).json()["decisions"][0]
+    assert not any(r["feature"].startswith("rule:") for r in other["reasons"])
+    engine = store.make_engine(live.settings.database_url)  # put things back for other tests
+    with Session(engine) as session:
+        store.add_policy(session, before["policy"], "test", "restore")
+        store.remove_watchlisted(session, "manufacturers", mid)
+        session.commit()
+    engine.dispose()
