@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
 from service import store
-from service.api import decisions, health, score
+from service.api import decisions, health, policy, score
 from service.decide import DuplicateEntry, EntryConflict
 from service.scoring import Scorer
 from service.settings import Settings
@@ -90,6 +90,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.include_router(score.router)
     app.include_router(decisions.router)
     app.include_router(health.router)
+    app.include_router(policy.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(EntryConflict, _conflict)
     app.add_exception_handler(DuplicateEntry, _duplicate)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from features.schema import Entry
-from service.policy import Action
+from service.policy import Action, Policy
 
 EXAMPLE_ENTRIES: list[JsonValue] = [
     {
@@ -177,6 +177,14 @@ class ModelInfo(BaseModel):
     features: list[str]
     metrics: dict[str, float] = Field(description="Test-window metrics of the training run.")
     trained_on: dict[str, str] = Field(description="Data fingerprint, rows and split of the training run.")
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Policy = Field(description="The new policy (see service/policy.example.yaml).")
+    note: str = Field("", max_length=500, description="Why this version.")
+    by: str = Field(min_length=1, max_length=128, description="Who sets it.", examples=["targeting.admin"])
 
 
 class PolicyOut(BaseModel):

@@ -5,8 +5,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import store
-from service.deps import ScorerDep, SessionDep
-from service.schemas import Health, ModelInfo, PolicyOut
+from service.deps import ScorerDep
+from service.schemas import Health, ModelInfo
 
 router = APIRouter(tags=["operations"])
 
@@ -41,13 +41,3 @@ def model_info(scorer: ScorerDep) -> ModelInfo:
         features=scorer.pipeline.feature_names, metrics=scorer.metrics,
         trained_on={k: v for k, v in scorer.params.items() if k in keep},
     )  # fmt: skip
-
-
-@router.get("/v1/policy", response_model=PolicyOut)
-def policy_in_force(session: SessionDep) -> PolicyOut:
-    """The policy version in force: objective, thresholds and the random compliance sample."""
-    row = store.active_policy(session)
-    if row is None:
-        raise RuntimeError("no policy in the database: the service seeds one at start")
-    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
-                     policy=row.document)  # fmt: skip

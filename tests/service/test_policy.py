@@ -204,3 +204,16 @@ def test_a_watchlisted_manufacturer_is_examined_with_the_rule_as_reason(
         store.remove_watchlisted(session, "manufacturers", mid)
         session.commit()
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_admin_endpoint_sets_a_new_version(client: httpx.Client) -> None:
+    before = client.get("/v1/policy").json()
+    odd = {"policy": {"exploration": {"rate": 0.01, "colour": "red"}}, "by": "admin"}
+    refused = client.put("/v1/policy", json=odd)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "policy.exploration.colour"
+    assert client.get("/v1/policy").json()["version"] == before["version"]  # nothing stored
+    answer = client.put("/v1/policy", json={"policy": before["policy"], "by": "admin", "note": "same again"})
+    assert answer.status_code == 201
+    assert answer.json()["version"] == before["version"] + 1 and answer.json()["created_by"] == "admin"
+    assert client.get("/v1/policy").json()["note"] == "same again"

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service import store
+from service.deps import SessionDep
+from service.schemas import ErrorBody, PolicyIn, PolicyOut
+
+router = APIRouter(tags=["policy"])
+
+
+@router.get("/v1/policy", response_model=PolicyOut)
+def policy_in_force(session: SessionDep) -> PolicyOut:
+    """The policy version in force: objective, thresholds and the random compliance sample."""
+    row = store.active_policy(session)
+    if row is None:
+        raise RuntimeError("no policy in the database: the service seeds one at start")
+    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
+                     policy=row.document)  # fmt: skip
+
+
+@router.put("/v1/policy", response_model=PolicyOut, status_code=201, responses={422: {"model": ErrorBody}})
+def set_policy(body: PolicyIn, session: SessionDep) -> PolicyOut:
+    """Make a new policy version the one in force from the next request (admin)."""
+    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by, body.note)
+    session.commit()
+    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
+                     policy=row.document)  # fmt: skip
