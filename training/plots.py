@@ -1,4 +1,4 @@
-"""Figures logged with every run: SHAP summary, feature importance, targeting curve."""
+"""Figures logged with every run: SHAP summary, feature importance, gains curves, reliability."""
 
 from __future__ import annotations
 
