@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, cast, get_args
@@ -14,6 +16,8 @@ import typer
 from training.data import DataError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from training.registry import Registration
 
 app = typer.Typer(
@@ -330,6 +334,23 @@ policy_app = typer.Typer(help="The targeting policy in force (versioned in the s
 app.add_typer(policy_app, name="policy")
 
 
+@contextmanager
+def _service_session() -> Iterator[Session]:
+    """A session on the service's database (DATABASE_URL), its tables created if new."""
+    from sqlalchemy.orm import Session
+
+    from service import store
+    from service.settings import Settings
+
+    engine = store.make_engine(Settings().database_url)
+    try:
+        store.create_schema(engine)
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 @policy_app.command("apply")
 def policy_apply(
     file: Annotated[Path, typer.Argument(help="Policy YAML (see service/policy.example.yaml).")],
@@ -338,11 +359,8 @@ def policy_apply(
     """Validate a policy and make it the version in force (the service picks it up on the next request)."""
     import getpass
 
-    from sqlalchemy.orm import Session
-
     from service import store
     from service.policy import Policy
-    from service.settings import Settings
     from training.data import load_yaml
 
     try:
@@ -350,9 +368,7 @@ def policy_apply(
     except DataError as exc:
         _fail(str(exc))
         return
-    engine = store.make_engine(Settings().database_url)
-    store.create_schema(engine)
-    with Session(engine) as session:
+    with _service_session() as session:
         row = store.add_policy(session, policy.model_dump(mode="json"), getpass.getuser(), note)
         session.commit()
         typer.echo(f"policy version {row.version} is in force (from {file})")
@@ -362,14 +378,10 @@ def policy_apply(
 def policy_show() -> None:
     """Print the policy version in force."""
     import yaml
-    from sqlalchemy.orm import Session
 
     from service import store
-    from service.settings import Settings
 
-    engine = store.make_engine(Settings().database_url)
-    store.create_schema(engine)
-    with Session(engine) as session:
+    with _service_session() as session:
         row = store.active_policy(session)
         if row is None:
             typer.echo("no policy yet: the service uses its settings' policy as version 1 when it starts", err=True)
@@ -392,14 +404,9 @@ def watchlist_add(
     """Put a party on a watchlist (in the service database)."""
     import getpass
 
-    from sqlalchemy.orm import Session
-
     from service import store
-    from service.settings import Settings
 
-    engine = store.make_engine(Settings().database_url)
-    store.create_schema(engine)
-    with Session(engine) as session:
+    with _service_session() as session:
         store.set_watchlisted(session, list_name, value, reason, getpass.getuser())
         session.commit()
     typer.echo(f"{value} is on the {list_name} watchlist")
@@ -411,14 +418,9 @@ def watchlist_remove(
     value: Annotated[str, typer.Argument(help="The party's id.")],
 ) -> None:
     """Take a party off a watchlist."""
-    from sqlalchemy.orm import Session
-
     from service import store
-    from service.settings import Settings
 
-    engine = store.make_engine(Settings().database_url)
-    store.create_schema(engine)
-    with Session(engine) as session:
+    with _service_session() as session:
         removed = store.remove_watchlisted(session, list_name, value)
         session.commit()
     if not removed:
