@@ -8,7 +8,9 @@ DATA   := data/entries.parquet
 
 ## up: install, generate data and train a model if no champion is registered, then serve on 127.0.0.1:8000
 up: model
+	$(BIN)/targeting db upgrade
 	$(BIN)/targeting history load --data $(DATA)
+	@$(BIN)/targeting keys local --file data/admin.key
 	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
 	$(BIN)/targeting serve --host 127.0.0.1 --port 8000
 

@@ -306,6 +306,18 @@ class QuantityUnit(StrEnum):
     X = "X"
 
 
+class Violation(StrEnum):
+    """What an inspection can find (domain.md's violation patterns)."""
+
+    UNDERVALUATION = "undervaluation"
+    TRANSSHIPMENT = "transshipment"  # AD/CVD evasion by transshipment or origin misdescription
+    COUNTERFEIT = "counterfeit"
+    MISCLASSIFICATION = "misclassification"
+    UNSAFE = "unsafe"
+    FORCED_LABOUR = "forced_labour"
+    OTHER = "other"
+
+
 def _country(value: str) -> str:
     code = value.strip().upper()
     if code not in ISO_COUNTRIES:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from service import store
+from service import keys, migrate, outcomes, store
 from service.api import decisions, health, policy, score
+from service.api import keys as keys_api
 from service.decide import DuplicateEntry, EntryConflict
-from service.scoring import Scorer
+from service.observe import Metrics, configure_logging, request_id_var
+from service.scoring import Scorer, resolve
+from service.serving import ModelSlot
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,14 @@ def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, 409)
 
 
+def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, 404)
+
+
+def _unprocessable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, 422)
+
+
 def _duplicate(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [{"field": "entries", "reason": str(exc)}]}, 422)
 
@@ -57,27 +71,55 @@ def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "the decisions database is unavailable; nothing was decided"}, 503)
 
 
+def _slot(settings: Settings, scorer: Scorer | None, metrics: Metrics) -> ModelSlot:
+    if scorer is not None:
+        return ModelSlot(scorer, None, None, metrics)
+    from training.registry import tracking_uri
+
+    uri = settings.mlflow_tracking_uri or tracking_uri()
+    name, alias, cache = settings.model_name, settings.model_alias, settings.model_cache
+
+    def load() -> Scorer:
+        return Scorer.load(uri, name, alias, cache)
+
+    return ModelSlot(load(), lambda: resolve(uri, name, alias), load, metrics)
+
+
+async def _poll(app: FastAPI, every: float) -> None:
+    """Follow the alias: a moved champion is served within `every` seconds."""
+    while True:
+        await asyncio.sleep(every)
+        await run_in_threadpool(app.state.slot.reload)
+
+
 def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     """The service; `scorer` may be given (tests), otherwise `name@alias` is loaded from MLflow at start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = store.make_engine(settings.database_url)
-        store.create_schema(engine)
+        try:
+            migrate.check(engine)
+        except migrate.SchemaOutdated as exc:
+            log.critical("refusing to start: %s", exc)
+            engine.dispose()
+            raise
         app.state.sessions = sessionmaker(engine, expire_on_commit=False)
         app.state.policies = {}
+        app.state.key_cache = {}
         with app.state.sessions() as session:  # the settings' policy is version 1 of a new database
             if store.active_policy(session) is None:
                 store.add_policy(session, settings.policy.model_dump(mode="json"), "service start", "from settings")
                 session.commit()
-        if scorer is None:
-            from training.registry import tracking_uri
-
-            uri = settings.mlflow_tracking_uri or tracking_uri()
-            app.state.scorer = Scorer.load(uri, settings.model_name, settings.model_alias)
-        else:
-            app.state.scorer = scorer
+        app.state.slot = await run_in_threadpool(_slot, settings, scorer, app.state.metrics)
+        ref = app.state.slot.scorer.ref
+        app.state.metrics.model.labels(ref.name, ref.alias).set(ref.version)
+        poll = None
+        if scorer is None and settings.model_poll_seconds > 0:
+            poll = asyncio.create_task(_poll(app, settings.model_poll_seconds))
         yield
+        if poll is not None:
+            poll.cancel()
         engine.dispose()
 
     app = FastAPI(
@@ -87,25 +129,42 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     app.include_router(score.router)
     app.include_router(decisions.router)
     app.include_router(health.router)
     app.include_router(policy.router)
+    app.include_router(keys_api.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(EntryConflict, _conflict)
+    app.add_exception_handler(outcomes.OutcomeConflict, _conflict)
+    app.add_exception_handler(keys.KeyExists, _conflict)
+    app.add_exception_handler(outcomes.NoDecision, _not_found)
+    app.add_exception_handler(keys.NoSuchKey, _not_found)
+    app.add_exception_handler(outcomes.OutcomeInvalid, _unprocessable)
     app.add_exception_handler(DuplicateEntry, _duplicate)
     app.add_exception_handler(DBAPIError, _database_down)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        began = time.perf_counter()
         given = request.headers.get("x-request-id", "")
         request.state.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id_var.set(request.state.request_id)
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
             response: Response = JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, 413)
         else:
             response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
+        route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: no ids in labels or logs
+        elapsed = time.perf_counter() - began
+        metrics: Metrics = app.state.metrics
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(elapsed)
+        log.info("%s %s %s", request.method, route, response.status_code,
+                 extra={"route": route, "method": request.method, "status": response.status_code,
+                        "ms": round(elapsed * 1000, 2), "caller": getattr(request.state, "caller", None)})  # fmt: skip
         return response
 
     return app
@@ -113,5 +172,6 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Entry point for `uvicorn --factory service.app:app_from_env`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

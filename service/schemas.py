@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from features.schema import Entry
+from features.schema import Entry, Violation
+from service.keys import Role
 from service.policy import Action, Policy
 
 EXAMPLE_ENTRIES: list[JsonValue] = [
@@ -156,7 +158,80 @@ class WaiverOut(BaseModel):
     reason: str
     waived_by: str
     waived_at: datetime
+    recorded_by_key: str | None = Field(None, description="The API key that recorded the waiver.")
     model_version: int = Field(description="The model version of the decision waived.")
+
+
+class SelectedBy(StrEnum):
+    MODEL = "model"  # the score or expected revenue passed the lane's threshold
+    RULE = "rule"  # a policy rule or watchlist hit
+    RANDOM = "random"  # the random compliance sample
+    OFFICER = "officer"  # an officer's own referral
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    entry_id: str = Field(min_length=1, max_length=64, examples=["ABC1234567-8"])
+    inspected_at: datetime = Field(description="When the inspection ended (UTC if no zone).",
+                                   examples=["2025-03-16T14:00:00Z"])  # fmt: skip
+    violation_types: list[Violation] = Field(
+        max_length=len(Violation), description="What was found; empty when the entry was compliant.",
+        examples=[["undervaluation"]],
+    )  # fmt: skip
+    revenue_recovered: float = Field(0.0, ge=0, le=1e12, allow_inf_nan=False, description="Duties, fees and "
+                                     "penalties assessed, in USD.", examples=[4250.0])  # fmt: skip
+    selected_by: SelectedBy = Field(description="Why the entry was inspected.", examples=["model"])
+    note: str = Field("", max_length=2000, description="The officer's note.")
+
+    @field_validator("inspected_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("violation_types")
+    @classmethod
+    def _distinct(cls, value: list[Violation]) -> list[Violation]:
+        if len(set(value)) < len(value):
+            raise ValueError("a violation type is listed twice")
+        return sorted(value)
+
+
+class OutcomeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    entry_id: str
+    inspected_at: datetime
+    violation: bool
+    violation_types: list[Violation]
+    revenue_recovered: float
+    selected_by: SelectedBy
+    note: str
+    recorded_at: datetime
+    recorded_by_key: str = Field(description="The API key that recorded the outcome.")
+    replayed: bool = Field(False, description="True when this outcome had been recorded before.")
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, examples=["port-2704-desk"])
+    role: Role
+
+
+class KeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    role: Role
+    prefix: str = Field(description="The key's first characters.")
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+
+class NewKey(KeyOut):
+    key: str = Field(description="The key itself: shown this once, kept only as a hash.")
 
 
 class DecisionRecord(DecisionOut):
@@ -167,6 +242,7 @@ class DecisionRecord(DecisionOut):
     earlier: list[PastDecision] = Field(default=[], description="Decisions on this entry by other model versions.")
     waivers: list[WaiverOut] = Field(default=[], description="Overrides of this decision, oldest first.")
     effective_action: Action = Field(description="The latest waiver's action, else the decided action.")
+    outcome: OutcomeOut | None = Field(None, description="What the inspection found, once recorded.")
 
 
 class ModelInfo(BaseModel):
@@ -177,6 +253,13 @@ class ModelInfo(BaseModel):
     features: list[str]
     metrics: dict[str, float] = Field(description="Test-window metrics of the training run.")
     trained_on: dict[str, str] = Field(description="Data fingerprint, rows and split of the training run.")
+    source: str = Field(description="Where it was loaded from: registry, or local cache if the registry was down.")
+
+
+class ReloadOut(BaseModel):
+    changed: bool = Field(description="True when a new version now serves.")
+    version: int = Field(description="The version serving now.")
+    previous_version: int
 
 
 class PolicyIn(BaseModel):
@@ -184,7 +267,8 @@ class PolicyIn(BaseModel):
 
     policy: Policy = Field(description="The new policy (see service/policy.example.yaml).")
     note: str = Field("", max_length=500, description="Why this version.")
-    by: str = Field(min_length=1, max_length=128, description="Who sets it.", examples=["targeting.admin"])
+    by: str | None = Field(None, min_length=1, max_length=128, description="Who sets it; default: the key's name.",
+                           examples=["targeting.admin"])  # fmt: skip
 
 
 class PolicyOut(BaseModel):
@@ -207,3 +291,9 @@ class ErrorItem(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str | list[ErrorItem]
+
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No valid API key."},
+    403: {"model": ErrorBody, "description": "The key's role may not do this."},
+}

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
 from features.pipeline import FeaturePipeline
+from service import model_cache
 from service.explain import Explainer
 from training.model import ShipmentRiskModel
 from training.registry import load_model
@@ -20,6 +25,31 @@ log = logging.getLogger(__name__)
 
 class ModelUnavailable(RuntimeError):
     """The registry has no such model, or it cannot be loaded."""
+
+
+def resolve(tracking_uri: str, name: str, alias: str) -> int:
+    """The version `name@alias` points at in the registry now."""
+    return int(MlflowClient(tracking_uri, tracking_uri).get_model_version_by_alias(name, alias).version)
+
+
+def _from_registry(tracking_uri: str, name: str, alias: str, cache: Path) -> tuple[Path, dict[str, Any]]:
+    """The verified local copy of the version `name@alias` points at, downloaded if not yet cached."""
+    client = MlflowClient(tracking_uri, tracking_uri)
+    found = client.get_model_version_by_alias(name, alias)
+    version = int(found.version)
+    folder = model_cache.version_dir(cache, name, version)
+    try:
+        info = model_cache.verify(folder)
+    except model_cache.CorruptModel:  # not cached yet, or damaged: fetch it
+        run = client.get_run(str(found.run_id))
+        info = {"name": name, "version": version, "run_id": str(found.run_id),
+                "metrics": dict(run.data.metrics), "params": dict(run.data.params)}  # fmt: skip
+        source = client.get_model_version_download_uri(name, str(version))
+        with tempfile.TemporaryDirectory() as tmp:
+            downloaded = mlflow.artifacts.download_artifacts(source, dst_path=tmp, tracking_uri=tracking_uri)
+            folder = model_cache.store(cache, name, version, Path(downloaded), info)
+    model_cache.remember(cache, name, alias, version)
+    return folder, info
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,7 @@ class Scorer:
     ref: ModelRef
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    source: str = "given"  # registry, or local cache when the registry was unreachable
 
     def __post_init__(self) -> None:
         self.explainer = Explainer(self.model.pipeline)
@@ -59,25 +90,40 @@ class Scorer:
         return self.model.pipeline
 
     @classmethod
-    def load(cls, tracking_uri: str, name: str, alias: str) -> Scorer:
-        """Resolve `name@alias` to a version, then load exactly that version."""
-        client = MlflowClient(tracking_uri, tracking_uri)
+    def load(cls, tracking_uri: str, name: str, alias: str, cache: Path) -> Scorer:
+        """Resolve `name@alias` to a version in the registry and load exactly that version through a
+        verified local copy; with the registry unreachable, the version it last resolved to from that copy."""
         try:
-            version = client.get_model_version_by_alias(name, alias)
-        except Exception as exc:  # MLflow raises its own errors for a missing model or alias
+            folder, info = _from_registry(tracking_uri, name, alias, cache)
+            source = "registry"
+        except Exception as exc:  # MLflow raises its own errors, and connection errors, for an unusable registry
+            if isinstance(exc, ModelUnavailable):
+                raise
+            version = model_cache.recall(cache, name, alias)
+            if version is None:
+                raise ModelUnavailable(
+                    f"no model {name}@{alias} in {tracking_uri} ({type(exc).__name__}) and none cached in {cache}: "
+                    "train one with `targeting train`"
+                ) from exc
+            folder = model_cache.version_dir(cache, name, version)
+            try:
+                info = model_cache.verify(folder)
+            except model_cache.CorruptModel as corrupt:
+                raise ModelUnavailable(f"registry unreachable and the cached copy is refused: {corrupt}") from exc
+            source = f"local cache (registry unreachable: {type(exc).__name__})"
+            log.warning("registry %s unreachable (%s); serving %s v%s from %s", tracking_uri, type(exc).__name__,
+                        name, version, folder)  # fmt: skip
+        try:
+            model = load_model(str(folder))
+        except Exception as exc:  # a damaged artifact fails inside LightGBM, pickle or JSON
+            shutil.rmtree(folder, ignore_errors=True)  # fetched again next time, in case the registry is repaired
             raise ModelUnavailable(
-                f"no model {name}@{alias} in {tracking_uri}: train one with `targeting train`"
+                f"model {name} version {info['version']} cannot be loaded, its artifact is damaged: "
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             ) from exc
-        import mlflow
-
-        mlflow.set_registry_uri(tracking_uri)
-        mlflow.set_tracking_uri(tracking_uri)
-        model = load_model(f"models:/{name}/{version.version}")
-        run_id = str(version.run_id)
-        run = client.get_run(run_id)
-        ref = ModelRef(name, int(version.version), alias, run_id)
-        log.info("loaded model %s version %s (@%s)", name, version.version, alias)
-        return cls(model, ref, dict(run.data.metrics), dict(run.data.params))
+        ref = ModelRef(name, int(info["version"]), alias, str(info["run_id"]))
+        log.info("loaded model %s version %s (@%s) from %s", name, ref.version, alias, source)
+        return cls(model, ref, dict(info["metrics"]), dict(info["params"]), source)
 
     def score(self, rows: pd.DataFrame, counts: pd.DataFrame, top: int) -> list[Scored]:
         """Score prepared rows given their history counts."""

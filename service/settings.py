@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     top_reasons: int = Field(5, ge=1)
+    model_cache: Path = Field(Path("data/model-cache"), description="Local copies of loaded model versions.")
+    model_poll_seconds: float = Field(30.0, ge=0, description="How often to follow the alias; 0: only on reload.")
+    log_level: str = "INFO"
+    key_cache_seconds: float = Field(5.0, ge=0, description="How long a key lookup is trusted (revocation delay).")
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

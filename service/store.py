@@ -1,5 +1,6 @@
-"""SQLAlchemy tables and queries: decisions and account-history profiles. Functions add and flush; the
-caller owns the transaction."""
+"""SQLAlchemy tables and queries: decisions, outcomes, account-history profiles, policies, API keys.
+Functions add and flush; the caller owns the transaction. The schema changes only through a migration
+(service/migrations)."""
 
 from __future__ import annotations
 
@@ -93,11 +94,13 @@ class Waiver(Base):
     reason: Mapped[str] = mapped_column(String(2000))
     waived_by: Mapped[str] = mapped_column(String(128))
     waived_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_by_key: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the API key's name
 
 
-def add_waiver(session: Session, decision: Decision, action: str, reason: str, by: str) -> Waiver:
-    """Record an override of `decision`; adds and flushes."""
-    waiver = Waiver(decision_id=decision.id, action=action, reason=reason, waived_by=by, waived_at=datetime.now(UTC))
+def add_waiver(session: Session, decision: Decision, action: str, reason: str, by: str, key: str) -> Waiver:
+    """Record an override of `decision` by officer `by` through API key `key`; adds and flushes."""
+    waiver = Waiver(decision_id=decision.id, action=action, reason=reason, waived_by=by, waived_at=datetime.now(UTC),
+                    recorded_by_key=key)  # fmt: skip
     session.add(waiver)
     session.flush()
     return waiver
@@ -201,10 +204,6 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
-
-
 def ping(session: Session) -> None:
     session.execute(text("SELECT 1"))
 
@@ -257,16 +256,28 @@ def profile_counts(session: Session, keys: dict[str, list[str]]) -> dict[str, di
 
 def add_entries(session: Session, keys: list[tuple[str, str]]) -> None:
     """Count one more filed entry for each (entity, key), creating profiles as needed."""
+    _bump(session, keys, entries=1)
+
+
+def add_inspection(session: Session, keys: list[tuple[str, str]], violation: bool) -> None:
+    """Count one more inspection (and violation, if found) for each (entity, key)."""
+    _bump(session, keys, inspections=1, violations=int(violation))
+
+
+def _bump(session: Session, keys: list[tuple[str, str]], entries: int = 0, inspections: int = 0,
+          violations: int = 0) -> None:  # fmt: skip
     if not keys:
         return
     counted: dict[tuple[str, str], int] = {}
     for k in keys:
         counted[k] = counted.get(k, 0) + 1
-    values = [{"entity": e, "key": k, "entries": n, "inspections": 0, "violations": 0} for (e, k), n in counted.items()]
+    values = [{"entity": e, "key": k, "entries": entries * n, "inspections": inspections * n,
+               "violations": violations * n} for (e, k), n in counted.items()]  # fmt: skip
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Profile).values(values)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[Profile.entity, Profile.key], set_={"entries": Profile.entries + stmt.excluded.entries}
+        index_elements=[Profile.entity, Profile.key],
+        set_={c: getattr(Profile, c) + getattr(stmt.excluded, c) for c in ("entries", "inspections", "violations")},
     )
     session.execute(stmt)
 
@@ -354,3 +365,80 @@ def alias_history(session: Session, model_name: str, alias: str) -> list[AliasMo
         .order_by(AliasMove.moved_at, AliasMove.id)
     )
     return list(session.scalars(query))
+
+
+class Outcome(Base):
+    """What the inspection of a decided entry found, and why the entry was inspected."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(String(64), unique=True)  # one inspection result per entry
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    inspected_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    violation: Mapped[bool]
+    violation_types: Mapped[list[str]] = mapped_column(Json)
+    revenue_recovered: Mapped[float] = mapped_column(Float)
+    selected_by: Mapped[str] = mapped_column(String(16))  # model, rule, random, officer
+    note: Mapped[str] = mapped_column(String(2000))
+    digest: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_by_key: Mapped[str] = mapped_column(String(128))
+
+
+def outcome_of(session: Session, entry_id: str) -> Outcome | None:
+    return session.scalars(select(Outcome).where(Outcome.entry_id == entry_id)).first()
+
+
+def add_outcome(session: Session, outcome: Outcome) -> Outcome:
+    session.add(outcome)
+    session.flush()
+    return outcome
+
+
+def decisions_with_outcomes(session: Session) -> list[tuple[Decision, Outcome | None]]:
+    """Each decided entry once (its first decision: the one that acted on it), with its outcome if any."""
+    first = select(func.min(Decision.id)).group_by(Decision.entry_id).scalar_subquery()
+    query = (
+        select(Decision, Outcome)
+        .outerjoin(Outcome, Outcome.entry_id == Decision.entry_id)
+        .where(Decision.id.in_(first))
+        .order_by(Decision.id)
+    )
+    return [(d, o) for d, o in session.execute(query)]
+
+
+class ApiKey(Base):
+    """A caller's key: only its SHA-256 is kept; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to recognise it in a list
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+def add_api_key(session: Session, name: str, role: str, key_hash: str, prefix: str, by: str) -> ApiKey:
+    row = ApiKey(name=name, role=role, key_hash=key_hash, prefix=prefix, created_at=datetime.now(UTC), created_by=by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
+    """The live (unrevoked) key with this hash."""
+    query = select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    return session.scalars(query).first()
+
+
+def api_key_named(session: Session, name: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.name == name)).first()
+
+
+def api_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.live import api_keys, client, database_url, live, mlflow_store, scorer  # noqa: F401  (fixtures)
 from training.synth import SynthConfig, generate
 
 

@@ -300,22 +300,18 @@ def history_load(
 ) -> None:
     """Build importer, manufacturer, shipper... profiles from a history into the service's database."""
     import pandas as pd
-    from sqlalchemy.orm import Session
 
     from features.history import HistoryProfiles
     from features.pipeline import prepare
     from features.spec import BUILTIN_SPEC
     from service import store
-    from service.settings import Settings
     from training.data import load_spec, read_table, validate
 
-    settings = Settings()
-    engine = store.make_engine(settings.database_url)
-    store.create_schema(engine)
-    with Session(engine) as session:
+    with _service_session() as session:
+        where = repr(session.get_bind().engine.url)
         loaded = store.profile_total(session)
         if loaded and not replace:
-            typer.echo(f"{loaded:,} profiles already loaded in {engine.url!r}; --replace to rebuild them")
+            typer.echo(f"{loaded:,} profiles already loaded in {where}; --replace to rebuild them")
             return
         try:
             spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
@@ -326,7 +322,7 @@ def history_load(
         profiles = HistoryProfiles.from_frame(rows, spec, as_of=pd.Timestamp.now(tz="UTC"))
         written = store.replace_profiles(session, profiles.counts)
         session.commit()
-    typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {engine.url!r}")
+    typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {where}")
 
 
 policy_app = typer.Typer(help="The targeting policy in force (versioned in the service database).",
@@ -336,15 +332,15 @@ app.add_typer(policy_app, name="policy")
 
 @contextmanager
 def _service_session() -> Iterator[Session]:
-    """A session on the service's database (DATABASE_URL), its tables created if new."""
+    """A session on the service's database (DATABASE_URL), its schema created if the database is empty."""
     from sqlalchemy.orm import Session
 
-    from service import store
+    from service import migrate, store
     from service.settings import Settings
 
     engine = store.make_engine(Settings().database_url)
     try:
-        store.create_schema(engine)
+        migrate.prepare(engine)
         with Session(engine) as session:
             yield session
     finally:
@@ -457,6 +453,111 @@ def simulate(
     typer.echo(table.to_string(**pd_options))  # type: ignore[arg-type]
 
 
+db_app = typer.Typer(help="The service database's schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
+    """Migrate the service database (DATABASE_URL) to the code's schema; a database from before
+    migrations is adopted as the baseline first."""
+    from service import migrate, store
+    from service.settings import Settings
+
+    engine = store.make_engine(Settings().database_url)
+    try:
+        before, after = migrate.upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    typer.echo(f"{where}: schema {before or 'none'} -> {after}" if before != after else f"{where}: schema at {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the one this code needs."""
+    from service import migrate, store
+    from service.settings import Settings
+
+    engine = store.make_engine(Settings().database_url)
+    try:
+        now = migrate.current(engine)
+    finally:
+        engine.dispose()
+    typer.echo(f"database at {now or 'none'}; code needs {migrate.head()}")
+
+
+keys_app = typer.Typer(help="API keys and their roles (scorer, reviewer, admin).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key, e.g. port-2704-desk.")],
+    role: Annotated[str, typer.Option(help="scorer, reviewer or admin.")],
+) -> None:
+    """Create a key and print it: it is shown this once and kept only as a hash."""
+    import getpass
+
+    from service import keys
+
+    try:
+        chosen = keys.Role(role)
+    except ValueError:
+        _fail(f"unknown role {role!r}: use scorer, reviewer or admin")
+        return
+    with _service_session() as session:
+        try:
+            key = keys.create(session, name, chosen, getpass.getuser())
+        except keys.KeyRefused as exc:
+            _fail(str(exc))
+            return
+        session.commit()
+    typer.echo(f"created {role} key {name!r}; it is shown only now:\n{key}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key: refused from then on (the service trusts a lookup for TARGETING_KEY_CACHE_SECONDS)."""
+    from service import keys
+
+    with _service_session() as session:
+        try:
+            keys.revoke(session, name)
+        except keys.NoSuchKey as exc:
+            _fail(str(exc))
+            return
+        session.commit()
+    typer.echo(f"revoked key {name!r}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key's name, role, first characters, creation and revocation."""
+    from service import store
+
+    with _service_session() as session:
+        for k in store.api_keys(session):
+            state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+            typer.echo(f"{k.name:32} {k.role:9} {k.prefix}...  created {k.created_at:%Y-%m-%d %H:%M} by "
+                       f"{k.created_by}  {state}")  # fmt: skip
+
+
+@keys_app.command("local")
+def keys_local(
+    file: Annotated[Path, typer.Option(help="Where the local admin key is kept (mode 600).")] = Path(
+        "data/admin.key"
+    ),
+) -> None:
+    """Print the local admin key for this machine, creating it (and its file) if needed."""
+    from service import keys
+
+    with _service_session() as session:
+        key, new = keys.local_admin(session, file)
+        session.commit()
+    typer.echo(f"{'created the' if new else 'the'} local admin key, kept in {file}: {key}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -466,11 +567,18 @@ def serve(
     """Serve the scoring API (settings from the environment: DATABASE_URL, MLFLOW_TRACKING_URI, TARGETING_*)."""
     import uvicorn
 
-    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=False,
+                log_config=None)  # fmt: skip
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # its INFO chatter and pickling notice
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    app()
+    from service.migrate import SchemaOutdated
+
+    try:
+        app()
+    except SchemaOutdated as exc:  # any command that writes to the service database
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from service import store
+from service import migrate, store
 from training.data import DataError, load_yaml
 from training.evaluate import INSPECTION_RATES, rate_name
 from training.registry import CHAMPION, Registration, load_model
@@ -214,7 +214,7 @@ def promote(
     }
     engine = store.make_engine(database_url)
     try:
-        store.create_schema(engine)
+        migrate.prepare(engine)
         with Session(engine) as session:
             move = store.record_alias_move(
                 session, model_name=model_name, alias=alias, version=version, previous_version=previous,
@@ -242,7 +242,7 @@ def record_registration(
     """Record the alias a training run gave its new version, like any other alias move."""
     engine = store.make_engine(database_url)
     try:
-        store.create_schema(engine)
+        migrate.prepare(engine)
         with Session(engine) as session:
             store.record_alias_move(
                 session, model_name=model_name, alias=registration.alias, version=registration.version,

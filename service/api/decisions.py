@@ -1,18 +1,26 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Response
 
-from service import store
+from service import outcomes, store
 from service.api.score import model_ref, to_out
-from service.deps import SessionDep
-from service.schemas import DecisionRecord, ErrorBody, WaiverIn, WaiverOut
+from service.deps import ReviewerKey, ScorerDep, SessionDep
+from service.schemas import AUTH_ERRORS, DecisionRecord, ErrorBody, OutcomeIn, OutcomeOut, WaiverIn, WaiverOut
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
-@router.get("/decisions/{entry_id}", response_model=DecisionRecord, responses={404: {"model": ErrorBody}})
-def read_decision(entry_id: str, session: SessionDep, model_version: int | None = None) -> DecisionRecord:
-    """The latest decision on an entry (or the one by `model_version`), with every feature's contribution."""
+def _outcome_out(o: store.Outcome, replayed: bool = False) -> OutcomeOut:
+    return OutcomeOut.model_validate(o).model_copy(update={"replayed": replayed})
+
+
+@router.get("/decisions/{entry_id}", response_model=DecisionRecord,
+            responses={404: {"model": ErrorBody}, **AUTH_ERRORS})  # fmt: skip
+def read_decision(
+    entry_id: str, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
+) -> DecisionRecord:
+    """The latest decision on an entry (or the one by `model_version`), with every feature's
+    contribution, its waivers and the inspection's outcome."""
     found = store.decisions_of_entry(session, entry_id)
     chosen = [d for d in found if model_version is None or d.model_version == model_version]
     if not chosen:
@@ -26,21 +34,25 @@ def read_decision(entry_id: str, session: SessionDep, model_version: int | None 
     ]
     waivers = [
         {"action": w.action, "reason": w.reason, "waived_by": w.waived_by, "waived_at": w.waived_at,
-         "model_version": d.model_version}
+         "recorded_by_key": w.recorded_by_key, "model_version": d.model_version}
         for w in store.waivers_of(session, d.id)
     ]  # fmt: skip
+    outcome = store.outcome_of(session, entry_id)
     record = {**to_out(d, replayed=False).model_dump(), "entry": d.entry, "contributions": d.contributions}
     effective = waivers[-1]["action"] if waivers else d.action
     return DecisionRecord.model_validate(
-        {**record, "earlier": earlier, "waivers": waivers, "effective_action": effective}
-    )
+        {**record, "earlier": earlier, "waivers": waivers, "effective_action": effective,
+         "outcome": _outcome_out(outcome) if outcome else None}
+    )  # fmt: skip
 
 
 @router.post(
     "/decisions/{entry_id}/waivers", response_model=WaiverOut, status_code=201,
-    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}, **AUTH_ERRORS},
 )  # fmt: skip
-def waive(entry_id: str, body: WaiverIn, session: SessionDep, model_version: int | None = None) -> WaiverOut:
+def waive(
+    entry_id: str, body: WaiverIn, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
+) -> WaiverOut:
     """Override the action of the latest decision on an entry (or of `model_version`'s) with a reason.
 
     The decision stays as it was decided; the waiver is recorded beside it with who and when."""
@@ -48,7 +60,24 @@ def waive(entry_id: str, body: WaiverIn, session: SessionDep, model_version: int
              if model_version is None or d.model_version == model_version]  # fmt: skip
     if not found:
         raise HTTPException(404, f"no decision on entry {entry_id} to waive")
-    waiver = store.add_waiver(session, found[0], body.action.value, body.reason, body.by)
+    waiver = store.add_waiver(session, found[0], body.action.value, body.reason, body.by, caller.name)
     session.commit()
     return WaiverOut(action=body.action, reason=waiver.reason, waived_by=waiver.waived_by, waived_at=waiver.waived_at,
-                     model_version=found[0].model_version)  # fmt: skip
+                     recorded_by_key=caller.name, model_version=found[0].model_version)  # fmt: skip
+
+
+@router.post(
+    "/outcomes", response_model=OutcomeOut, status_code=201,
+    responses={200: {"model": OutcomeOut, "description": "Recorded before (an identical repeat)."},
+               404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, **AUTH_ERRORS},
+)  # fmt: skip
+def record_outcome(
+    body: OutcomeIn, session: SessionDep, scorer: ScorerDep, caller: ReviewerKey, response: Response
+) -> OutcomeOut:
+    """Record what the inspection of a scored entry found; the entry's importer, manufacturer, shipper
+    and seller profiles count it at once, so their next entries are scored with it."""
+    outcome, replayed = outcomes.record(session, scorer, body, caller.name)
+    session.commit()
+    if replayed:
+        response.status_code = 200
+    return _outcome_out(outcome, replayed)

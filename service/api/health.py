@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import store
-from service.deps import ScorerDep
-from service.schemas import Health, ModelInfo
+from service.deps import AdminKey, AnyKey, MetricsDep, ScorerDep
+from service.schemas import AUTH_ERRORS, ErrorBody, Health, ModelInfo, ReloadOut
+from service.serving import ModelSlot
 
 router = APIRouter(tags=["operations"])
 
@@ -19,9 +22,12 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(request: Request) -> JSONResponse:
-    """The model is loaded and the database answers."""
-    scorer = request.app.state.scorer
-    checks = {"model": f"{scorer.ref.name} v{scorer.ref.version}"}
+    """The model is loaded (and from where) and the database answers."""
+    slot: ModelSlot = request.app.state.slot
+    ref = slot.scorer.ref
+    checks = {"model": f"{ref.name} v{ref.version} from {slot.scorer.source}"}
+    if slot.last_error:
+        checks["model_reload"] = f"failed, still serving v{ref.version}: {slot.last_error}"
     try:
         with request.app.state.sessions() as session:
             store.ping(session)
@@ -32,12 +38,30 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(Health(status="ok" if ok else "unavailable", checks=checks).model_dump(), 200 if ok else 503)
 
 
-@router.get("/v1/model", response_model=ModelInfo)
-def model_info(scorer: ScorerDep) -> ModelInfo:
+@router.get("/v1/model", response_model=ModelInfo, responses=AUTH_ERRORS)
+def model_info(scorer: ScorerDep, caller: AnyKey) -> ModelInfo:
     """Which model version serves, and how it did on its test window."""
     keep = ("data_sha256", "data_path", "rows_total", "rows_labelled", "valid_from", "test_from")
     return ModelInfo(
         name=scorer.ref.name, version=scorer.ref.version, alias=scorer.ref.alias, run_id=scorer.ref.run_id,
-        features=scorer.pipeline.feature_names, metrics=scorer.metrics,
+        features=scorer.pipeline.feature_names, metrics=scorer.metrics, source=scorer.source,
         trained_on={k: v for k, v in scorer.params.items() if k in keep},
     )  # fmt: skip
+
+
+@router.post("/v1/model/reload", response_model=ReloadOut, responses={502: {"model": ErrorBody}, **AUTH_ERRORS})
+async def reload_model(request: Request, caller: AdminKey) -> JSONResponse:
+    """Serve the version the alias points at now (admin). The new version is loaded beside the old one
+    and swapped in; if it cannot be loaded, the old one keeps serving and this answers 502."""
+    slot: ModelSlot = request.app.state.slot
+    result = await run_in_threadpool(slot.reload)
+    if result.error is not None:
+        return JSONResponse({"detail": f"reload failed, still serving version {result.version}: {result.error}"}, 502)
+    return JSONResponse(ReloadOut(changed=result.changed, version=result.version,
+                                  previous_version=result.previous_version).model_dump())  # fmt: skip
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}, **AUTH_ERRORS})
+def metrics(metrics: MetricsDep, caller: AnyKey) -> Response:
+    """Prometheus metrics (any key: point the scraper's bearer token at a key of its own)."""
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

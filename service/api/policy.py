@@ -3,14 +3,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service import store
-from service.deps import SessionDep
-from service.schemas import ErrorBody, PolicyIn, PolicyOut
+from service.deps import AdminKey, ReviewerKey, SessionDep
+from service.schemas import AUTH_ERRORS, ErrorBody, PolicyIn, PolicyOut
 
 router = APIRouter(tags=["policy"])
 
 
-@router.get("/v1/policy", response_model=PolicyOut)
-def policy_in_force(session: SessionDep) -> PolicyOut:
+@router.get("/v1/policy", response_model=PolicyOut, responses=AUTH_ERRORS)
+def policy_in_force(session: SessionDep, caller: ReviewerKey) -> PolicyOut:
     """The policy version in force: objective, thresholds and the random compliance sample."""
     row = store.active_policy(session)
     if row is None:
@@ -19,10 +19,11 @@ def policy_in_force(session: SessionDep) -> PolicyOut:
                      policy=row.document)  # fmt: skip
 
 
-@router.put("/v1/policy", response_model=PolicyOut, status_code=201, responses={422: {"model": ErrorBody}})
-def set_policy(body: PolicyIn, session: SessionDep) -> PolicyOut:
+@router.put("/v1/policy", response_model=PolicyOut, status_code=201,
+            responses={422: {"model": ErrorBody}, **AUTH_ERRORS})  # fmt: skip
+def set_policy(body: PolicyIn, session: SessionDep, caller: AdminKey) -> PolicyOut:
     """Make a new policy version the one in force from the next request (admin)."""
-    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by, body.note)
+    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by or caller.name, body.note)
     session.commit()
     return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
                      policy=row.document)  # fmt: skip

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
 
 from service.decide import decide
-from service.deps import PolicyDep, RequestIdDep, ScorerDep, SessionDep, SettingsDep
-from service.schemas import DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
+from service.deps import MetricsDep, PolicyDep, RequestIdDep, ScorerDep, ScorerKey, SessionDep, SettingsDep
+from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
 from service.store import Decision
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
@@ -28,7 +31,7 @@ def to_out(d: Decision, replayed: bool) -> DecisionOut:
     "/score",
     response_model=ScoreResponse,
     responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
-               422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+               422: {"model": ErrorBody}, 503: {"model": ErrorBody}, **AUTH_ERRORS},
 )  # fmt: skip
 def score(
     body: ScoreRequest,
@@ -37,6 +40,8 @@ def score(
     settings: SettingsDep,
     policy: PolicyDep,
     rid: RequestIdDep,
+    caller: ScorerKey,
+    metrics: MetricsDep,
 ) -> ScoreResponse:
     """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
     already decided by this model version is answered from its record (`replayed`)."""
@@ -49,4 +54,9 @@ def score(
             session.rollback()
             if attempt == 2:
                 raise
+    for d in decisions:
+        if d.entry_id not in replayed:
+            metrics.scores.observe(d.score)
+            metrics.decisions.labels(d.action).inc()
+    log.info("scored", extra={"entries": len(decisions), "model_version": scorer.ref.version})
     return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decisions])

@@ -112,7 +112,8 @@ def test_unknown_decision_is_404(client: httpx.Client) -> None:
 def test_operations_endpoints(client: httpx.Client, scorer: Scorer) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"model": "shipment-risk v1", "database": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"model": "shipment-risk v1 from registry", "database": "ok"}
     model = client.get("/v1/model").json()
     assert (model["name"], model["version"], model["alias"]) == ("shipment-risk", 1, "champion")
     assert model["features"] == scorer.pipeline.feature_names

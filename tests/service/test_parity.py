@@ -16,8 +16,7 @@ from features.history import HistoryProfiles, point_in_time_counts
 from features.pipeline import prepare
 from service import store
 from service.scoring import Scorer
-from service.settings import Settings
-from tests.service.conftest import LiveServer
+from tests.live import LiveServer
 from tests.service.entries import entry_json
 from training.train import train
 
@@ -55,10 +54,10 @@ def test_a_decision_outlives_the_champion(live: LiveServer, history: pd.DataFram
     client.set_registered_model_alias("shipment-risk", "champion", second.registration.version)
 
     entry = entry_json(history, 5000)
-    with httpx.Client(base_url=live.url) as old:
+    with live.client() as old:
         first = old.post("/v1/score", json={"entries": [entry]}).json()["decisions"][0]
-    settings = Settings(database_url=live.settings.database_url, mlflow_tracking_uri=registry)
-    with LiveServer(settings) as new, httpx.Client(base_url=new.url) as client:
+    settings = live.settings.model_copy(update={"mlflow_tracking_uri": registry, "model_cache": tmp_path / "cache"})
+    with LiveServer(settings, live.keys) as new, new.client() as client:
         assert client.get("/v1/model").json()["version"] == 2
         rescored = client.post("/v1/score", json={"entries": [entry]}).json()["decisions"][0]
         assert rescored["model"]["version"] == 2 and not rescored["replayed"]

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from sqlalchemy.orm import Session
 
 import training
-from service import store
+from service import migrate, store
 from tests.pg import postgres_database
 from training.data import DataError
 from training.fit import FitParams
@@ -133,7 +133,7 @@ def test_format_comparison_shows_the_groups_present() -> None:
 
 def test_alias_at_answers_which_version_held_the_alias(database_url: str) -> None:
     engine = store.make_engine(database_url)
-    store.create_schema(engine)
+    migrate.prepare(engine)
     march = [datetime(2025, 3, d, 9, 0, tzinfo=UTC) for d in range(1, 10)]
     try:
         with Session(engine) as session:
@@ -218,7 +218,7 @@ def test_the_gate_refuses_a_worse_challenger_and_force_records_why(
     assert "\n" not in message and caught.value.result is not None and not caught.value.result.passed
     assert _champion(registry) == 1  # nothing moved, nothing recorded
     engine = store.make_engine(database_url)
-    store.create_schema(engine)
+    migrate.prepare(engine)
     try:
         with Session(engine) as session:
             assert store.alias_history(session, NAME, "champion") == []

@@ -1,0 +1,69 @@
+"""A local copy of each model version the service loads, so that it can start while the registry is
+unreachable. Each copy carries a SHA-256 manifest; a copy that does not match it is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+
+
+class CorruptModel(RuntimeError):
+    """A model's files are damaged or incomplete."""
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def version_dir(cache: Path, name: str, version: int) -> Path:
+    return cache / name / str(version)
+
+
+def store(cache: Path, name: str, version: int, downloaded: Path, info: dict[str, Any]) -> Path:
+    """Move a downloaded model into the cache with its manifest; returns its folder."""
+    target = version_dir(cache, name, version)
+    staging = target.with_name(f".{version}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(downloaded, staging)
+    (staging / MANIFEST).write_text(json.dumps({"files": _digests(staging), "info": info}, indent=1))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # a copy is either complete or absent
+    return target
+
+
+def verify(folder: Path) -> dict[str, Any]:
+    """The copy's info if every file matches its manifest; CorruptModel naming the first that does not."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise CorruptModel(f"model copy {folder} has no readable manifest ({type(exc).__name__})") from exc
+    found = _digests(folder)
+    for path, digest in manifest["files"].items():
+        if found.get(path) != digest:
+            raise CorruptModel(f"model file {folder / path} is {'missing' if path not in found else 'corrupt'}: "
+                               "its SHA-256 does not match the manifest")  # fmt: skip
+    info: dict[str, Any] = manifest["info"]
+    return info
+
+
+def remember(cache: Path, name: str, alias: str, version: int) -> None:
+    """Note which version `name@alias` resolved to, for a start without the registry."""
+    pointer = cache / name / f"@{alias}"
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(str(version))
+    tmp.replace(pointer)
+
+
+def recall(cache: Path, name: str, alias: str) -> int | None:
+    """The version `name@alias` last resolved to, if it was cached."""
+    pointer = cache / name / f"@{alias}"
+    return int(pointer.read_text()) if pointer.exists() else None

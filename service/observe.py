@@ -1,0 +1,79 @@
+"""Prometheus metrics and JSON logs. Logs carry the request id, route and caller's key name; never a key
+or an entry's contents."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+LOG_FIELDS = ("route", "method", "status", "ms", "caller", "entries", "model_version")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = request_id_var.get()
+        if rid is not None:
+            line["request_id"] = rid
+        line |= {f: getattr(record, f) for f in LOG_FIELDS if hasattr(record, f)}
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One JSON object per line on stderr, for the service and uvicorn's own loggers."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # the service logs each request itself, without its query
+
+
+class Metrics:
+    """The service's metrics; in a registry of its own (one per app), or shared between worker processes
+    through PROMETHEUS_MULTIPROC_DIR when it is set."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        reg = None if self.multiprocess else CollectorRegistry()
+        self.registry = reg
+        self.requests = Counter("targeting_requests", "HTTP requests by route and status.",
+                                ["route", "method", "status"], registry=reg)  # fmt: skip
+        self.latency = Histogram("targeting_request_seconds", "HTTP request latency by route.", ["route"],
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=reg)  # fmt: skip
+        self.scores = Histogram("targeting_score", "Calibrated scores of new decisions.",
+                                buckets=(.01, .02, .05, .1, .2, .3, .4, .5, .7, .9, 1), registry=reg)  # fmt: skip
+        self.decisions = Counter("targeting_decisions_recorded", "Decisions recorded, by action.", ["action"],
+                                 registry=reg)  # fmt: skip
+        self.model = Gauge("targeting_model_version", "The model version serving (by name and alias).",
+                           ["name", "alias"], registry=reg, multiprocess_mode="liveall")  # fmt: skip
+        self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"],
+                               registry=reg)  # fmt: skip
+
+    def model_reloaded(self, result: str, name: str, alias: str, version: int) -> None:
+        """Count a reload attempt (changed, unchanged, failed) and show the version serving after it."""
+        self.reloads.labels(result).inc()
+        self.model.labels(name, alias).set(version)
+
+    def exposition(self) -> bytes:
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)

@@ -1,0 +1,70 @@
+"""The model in service: a new version is loaded beside the old one and swapped in whole, so a
+request finishes on the version it started with and each decision records the version that made it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.observe import Metrics
+from service.scoring import Scorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reload:
+    changed: bool
+    version: int  # the version serving after the attempt
+    previous_version: int
+    error: str | None = None
+
+    @property
+    def result(self) -> str:
+        return "failed" if self.error is not None else "changed" if self.changed else "unchanged"
+
+
+class ModelSlot:
+    """Holds the serving Scorer; `reload` asks the registry where the alias points and swaps on a change."""
+
+    def __init__(self, scorer: Scorer, resolve: Callable[[], int] | None, load: Callable[[], Scorer] | None,
+                 metrics: Metrics) -> None:  # fmt: skip
+        self.scorer = scorer
+        self._metrics = metrics
+        self._resolve = resolve
+        self._load = load
+        self._lock = threading.Lock()  # one reload at a time: the poll and an admin's request may meet
+        self.last_error: str | None = None
+        self.last_checked: datetime | None = None
+
+    def reload(self) -> Reload:
+        """Load the version the alias points at if it is not the one serving; on any failure the current
+        version keeps serving and the error is kept in `last_error`."""
+        result = self._reload()
+        ref = self.scorer.ref
+        self._metrics.model_reloaded(result.result, ref.name, ref.alias, ref.version)
+        return result
+
+    def _reload(self) -> Reload:
+        with self._lock:
+            old = self.scorer
+            if self._resolve is None or self._load is None:
+                return Reload(False, old.ref.version, old.ref.version, "this service was given its model at start")
+            self.last_checked = datetime.now(UTC)
+            try:
+                if self._resolve() == old.ref.version and old.source == "registry":
+                    self.last_error = None
+                    return Reload(False, old.ref.version, old.ref.version)
+                new = self._load()
+            except Exception as exc:  # registry down, artifact damaged: keep serving what works
+                self.last_error = f"{self.last_checked.isoformat()}: {exc}"
+                log.error("model reload failed, still serving version %s: %s", old.ref.version, exc)
+                return Reload(False, old.ref.version, old.ref.version, str(exc))
+            self.last_error = None
+            self.scorer = new  # one reference assignment: requests in flight keep the scorer they took
+            if new.ref.version != old.ref.version:
+                log.info("now serving %s version %s (was %s)", new.ref.name, new.ref.version, old.ref.version)
+            return Reload(new.ref.version != old.ref.version, new.ref.version, old.ref.version)

@@ -1,0 +1,131 @@
+"""A trained model in a temporary MLflow store, and the service on real HTTP over SQLite and PostgreSQL:
+fixtures shared by tests/service and tests/reliability (imported by tests/conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from service import keys, migrate, store
+from service.app import create_app
+from service.keys import Role
+from service.scoring import Scorer
+from service.settings import Settings
+from tests.pg import postgres_database
+from training.train import train
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(history_file: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A registry holding shipment-risk@champion, trained on the shared history."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    train(history_file, uri=uri)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def scorer(mlflow_store: str, tmp_path_factory: pytest.TempPathFactory) -> Scorer:
+    return Scorer.load(mlflow_store, "shipment-risk", "champion", tmp_path_factory.mktemp("model-cache"))
+
+
+def migrated(url: str) -> str:
+    engine = store.make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def make_keys(url: str) -> dict[Role, str]:
+    """One key of each role, in the service database at `url`."""
+    engine = store.make_engine(url)
+    with Session(engine) as session:
+        made = {role: keys.create(session, f"test-{role.value}-{uuid.uuid4().hex[:8]}", role, "tests")
+                for role in Role}  # fmt: skip
+        session.commit()
+    engine.dispose()
+    return made
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield migrated(f"sqlite:///{tmp_path_factory.mktemp('db') / 'targeting.db'}")
+    else:
+        for url in postgres_database():
+            yield migrated(url)
+
+
+@pytest.fixture(scope="session")
+def api_keys(database_url: str) -> dict[Role, str]:
+    return make_keys(database_url)
+
+
+def service_settings(database_url: str, mlflow_store: str, cache: Path, **more: object) -> Settings:
+    """Settings as a test service runs them: its own model cache, no alias polling, no key cache."""
+    return Settings.model_validate({"database_url": database_url, "mlflow_tracking_uri": mlflow_store,
+                                    "model_cache": cache, "model_poll_seconds": 0, "key_cache_seconds": 0} | more)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving an app on a free loopback port, in a thread of the test process."""
+
+    def __init__(self, settings: Settings, api_keys: dict[Role, str] | None = None) -> None:
+        self.port = _free_port()
+        self.settings = settings
+        self.keys = api_keys or {}
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, role: Role | None = Role.ADMIN, **kwargs: object) -> httpx.Client:
+        """An HTTP client carrying a key of `role` (None: no key)."""
+        headers = {"Authorization": f"Bearer {self.keys[role]}"} if role is not None else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live(
+    database_url: str, mlflow_store: str, api_keys: dict[Role, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    settings = service_settings(database_url, mlflow_store, tmp_path_factory.mktemp("model-cache"))
+    with LiveServer(settings, api_keys) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    """A client with an admin key (which may do everything)."""
+    with live.client() as c:
+        yield c

@@ -1,0 +1,114 @@
+"""Schema migrations: the models match the head revision, and an upgrade from the previous revision keeps
+every row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from service import migrate, store
+from service.app import create_app
+from service.scoring import Scorer
+from service.settings import Settings
+from tests.pg import postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'targeting.db'}"
+    else:
+        yield from postgres_database()
+
+
+@pytest.fixture
+def engine(empty_url: str) -> Iterator[Engine]:
+    engine = store.make_engine(empty_url)
+    yield engine
+    engine.dispose()
+
+
+def test_the_head_revision_is_the_schema_the_code_declares(engine: Engine) -> None:
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), store.Base.metadata) == []
+    assert migrate.current(engine) == migrate.head()
+
+
+# rows as the previous schema (0001) held them, written with plain SQL as the previous code would have
+ROWS = {
+    "policies": "INSERT INTO policies (version, document, created_at, created_by, note) "
+    "VALUES (1, '{\"objective\": \"probability\"}', '2025-03-01 09:00:00+00:00', 'service start', 'from settings')",
+    "decisions": "INSERT INTO decisions (id, entry_id, model_name, model_version, model_alias, decided_at, request_id, "
+    "entry, entry_digest, score, raw_score, base_value, expected_revenue, ranking, policy_version, selection, "
+    "selection_probability, risk_band, action, contributions, reasons) VALUES (7, 'ABC1234567-8', 'shipment-risk', 3, "
+    "'champion', '2025-03-14 09:31:00+00:00', 'req-1',"
+    " '{\"entry_id\": \"ABC1234567-8\", \"description\": \"nails ü\"}',"
+    " 'd1', 0.31, -0.8, -3.1, 412.5, 'probability', 1, 'model', 1.0, 'high', 'non_intrusive_exam',"
+    " '[{\"feature\": \"x\", \"contribution\": 0.5}]', '[]')",
+    "waivers": "INSERT INTO waivers (id, decision_id, action, reason, waived_by, waived_at) "
+    "VALUES (1, 7, 'release', 'CF-28 answer documents the price', 'officer.j.doe', '2025-03-15 10:00:00+00:00')",
+    "profiles": "INSERT INTO profiles (entity, key, entries, inspections, violations) "
+    "VALUES ('importer_id', '12-3456789AB', 40, 3, 1)",
+    "watchlists": "INSERT INTO watchlists (list_name, value, reason, added_by, added_at) "
+    "VALUES ('manufacturers', 'CNSHELL1SHA', 'shell MID', 'analyst', '2025-02-01 00:00:00+00:00')",
+    "alias_moves": "INSERT INTO alias_moves (id, model_name, alias, version, previous_version, moved_at, moved_by, "
+    "reason, forced, metrics) VALUES (1, 'shipment-risk', 'champion', 3, 2, '2025-03-01 08:00:00+00:00', 'ds', "
+    "'beat the champion', false, '{\"candidate\": {\"precision_at_5pct\": 0.6}}')",
+}
+
+
+def _snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    columns = {
+        "policies": "version, created_by, note",
+        "decisions": "id, entry_id, score, action, request_id",
+        "waivers": "id, decision_id, reason, waived_by",
+        "profiles": "entity, key, entries, violations",
+        "watchlists": "list_name, value, reason",
+        "alias_moves": "id, version, previous_version, reason",
+    }
+    with engine.connect() as conn:
+        return {t: [tuple(r) for r in conn.execute(text(f"SELECT {c} FROM {t}"))] for t, c in columns.items()}
+
+
+@pytest.mark.parametrize("before_migrations", [False, True], ids=["at-0001", "unversioned"])
+def test_upgrade_from_the_previous_schema_loses_nothing(engine: Engine, before_migrations: bool) -> None:
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        for sql in ROWS.values():
+            conn.execute(text(sql))
+        if before_migrations:  # a database made by create_all, as the code did before migrations
+            conn.execute(text("DROP TABLE alembic_version"))
+    before = _snapshot(engine)
+    assert migrate.current(engine) == (None if before_migrations else "0001")
+    with pytest.raises(migrate.SchemaOutdated, match="run `targeting db upgrade`"):
+        migrate.check(engine)
+
+    was, now = migrate.upgrade(engine)
+    assert (was, now) == (None if before_migrations else "0001", migrate.head())
+    assert _snapshot(engine) == before
+    with engine.connect() as conn:  # what the new revision added is there, empty or null for old rows
+        assert conn.execute(text("SELECT recorded_by_key FROM waivers")).scalar_one() is None
+        assert conn.execute(text("SELECT count(*) FROM outcomes")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one() == 0
+        entry = conn.execute(text("SELECT entry FROM decisions")).scalar_one()
+    assert (entry if isinstance(entry, dict) else json.loads(entry))["description"] == "nails ü"
+
+
+def test_the_service_refuses_to_start_on_an_outdated_schema(engine: Engine, empty_url: str, scorer: Scorer) -> None:
+    migrate.upgrade(engine, "0001")
+    app = create_app(Settings(database_url=empty_url), scorer=scorer)
+    wanted = rf"at schema revision 0001, this code needs {migrate.head()}: run `targeting db upgrade`"
+    with pytest.raises(migrate.SchemaOutdated, match=wanted), TestClient(app):
+        pass
+    migrate.upgrade(engine)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
