@@ -1,0 +1,134 @@
+"""API keys and roles over real HTTP: 401 without a valid key, 403 with the wrong role; keys kept as hashes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from service import store
+from service.keys import Role
+from service.observe import JsonFormatter
+from tests.live import LiveServer
+from tests.service.entries import entry_json
+from training.cli import app as cli
+
+OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def _operations(live: LiveServer) -> list[tuple[str, str]]:
+    schema = httpx.get(f"{live.url}/openapi.json").json()
+    return [(m.upper(), p) for p, ops in schema["paths"].items() for m in ops if p not in OPEN]
+
+
+def test_every_endpoint_but_health_needs_a_valid_key(live: LiveServer) -> None:
+    operations = _operations(live)
+    assert ("POST", "/v1/score") in operations and ("GET", "/metrics") in operations
+    for bad in (None, "Bearer tgt_not-a-key", "Basic dXNlcjpwYXNz"):
+        headers = {"Authorization": bad} if bad else {}
+        for method, path in operations:
+            answer = httpx.request(method, live.url + path.replace("{entry_id}", "X").replace("{name}", "X"),
+                                   headers=headers, json={})  # fmt: skip
+            assert answer.status_code == 401, (method, path, bad, answer.text)
+            assert answer.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{live.url}/healthz").status_code == 200
+
+
+def test_each_role_may_do_its_own_work_only(live: LiveServer, history: pd.DataFrame) -> None:
+    entry = entry_json(history, 100)
+    with live.client(Role.SCORER) as scorer, live.client(Role.REVIEWER) as reviewer:
+        assert scorer.post("/v1/score", json={"entries": [entry]}).status_code == 200
+        refused = reviewer.post("/v1/score", json={"entries": [entry_json(history, 101)]})
+        assert refused.status_code == 403 and "needs a scorer or admin key" in refused.json()["detail"]
+        assert scorer.get(f"/v1/decisions/{entry['entry_id']}").status_code == 403
+        assert reviewer.get(f"/v1/decisions/{entry['entry_id']}").status_code == 200
+        assert reviewer.get("/v1/policy").status_code == 200
+        policy = reviewer.get("/v1/policy").json()["policy"]
+        assert reviewer.put("/v1/policy", json={"policy": policy}).status_code == 403
+        assert reviewer.post("/v1/model/reload").status_code == 403
+        assert reviewer.get("/v1/keys").status_code == 403 and scorer.get("/v1/keys").status_code == 403
+        assert scorer.get("/v1/model").status_code == 200 and reviewer.get("/metrics").status_code == 200
+
+
+def test_a_key_is_shown_once_kept_as_a_hash_and_revocable(live: LiveServer, history: pd.DataFrame) -> None:
+    with live.client() as admin:
+        made = admin.post("/v1/keys", json={"name": "port-2704-desk", "role": "scorer"})
+        assert made.status_code == 201
+        key = made.json()["key"]
+        assert key.startswith("tgt_") and len(key) > 40 and made.json()["prefix"] == key[:8]
+        assert admin.post("/v1/keys", json={"name": "port-2704-desk", "role": "admin"}).status_code == 409
+        listed = admin.get("/v1/keys").json()
+        assert "port-2704-desk" in [k["name"] for k in listed] and key not in json.dumps(listed)
+        engine = store.make_engine(live.settings.database_url)
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT * FROM api_keys WHERE name = 'port-2704-desk'")).one()
+        engine.dispose()
+        assert key not in [str(v) for v in stored]
+        with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}) as new:
+            assert new.post("/v1/score", json={"entries": [entry_json(history, 102)]}).status_code == 200
+            assert admin.delete("/v1/keys/port-2704-desk").json()["revoked_at"] is not None
+            after = new.post("/v1/score", json={"entries": [entry_json(history, 103)]})
+            assert after.status_code == 401 and after.json()["detail"] == "unknown or revoked API key"
+        assert admin.delete("/v1/keys/no-such-key").status_code == 404
+
+
+def test_keys_from_the_command_line(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["keys", "create", "--name", "cli-reviewer", "--role", "reviewer"])
+    assert made.exit_code == 0, made.output
+    key = made.output.strip().splitlines()[-1]
+    assert key.startswith("tgt_")
+    listed = runner.invoke(cli, ["keys", "list"]).output
+    assert "cli-reviewer" in listed and "active" in listed and key not in listed
+    assert runner.invoke(cli, ["keys", "create", "--name", "x", "--role", "boss"]).exit_code == 2
+    assert runner.invoke(cli, ["keys", "revoke", "cli-reviewer"]).exit_code == 0
+    assert "revoked" in runner.invoke(cli, ["keys", "list"]).output
+    assert runner.invoke(cli, ["keys", "revoke", "nobody"]).exit_code == 2
+
+    file = tmp_path / "admin.key"
+    first = runner.invoke(cli, ["keys", "local", "--file", str(file)]).output
+    assert f"kept in {file}" in first and file.read_text().strip() in first
+    assert file.stat().st_mode & 0o777 == 0o600
+    again = runner.invoke(cli, ["keys", "local", "--file", str(file)]).output
+    assert again.split()[-1] == first.split()[-1]  # the same key while it is valid
+
+
+def test_logs_are_json_with_the_request_id_and_never_a_key_or_entry_contents(
+    live: LiveServer, history: pd.DataFrame
+) -> None:
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if not record.name.startswith(("httpx", "httpcore")):  # the test's own client, not the service
+                lines.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        entry = entry_json(history, 104) | {"description": "secret-looking widget description"}
+        with live.client(Role.SCORER) as scorer, live.client(Role.REVIEWER) as reviewer:
+            answer = scorer.post("/v1/score", json={"entries": [entry]}, headers={"X-Request-ID": "trace-me-1"})
+            assert answer.headers["x-request-id"] == "trace-me-1"
+            reviewer.get(f"/v1/decisions/{entry['entry_id']}")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    records = [json.loads(line) for line in lines]
+    mine = [r for r in records if r.get("request_id") == "trace-me-1"]
+    assert any(r.get("route") == "/v1/score" and r.get("status") == 200 and r.get("ms", -1) >= 0 for r in mine)
+    assert any(r.get("route") == "/v1/decisions/{entry_id}" for r in records)  # the template, not the id
+    text_ = "\n".join(lines)
+    for secret in (*live.keys.values(), entry["entry_id"], entry["importer_id"], entry["description"]):
+        assert secret not in text_
