@@ -82,6 +82,11 @@ def train(
     weighting: Annotated[
         str, typer.Option(help="ipw: weight inspected rows by 1/selection probability; none; auto: ipw when known.")
     ] = "auto",
+    from_db: Annotated[
+        str | None,
+        typer.Option(help="Train on the service's decisions and outcomes in this DATABASE_URL instead of --data; "
+                     "they are exported to a Parquet file first (printed), which the run records."),
+    ] = None,
 ) -> None:
     """Train a LightGBM risk model, track the run in MLflow and register it."""
     from pydantic import ValidationError
@@ -92,6 +97,17 @@ def train(
     from training.train import train as run_training
 
     try:
+        if from_db:
+            from training.fromdb import history_from_db
+
+            if dataset_spec:
+                raise DataError("--from-db reads the service's own entries: leave out --dataset-spec")
+            exported = history_from_db(from_db)
+            data = Path(f"data/decisions-{datetime.now():%Y%m%dT%H%M%S}.parquet")
+            data.parent.mkdir(parents=True, exist_ok=True)
+            exported.to_parquet(data, index=False)
+            labelled = exported[BUILTIN_SPEC.label].notna()
+            typer.echo(f"exported {len(exported):,} decided entries ({int(labelled.sum()):,} with outcomes) to {data}")
         spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
         if valid_from or test_from:  # the command line overrides the spec
             spec = DatasetSpec.model_validate({**spec.model_dump(), "valid_from": valid_from, "test_from": test_from})
