@@ -24,6 +24,17 @@ def _digests(folder: Path) -> dict[str, str]:
     }
 
 
+def check_digests(folder: Path, digests: dict[str, str], what: str) -> None:
+    """Every file the training run recorded is in `folder` with the same SHA-256; CorruptModel if not."""
+    found = {p.name: p for p in folder.rglob("*") if p.is_file()}
+    for name, digest in digests.items():
+        if name not in found:
+            raise CorruptModel(f"{what}: file {name} is missing from its artifact")
+        if hashlib.sha256(found[name].read_bytes()).hexdigest() != digest:
+            raise CorruptModel(f"{what}: file {name} is damaged (its SHA-256 differs from the one recorded at "
+                               "training)")  # fmt: skip
+
+
 def version_dir(cache: Path, name: str, version: int) -> Path:
     return cache / name / str(version)
 

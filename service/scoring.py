@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from features.pipeline import FeaturePipeline
 from service import model_cache
 from service.explain import Explainer
 from training.model import ShipmentRiskModel
-from training.registry import load_model
+from training.registry import ARTIFACT_DIGESTS, load_model
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,15 @@ def _from_registry(tracking_uri: str, name: str, alias: str, cache: Path) -> tup
                 "metrics": dict(run.data.metrics), "params": dict(run.data.params)}  # fmt: skip
         source = client.get_model_version_download_uri(name, str(version))
         with tempfile.TemporaryDirectory() as tmp:
-            downloaded = mlflow.artifacts.download_artifacts(source, dst_path=tmp, tracking_uri=tracking_uri)
-            folder = model_cache.store(cache, name, version, Path(downloaded), info)
+            downloaded = Path(mlflow.artifacts.download_artifacts(source, dst_path=tmp, tracking_uri=tracking_uri))
+            recorded = found.tags.get(ARTIFACT_DIGESTS)
+            if recorded:  # versions registered before digests were recorded are loaded as they are
+                what = f"model {name} version {version} cannot be loaded, its artifact is damaged"
+                try:
+                    model_cache.check_digests(downloaded, json.loads(recorded), what)
+                except model_cache.CorruptModel as exc:
+                    raise ModelUnavailable(str(exc)) from exc
+            folder = model_cache.store(cache, name, version, downloaded, info)
     model_cache.remember(cache, name, alias, version)
     return folder, info
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -28,6 +30,7 @@ MODEL_NAME = "shipment-risk"
 EXPERIMENT = "shipment-targeting"
 CHAMPION, CHALLENGER = "champion", "challenger"
 PROMOTION_METRIC = "precision_at_5pct"
+ARTIFACT_DIGESTS = "artifact_sha256"  # model version tag: {file name: SHA-256} of the model's files
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -156,10 +159,13 @@ def log_and_register(
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(artifact_dir))
+        files = parts.save(Path(model_dir))
+        # recorded with the version, so that a server refuses a damaged copy before LightGBM reads it
+        digests = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files.values()}
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=ShipmentRiskModel(),
-            artifacts=parts.save(Path(model_dir)),
+            artifacts=files,
             signature=infer_signature(
                 example, parts.calibration.probability(parts.booster.predict(example, raw_score=True))
             ),
@@ -177,6 +183,7 @@ def log_and_register(
             )
         version = client.create_model_version(model_name, info.model_uri, run_id=run.info.run_id)
         try:
+            client.set_model_version_tag(model_name, version.version, ARTIFACT_DIGESTS, json.dumps(digests))
             before = client.get_registered_model(model_name).aliases.get(alias)
             client.set_registered_model_alias(model_name, alias, version.version)
             client.set_model_version_tag(model_name, version.version, PROMOTION_METRIC, str(metrics[PROMOTION_METRIC]))
