@@ -9,6 +9,7 @@ function init(args)
   local f = assert(io.open(args[1], "r"))
   template = f:read("*a")
   f:close()
+  key = args[2]
   run = tostring(os.time())
   counter = 0
 end
@@ -16,7 +17,7 @@ end
 function request()
   counter = counter + 1
   local body = template:gsub("__ID__", "W" .. run .. "-" .. tid .. "-" .. counter)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
 end
 
 function done(summary, latency, requests)
