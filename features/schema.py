@@ -318,6 +318,13 @@ class Violation(StrEnum):
     OTHER = "other"
 
 
+def no_nul(value: object) -> object:
+    """Refuse the NUL character, which no database text column can hold."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text may not contain the NUL character (\\u0000)")
+    return value
+
+
 def _country(value: str) -> str:
     code = value.strip().upper()
     if code not in ISO_COUNTRIES:
@@ -385,6 +392,11 @@ class Entry(BaseModel):
         default=None, max_length=64, description="E-commerce marketplace.", examples=["shopmart"]
     )
     seller_id: PartyId | None = Field(default=None, description="E-commerce seller identifier.", examples=["SLR-0042"])
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return no_nul(value)
 
     @field_validator("filed_at")
     @classmethod

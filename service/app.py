@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import keys, migrate, outcomes, store
 from service.api import decisions, health, policy, score
@@ -66,6 +67,11 @@ def _duplicate(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [{"field": "entries", "reason": str(exc)}]}, 422)
 
 
+def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+    # a value the database refuses (out of range, bad encoding): the request's fault, not an outage
+    return JSONResponse({"detail": "a value in the request cannot be stored; nothing was recorded"}, 422)
+
+
 def _database_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("database error: %s", type(exc).__name__)
     return JSONResponse({"detail": "the decisions database is unavailable; nothing was decided"}, 503)
@@ -90,6 +96,39 @@ async def _poll(app: FastAPI, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         await run_in_threadpool(app.state.slot.reload)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse a body over `limit` bytes: at once by its Content-Length, else (chunked) as it arrives."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await JSONResponse({"detail": f"request body over {self.limit} bytes"}, 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # FastAPI passes an HTTPException raised while reading the body through
+                raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
@@ -143,7 +182,9 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.add_exception_handler(keys.NoSuchKey, _not_found)
     app.add_exception_handler(outcomes.OutcomeInvalid, _unprocessable)
     app.add_exception_handler(DuplicateEntry, _duplicate)
+    app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(DBAPIError, _database_down)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -151,11 +192,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         given = request.headers.get("x-request-id", "")
         request.state.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         request_id_var.set(request.state.request_id)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            response: Response = JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, 413)
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: no ids in labels or logs
         elapsed = time.perf_counter() - began

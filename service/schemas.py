@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from features.schema import Entry, Violation
+from features.schema import Entry, Violation, no_nul
 from service.keys import Role
 from service.policy import Action, Policy
 
@@ -60,6 +60,15 @@ EXAMPLE_ENTRIES: list[JsonValue] = [
         "seller_id": "SLR-0042",
     },
 ]
+
+
+class TextInput(BaseModel):
+    """A request body whose text is refused if it holds a NUL character."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return no_nul(value)
 
 
 class ScoreRequest(BaseModel):
@@ -138,7 +147,7 @@ class PastDecision(BaseModel):
     action: Action
 
 
-class WaiverIn(BaseModel):
+class WaiverIn(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     action: Action = Field(description="The action that replaces the decided one.", examples=["release"])
@@ -169,7 +178,7 @@ class SelectedBy(StrEnum):
     OFFICER = "officer"  # an officer's own referral
 
 
-class OutcomeIn(BaseModel):
+class OutcomeIn(TextInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     entry_id: str = Field(min_length=1, max_length=64, examples=["ABC1234567-8"])
@@ -212,7 +221,7 @@ class OutcomeOut(BaseModel):
     replayed: bool = Field(False, description="True when this outcome had been recorded before.")
 
 
-class KeyIn(BaseModel):
+class KeyIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128, examples=["port-2704-desk"])
@@ -262,7 +271,7 @@ class ReloadOut(BaseModel):
     previous_version: int
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     policy: Policy = Field(description="The new policy (see service/policy.example.yaml).")
@@ -296,4 +305,10 @@ class ErrorBody(BaseModel):
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No valid API key."},
     403: {"model": ErrorBody, "description": "The key's role may not do this."},
+    422: {"model": ErrorBody, "description": "A field, parameter or value is wrong: which, and why."},
+    503: {"model": ErrorBody, "description": "The database is unavailable: nothing was done."},
+}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not JSON."},
+    413: {"model": ErrorBody, "description": "The body is over the size limit."},
 }

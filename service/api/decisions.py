@@ -5,7 +5,16 @@ from fastapi import APIRouter, HTTPException, Response
 from service import outcomes, store
 from service.api.score import model_ref, to_out
 from service.deps import ReviewerKey, ScorerDep, SessionDep
-from service.schemas import AUTH_ERRORS, DecisionRecord, ErrorBody, OutcomeIn, OutcomeOut, WaiverIn, WaiverOut
+from service.schemas import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    DecisionRecord,
+    ErrorBody,
+    OutcomeIn,
+    OutcomeOut,
+    WaiverIn,
+    WaiverOut,
+)
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -48,7 +57,7 @@ def read_decision(
 
 @router.post(
     "/decisions/{entry_id}/waivers", response_model=WaiverOut, status_code=201,
-    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}, **AUTH_ERRORS},
+    responses={404: {"model": ErrorBody}, **AUTH_ERRORS, **BODY_ERRORS},
 )  # fmt: skip
 def waive(
     entry_id: str, body: WaiverIn, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
@@ -69,7 +78,7 @@ def waive(
 @router.post(
     "/outcomes", response_model=OutcomeOut, status_code=201,
     responses={200: {"model": OutcomeOut, "description": "Recorded before (an identical repeat)."},
-               404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, **AUTH_ERRORS},
+               404: {"model": ErrorBody}, 409: {"model": ErrorBody}, **AUTH_ERRORS, **BODY_ERRORS},
 )  # fmt: skip
 def record_outcome(
     body: OutcomeIn, session: SessionDep, scorer: ScorerDep, caller: ReviewerKey, response: Response

@@ -4,12 +4,12 @@ from fastapi import APIRouter
 
 from service import keys, store
 from service.deps import AdminKey, SessionDep
-from service.schemas import AUTH_ERRORS, ErrorBody, KeyIn, KeyOut, NewKey
+from service.schemas import AUTH_ERRORS, BODY_ERRORS, ErrorBody, KeyIn, KeyOut, NewKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=AUTH_ERRORS)
 
 
-@router.post("", response_model=NewKey, status_code=201, responses={409: {"model": ErrorBody}})
+@router.post("", response_model=NewKey, status_code=201, responses={409: {"model": ErrorBody}, **BODY_ERRORS})
 def create_key(body: KeyIn, session: SessionDep, caller: AdminKey) -> NewKey:
     """Create an API key (admin); the key is in this response only, kept as a hash."""
     key = keys.create(session, body.name, body.role, caller.name)

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from service import store
 from service.deps import AdminKey, ReviewerKey, SessionDep
-from service.schemas import AUTH_ERRORS, ErrorBody, PolicyIn, PolicyOut
+from service.schemas import AUTH_ERRORS, BODY_ERRORS, PolicyIn, PolicyOut
 
 router = APIRouter(tags=["policy"])
 
@@ -20,7 +20,7 @@ def policy_in_force(session: SessionDep, caller: ReviewerKey) -> PolicyOut:
 
 
 @router.put("/v1/policy", response_model=PolicyOut, status_code=201,
-            responses={422: {"model": ErrorBody}, **AUTH_ERRORS})  # fmt: skip
+            responses={**AUTH_ERRORS, **BODY_ERRORS})  # fmt: skip
 def set_policy(body: PolicyIn, session: SessionDep, caller: AdminKey) -> PolicyOut:
     """Make a new policy version the one in force from the next request (admin)."""
     row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by or caller.name, body.note)
