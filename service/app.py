@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,6 +71,12 @@ def _duplicate(request: Request, exc: Exception) -> JSONResponse:
 def _unstorable(request: Request, exc: Exception) -> JSONResponse:
     # a value the database refuses (out of range, bad encoding): the request's fault, not an outage
     return JSONResponse({"detail": "a value in the request cannot be stored; nothing was recorded"}, 422)
+
+
+def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+    log.error("no database connection free within the pool timeout")
+    return JSONResponse({"detail": "the service is overloaded (no database connection free); nothing was decided"},
+                        503)  # fmt: skip
 
 
 def _database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -184,6 +191,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.add_exception_handler(DuplicateEntry, _duplicate)
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(PoolTimeout, _overloaded)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     @app.middleware("http")

@@ -1,0 +1,373 @@
+"""Soak-test the scoring service: a steady open-loop load over real HTTP; latency, errors, memory growth.
+
+    .venv/bin/python bench/soak.py [--rate 8] [--seconds 120] [--workers 2]      (or bench/soak.sh ...)
+
+Needs `make up` first (data/entries.parquet and a registered champion). Creates a throwaway PostgreSQL
+database at 127.0.0.1:5432, migrates it, loads the history profiles, creates a scorer key, serves with
+uvicorn (prometheus multiprocess mode), then sends one-entry POST /v1/score requests on a fixed
+schedule: request i leaves at start + i / rate whether or not earlier ones have answered, and its latency
+runs from that scheduled time, so a server slower than the rate shows up as queueing, not as a lower
+rate (no coordinated omission). Server RSS (parent plus workers) is taken after an uncounted warm-up,
+every 10 s, and at the end. Every 200 must have left exactly one row in `decisions`. Prints a markdown
+table and writes bench/results/soak.json; the server is stopped and the database dropped at the end.
+Exits 1 when any request failed or the decisions do not match the 200s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import psutil
+import psycopg
+
+from features.pipeline import entry_payloads
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SETUP_HINT = (
+    "run `make up` first, or: .venv/bin/targeting generate --entries 200000 --seed 7 --out data/entries.parquet "
+    "&& .venv/bin/targeting train --data data/entries.parquet"
+)
+RSS_EVERY = 10.0
+
+
+@dataclass
+class Phase:
+    """What one phase of load saw: each request's latency from its scheduled send, and its outcome."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    ok_latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    ok_ids: set[str] = field(default_factory=set)
+    failed_ids: set[str] = field(default_factory=set)
+    examples: list[str] = field(default_factory=list)
+    started: float = 0.0
+    last_sent: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def sent(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def ok(self) -> int:
+        return self.statuses.get("200", 0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def targeting(args: list[str], env: dict[str, str]) -> str:
+    """Run a `targeting` command; on failure show its output and stop."""
+    out = subprocess.run([str(BIN / "targeting"), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        sys.exit(f"targeting {' '.join(args)} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def rss_mb(parent: psutil.Process) -> dict[str, Any]:
+    """RSS of the server's parent and of each process under it, and their sum, in MB."""
+    each = []
+    for p in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            # uvicorn spawns its workers; multiprocessing may start a resource tracker beside them
+            role = "parent" if p is parent else ("helper" if "resource_tracker" in " ".join(p.cmdline()) else "worker")
+            each.append({"pid": p.pid, "role": role, "rss_mb": round(p.memory_info().rss / 2**20, 1)})
+    return {"total_mb": round(sum(p["rss_mb"] for p in each), 1), "processes": each}
+
+
+def cpu_seconds(parent: psutil.Process) -> float:
+    """CPU time (user + system) used so far by the server's processes."""
+    total = 0.0
+    for p in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def bodies(data: Path, count: int, tag: str) -> list[tuple[str, bytes]]:
+    """`count` one-entry request bodies from random history rows (as tests/service/entries.py makes them),
+    each with an entry id never seen before."""
+    history = pd.read_parquet(data)
+    rows = np.random.default_rng(7).choice(len(history), size=count, replace=count > len(history))
+    out = []
+    for i, entry in enumerate(entry_payloads(history.iloc[rows])):
+        entry["entry_id"] = f"SOAK-{tag}-{i:07d}"
+        out.append((entry["entry_id"], json.dumps({"entries": [entry]}).encode()))
+    return out
+
+
+async def load(client: httpx.AsyncClient, url: str, payloads: list[tuple[str, bytes]], rate: float,
+               deadline: float) -> Phase:  # fmt: skip
+    """Open loop: request i is sent at start + i / rate; its latency runs from that scheduled time, and the
+    caller gives up `deadline` seconds after it (a timeout, counted as an error at that latency)."""
+    phase = Phase()
+
+    async def one(entry_id: str, body: bytes, scheduled: float) -> None:
+        try:
+            # httpx's own timeouts are per operation, and its pool timeout does not bound the wait for a
+            # connection under load (seen with httpcore 1.0.9): the deadline of the whole call is kept here
+            async with asyncio.timeout(max(scheduled + deadline - time.perf_counter(), 0.001)):
+                response = await client.post(url, content=body)
+            status = str(response.status_code)
+            if status != "200" and len(phase.examples) < 5:
+                phase.examples.append(f"{status}: {response.text[:200]}")
+        except (httpx.HTTPError, TimeoutError) as exc:
+            status = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            if len(phase.examples) < 5:
+                phase.examples.append(f"{status} after {time.perf_counter() - scheduled:.1f}s: {exc!r}"[:300])
+        phase.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+        if status == "200":
+            phase.ok_latencies_ms.append(phase.latencies_ms[-1])
+        phase.statuses[status] += 1
+        (phase.ok_ids if status == "200" else phase.failed_ids).add(entry_id)
+
+    tasks = []
+    phase.started = time.perf_counter()
+    for i, (entry_id, body) in enumerate(payloads):
+        scheduled = phase.started + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(entry_id, body, scheduled)))
+    phase.last_sent = time.perf_counter()
+    await asyncio.gather(*tasks)
+    phase.finished = time.perf_counter()
+    return phase
+
+
+async def drive(port: int, key: str, payloads: list[tuple[str, bytes]], args: argparse.Namespace,
+                server: psutil.Process) -> dict[str, Any]:  # fmt: skip
+    """Warm up (uncounted), measure RSS, run the measured load while sampling RSS, measure RSS again."""
+    # The client drops idle connections before uvicorn's 5 s keep-alive timeout does, so that no request goes out
+    # on a connection the server is just closing (a ReadError that would be the bench's fault, not the service's).
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections,
+                          keepalive_expiry=2.0)  # fmt: skip
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    url = f"http://127.0.0.1:{port}/v1/score"
+    timeline: list[tuple[float, float]] = []
+
+    async def sample(began: float) -> None:
+        while True:
+            await asyncio.sleep(RSS_EVERY)
+            timeline.append((round(time.perf_counter() - began, 1), rss_mb(server)["total_mb"]))
+
+    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=args.timeout) as client:
+        warmup = await load(client, url, payloads[: args.warmup], args.rate, args.timeout)
+        before, cpu_before, load_before = rss_mb(server), cpu_seconds(server), os.getloadavg()
+        sampler = asyncio.create_task(sample(time.perf_counter()))
+        measured = await load(client, url, payloads[args.warmup :], args.rate, args.timeout)
+        sampler.cancel()
+        after, cpu = rss_mb(server), cpu_seconds(server) - cpu_before
+    return {"warmup": warmup, "measured": measured, "before": before, "after": after, "timeline": timeline,
+            "server_cpu_s": cpu, "load_average": [load_before, os.getloadavg()]}  # fmt: skip
+
+
+def wait_ready(port: int, server: subprocess.Popen[bytes], log: Path, limit: float = 180) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the service exited with {server.returncode}:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    sys.exit(f"the service was not ready within {limit:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def problems(log: Path) -> dict[str, Any]:
+    """The service's warnings and errors (its JSON log lines), counted by level, message and exception."""
+    found = []
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                error = (record.get("error") or "").strip().splitlines()
+                found.append(f"{record['level']} {record.get('message', '').strip()} {error[-1] if error else ''}")
+    return {"count": len(found), "by_kind": dict(Counter(k[:300] for k in found).most_common(10))}
+
+
+def check_decisions(database_url: str, warmup: Phase, measured: Phase) -> dict[str, int]:
+    """The decisions table against the responses: one row per 200, none unaccounted for."""
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        ids = [row[0] for row in conn.execute("SELECT entry_id FROM decisions")]
+    recorded, ok, failed = set(ids), warmup.ok_ids | measured.ok_ids, warmup.failed_ids | measured.failed_ids
+    return {
+        "rows": len(ids),
+        "ok_responses": len(ok),
+        "ok_without_row": len(ok - recorded),
+        "rows_of_failed_requests": len(recorded & failed),  # decided after the client gave up waiting
+        "rows_unaccounted": len(recorded - ok - failed),
+        "duplicate_rows": len(ids) - len(recorded),
+    }
+
+
+def summary(run: dict[str, Any], decisions: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    measured, warmup, before, after = run["measured"], run["warmup"], run["before"], run["after"]
+    quantiles = (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+
+    def percentiles(values: list[float]) -> dict[str, float]:
+        return {name: round(float(np.percentile(values, q)), 1) if values else float("nan") for name, q in quantiles}
+
+    config = {"rate": args.rate, "seconds": args.seconds, "workers": args.workers, "warmup": args.warmup,
+              "connections": args.connections, "timeout": args.timeout, "cores": os.cpu_count()}  # fmt: skip
+    return {
+        "config": config,
+        "requests": measured.sent,
+        "statuses": dict(measured.statuses),
+        "errors": measured.sent - measured.ok,
+        "send_rate": round((measured.sent - 1) / (measured.last_sent - measured.started), 2),
+        "throughput": round(measured.ok / (measured.finished - measured.started), 2),
+        "latency_ms": percentiles(measured.latencies_ms),  # a timeout counts at its latency, about --timeout
+        "latency_ms_of_200s": percentiles(measured.ok_latencies_ms),
+        "rss_start": before,
+        "rss_end": after,
+        "rss_growth_pct": round(100 * (after["total_mb"] - before["total_mb"]) / before["total_mb"], 1),
+        "rss_timeline": run["timeline"],
+        # per decision the measured phase made (a request the caller gave up on may still be decided)
+        "server_cpu_ms_per_decision": round(1000 * run["server_cpu_s"] / max(decisions["rows"] - warmup.ok, 1), 1),
+        "load_average_1_5_15": {"after_warmup": run["load_average"][0], "end": run["load_average"][1]},
+        "error_examples": measured.examples,
+        "warmup": {"requests": warmup.sent, "statuses": dict(warmup.statuses)},
+        "decisions": decisions,
+    }
+
+
+def table(s: dict[str, Any]) -> str:
+    c, d = s["config"], s["decisions"]
+
+    def latency(lat: dict[str, float]) -> str:
+        return " / ".join(f"{lat[q]:,.1f}" for q in ("p50", "p90", "p99", "max"))
+
+    def workers(rss: dict[str, Any]) -> str:
+        return " + ".join(f"{p['rss_mb']:.0f}" for p in rss["processes"] if p["role"] == "worker")
+
+    return "\n".join([
+        f"Soak: {c['rate']:g} req/s for {c['seconds']:g} s, one entry per request, {c['workers']} workers, "
+        f"{c['cores']} cores shared by client, server and PostgreSQL",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| requests sent | {s['requests']:,} |",
+        f"| responses by status | {', '.join(f'{k}: {v:,}' for k, v in sorted(s['statuses'].items()))} |",
+        f"| errors (non-200 or exception) | {s['errors']:,} |",
+        f"| send rate / 200s per second | {s['send_rate']:.2f} / {s['throughput']:.2f} |",
+        f"| latency p50 / p90 / p99 / max (ms), all requests | {latency(s['latency_ms'])} |",
+        f"| the same, of the 200s only | {latency(s['latency_ms_of_200s'])} |",
+        f"| RSS after warm-up (MB: total; workers) | {s['rss_start']['total_mb']:.0f}; {workers(s['rss_start'])} |",
+        f"| RSS at end (MB: total; workers) | {s['rss_end']['total_mb']:.0f}; {workers(s['rss_end'])} |",
+        f"| RSS growth | {s['rss_growth_pct']:+.1f} % |",
+        f"| server CPU per decision (ms, parent + workers) | {s['server_cpu_ms_per_decision']:.1f} |",
+        f"| load average (1 min) after warm-up / at end | {s['load_average_1_5_15']['after_warmup'][0]:.2f} / "
+        f"{s['load_average_1_5_15']['end'][0]:.2f} |",
+        f"| decisions rows / 200 responses (warm-up included) | {d['rows']:,} / {d['ok_responses']:,} |",
+        f"| 200s without a row / rows of failed requests / rows unaccounted | {d['ok_without_row']:,} / "
+        f"{d['rows_of_failed_requests']:,} / {d['rows_unaccounted']:,} |",
+    ])  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=8.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=120.0, help="duration of the measured load")
+    parser.add_argument("--warmup", type=int, default=100, help="uncounted requests before measuring")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64, help="client connection limit")
+    parser.add_argument("--timeout", type=float, default=30.0, help="the caller gives up this long after the send")
+    parser.add_argument("--data", type=Path, default=ROOT / "data/entries.parquet")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/soak.json")
+    args = parser.parse_args()
+
+    if not args.data.exists():
+        sys.exit(f"{args.data} is missing: {SETUP_HINT}")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db")}
+    if subprocess.run([str(BIN / "targeting"), "champion"], capture_output=True, env=env, cwd=ROOT).returncode:
+        sys.exit(f"no champion in {env['MLFLOW_TRACKING_URI']}: {SETUP_HINT}")
+
+    tag = secrets.token_hex(4)
+    database = f"targeting_soak_{tag}"
+    payloads = bodies(args.data, args.warmup + int(args.rate * args.seconds), tag)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    env["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    server: subprocess.Popen[bytes] | None = None
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        try:
+            targeting(["db", "upgrade"], env)
+            targeting(["history", "load", "--data", str(args.data)], env)
+            created = targeting(["keys", "create", "--name", f"soak-{tag}", "--role", "scorer"], env)
+            key = created.strip().splitlines()[-1]  # the key is the last line
+            Path(tmp, "prometheus").mkdir()
+            serve_env = {**env, "TARGETING_MODEL_POLL_SECONDS": "0", "OMP_NUM_THREADS": "1",
+                         "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/prometheus",
+                         "TARGETING_MODEL_CACHE": f"{tmp}/cache"}  # fmt: skip
+            port, log = free_port(), Path(tmp, "serve.log")
+            with log.open("wb") as sink:
+                server = subprocess.Popen(
+                    [str(BIN / "uvicorn"), "--factory", "service.app:app_from_env", "--host", "127.0.0.1",
+                     "--port", str(port), "--workers", str(args.workers), "--no-access-log"],
+                    env=serve_env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            wait_ready(port, server, log)
+            print(f"serving on port {port}, database {database}: {args.warmup} warm-up requests, then "
+                  f"{len(payloads) - args.warmup:,} at {args.rate:g}/s", flush=True)  # fmt: skip
+            result = asyncio.run(drive(port, key, payloads, args, psutil.Process(server.pid)))
+            stop(server)
+            s = summary(result, check_decisions(env["DATABASE_URL"], result["warmup"], result["measured"]), args)
+            s["server_log_problems"] = problems(log)
+        finally:
+            if server is not None:
+                stop(server)
+            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(s, indent=2) + "\n")
+    print(table(s))
+    for example in s["error_examples"]:
+        print(f"  error: {example}")
+    for kind, times in s["server_log_problems"]["by_kind"].items():
+        print(f"  server log, {times:,} x: {kind}")
+    d = s["decisions"]
+    matches = d["rows"] == d["ok_responses"] and not d["ok_without_row"] and not d["duplicate_rows"]
+    print(f"decisions: {d['rows']:,} rows for {d['ok_responses']:,} 200 responses: "
+          f"{'match' if matches else 'MISMATCH (see rows of failed requests above)'}")  # fmt: skip
+    print(f"wrote {args.out}")
+    if s["errors"] or not matches:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
