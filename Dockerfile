@@ -11,6 +11,7 @@
 #      targeting train --data data/entries.parquet && targeting db upgrade &&
 #      targeting history load --data data/entries.parquet'
 # Every default below can be overridden with -e (DATABASE_URL=postgresql+psycopg://..., WORKERS=4, ...).
+# The service runs as uid 10001: a bind-mounted data/ or mlruns/ must be writable by it.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -51,7 +52,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     TARGETING_MODEL_CACHE=/app/data/model-cache \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
     WORKERS=2
-USER targeting
+# Numeric, so that runtimes which check for a non-root user (Kubernetes runAsNonRoot) can verify it.
+USER 10001:10001
 VOLUME ["/app/data", "/app/mlruns"]
 EXPOSE 8000
 # No curl in the slim image; urlopen raises (exit 1) on a refused connection or a non-2xx answer.
