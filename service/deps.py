@@ -68,19 +68,22 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `targeting keys c
 
 
 def _caller(request: Request, session: Session, key: str) -> Caller | None:
-    """Look the key up, through a short cache so that a hot path does not query per request; a
-    revocation takes effect within `key_cache_seconds`."""
+    """Look the key up, through a short cache (by hash: no key is kept in memory) so that a hot path does
+    not query per request; a revocation takes effect within `key_cache_seconds`."""
+    if not key.startswith(keys.PREFIX):
+        return None
     settings: Settings = request.app.state.settings
     cache: dict[str, tuple[float, Caller | None]] = request.app.state.key_cache
+    digest = keys.hash_key(key)
     now = time.monotonic()
-    hit = cache.get(key)
+    hit = cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    caller = keys.identify(session, key)
+    caller = keys.caller_of(session, digest)
     if settings.key_cache_seconds > 0:
         if len(cache) > 10_000:  # a flood of made-up keys must not grow memory without bound
             cache.clear()
-        cache[key] = (now + settings.key_cache_seconds, caller)
+        cache[digest] = (now + settings.key_cache_seconds, caller)
     return caller
 
 

@@ -72,7 +72,11 @@ def revoke(session: Session, name: str) -> None:
 
 def identify(session: Session, key: str) -> Caller | None:
     """The caller a key belongs to, or None if it is unknown or revoked."""
-    row = store.api_key_by_hash(session, hash_key(key)) if key.startswith(PREFIX) else None
+    return caller_of(session, hash_key(key)) if key.startswith(PREFIX) else None
+
+
+def caller_of(session: Session, key_hash: str) -> Caller | None:
+    row = store.api_key_by_hash(session, key_hash)
     return Caller(row.name, Role(row.role)) if row is not None else None
 
 

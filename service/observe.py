@@ -50,8 +50,7 @@ class Metrics:
     through PROMETHEUS_MULTIPROC_DIR when it is set."""
 
     def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-        reg = None if self.multiprocess else CollectorRegistry()
+        reg = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else CollectorRegistry()
         self.registry = reg
         self.requests = Counter("targeting_requests", "HTTP requests by route and status.",
                                 ["route", "method", "status"], registry=reg)  # fmt: skip

@@ -5,7 +5,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.live import api_keys, client, database_url, live, mlflow_store, scorer  # noqa: F401  (fixtures)
+from tests.live import (  # noqa: F401  (fixtures)
+    api_keys,
+    client,
+    database_url,
+    empty_database,
+    live,
+    mlflow_store,
+    scorer,
+)
 from training.synth import SynthConfig, generate
 
 

@@ -55,13 +55,28 @@ def make_keys(url: str) -> dict[Role, str]:
     return made
 
 
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield migrated(f"sqlite:///{tmp_path_factory.mktemp('db') / 'targeting.db'}")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def own_database(kind: str, folder: Path) -> Iterator[str]:
+    """An empty database for one test or fixture: SQLite in `folder`, or a throwaway PostgreSQL database."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'targeting.db'}"
     else:
-        for url in postgres_database():
-            yield migrated(url)
+        yield from postgres_database()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The shared service database, migrated, on each backend."""
+    for url in own_database(request.param, tmp_path_factory.mktemp("db")):
+        yield migrated(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own, on each backend."""
+    yield from own_database(request.param, tmp_path)
 
 
 @pytest.fixture(scope="session")

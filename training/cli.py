@@ -16,6 +16,7 @@ import typer
 from training.data import DataError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
     from training.registry import Registration
@@ -347,20 +348,29 @@ app.add_typer(policy_app, name="policy")
 
 
 @contextmanager
-def _service_session() -> Iterator[Session]:
-    """A session on the service's database (DATABASE_URL), its schema created if the database is empty."""
-    from sqlalchemy.orm import Session
-
-    from service import migrate, store
+def _service_engine() -> Iterator[Engine]:
+    """An engine on the service's database (DATABASE_URL), disposed afterwards."""
+    from service import store
     from service.settings import Settings
 
     engine = store.make_engine(Settings().database_url)
     try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _service_session() -> Iterator[Session]:
+    """A session on the service's database, its schema created if the database is empty."""
+    from sqlalchemy.orm import Session
+
+    from service import migrate
+
+    with _service_engine() as engine:
         migrate.prepare(engine)
         with Session(engine) as session:
             yield session
-    finally:
-        engine.dispose()
 
 
 @policy_app.command("apply")
@@ -477,14 +487,10 @@ app.add_typer(db_app, name="db")
 def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
     """Migrate the service database (DATABASE_URL) to the code's schema; a database from before
     migrations is adopted as the baseline first."""
-    from service import migrate, store
-    from service.settings import Settings
+    from service import migrate
 
-    engine = store.make_engine(Settings().database_url)
-    try:
+    with _service_engine() as engine:
         before, after = migrate.upgrade(engine, revision)
-    finally:
-        engine.dispose()
     where = engine.url.render_as_string(hide_password=True)
     typer.echo(f"{where}: schema {before or 'none'} -> {after}" if before != after else f"{where}: schema at {after}")
 
@@ -492,14 +498,10 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's schema revision and the one this code needs."""
-    from service import migrate, store
-    from service.settings import Settings
+    from service import migrate
 
-    engine = store.make_engine(Settings().database_url)
-    try:
+    with _service_engine() as engine:
         now = migrate.current(engine)
-    finally:
-        engine.dispose()
     typer.echo(f"database at {now or 'none'}; code needs {migrate.head()}")
 
 

@@ -58,6 +58,10 @@ def _set_connections(database: str, allowed: bool) -> None:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [database])
 
 
+def _process_env(url: str, mlflow_store: str, cache: Path) -> dict[str, str]:
+    return {"DATABASE_URL": url, "MLFLOW_TRACKING_URI": mlflow_store, "TARGETING_MODEL_CACHE": str(cache)}
+
+
 def test_the_database_goes_away_mid_traffic_and_comes_back(
     pg_url: str, mlflow_store: str, history: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -114,7 +118,7 @@ def test_sigkill_under_load_loses_no_answered_decision_and_leaves_no_partial_bat
     pg_url: str, mlflow_store: str, history: pd.DataFrame, tmp_path: Path
 ) -> None:
     key = make_keys(pg_url)[Role.SCORER]
-    env = {"DATABASE_URL": pg_url, "MLFLOW_TRACKING_URI": mlflow_store, "TARGETING_MODEL_CACHE": str(tmp_path / "c")}
+    env = _process_env(pg_url, mlflow_store, tmp_path / "cache")
     service = ServiceProcess(env, tmp_path / "service.log").start()
     answered: list[list[str]] = []
     sent: list[list[str]] = []
@@ -162,7 +166,7 @@ def test_two_workers_racing_on_one_entry_store_one_decision_and_both_get_it(
     pg_url: str, mlflow_store: str, history: pd.DataFrame, tmp_path: Path
 ) -> None:
     key = make_keys(pg_url)[Role.SCORER]
-    env = {"DATABASE_URL": pg_url, "MLFLOW_TRACKING_URI": mlflow_store, "TARGETING_MODEL_CACHE": str(tmp_path / "c")}
+    env = _process_env(pg_url, mlflow_store, tmp_path / "cache")
     first = ServiceProcess(env, tmp_path / "a.log").start()
     second = ServiceProcess(env, tmp_path / "b.log").start()
     try:

@@ -28,8 +28,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from service.keys import Role
 from service.schemas import ErrorBody
-from tests.live import LiveServer, make_keys, migrated, service_settings
-from tests.pg import postgres_database
+from tests.live import LiveServer, make_keys, migrated, own_database, service_settings
 from tests.service.entries import entry_json
 
 pytestmark = pytest.mark.slow  # the `live` and `fuzzed` services need a trained model
@@ -49,11 +48,8 @@ UNDOCUMENTED: set[tuple[str, int]] = set()
 
 
 def _database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield migrated(f"sqlite:///{tmp / 'fuzzed.db'}")
-    else:
-        for url in postgres_database():
-            yield migrated(url)
+    for url in own_database(kind, tmp):
+        yield migrated(url)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,20 +17,11 @@ from service import migrate, store
 from service.app import create_app
 from service.scoring import Scorer
 from service.settings import Settings
-from tests.pg import postgres_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'targeting.db'}"
-    else:
-        yield from postgres_database()
 
 
 @pytest.fixture
-def engine(empty_url: str) -> Iterator[Engine]:
-    engine = store.make_engine(empty_url)
+def engine(empty_database: str) -> Iterator[Engine]:
+    engine = store.make_engine(empty_database)
     yield engine
     engine.dispose()
 
@@ -103,9 +93,11 @@ def test_upgrade_from_the_previous_schema_loses_nothing(engine: Engine, before_m
     assert (entry if isinstance(entry, dict) else json.loads(entry))["description"] == "nails ü"
 
 
-def test_the_service_refuses_to_start_on_an_outdated_schema(engine: Engine, empty_url: str, scorer: Scorer) -> None:
+def test_the_service_refuses_to_start_on_an_outdated_schema(
+    engine: Engine, empty_database: str, scorer: Scorer
+) -> None:
     migrate.upgrade(engine, "0001")
-    app = create_app(Settings(database_url=empty_url), scorer=scorer)
+    app = create_app(Settings(database_url=empty_database), scorer=scorer)
     wanted = rf"at schema revision 0001, this code needs {migrate.head()}: run `targeting db upgrade`"
     with pytest.raises(migrate.SchemaOutdated, match=wanted), TestClient(app):
         pass

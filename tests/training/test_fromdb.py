@@ -3,7 +3,6 @@ each outcome and why the entry was inspected."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,25 +19,15 @@ from service.policy import Policy
 from service.schemas import OutcomeIn
 from service.scoring import Scorer
 from tests.live import migrated
-from tests.pg import postgres_database
 from training.fromdb import history_from_db
 from training.train import train
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A service database of this test's own."""
-    if request.param == "sqlite":
-        yield migrated(f"sqlite:///{tmp_path / 'service.db'}")
-    else:
-        for made in postgres_database():
-            yield migrated(made)
-
-
 @pytest.mark.slow
 def test_training_from_the_service_records(
-    url: str, scorer: Scorer, history: pd.DataFrame, tmp_path: Path, mlflow_uri: str
+    empty_database: str, scorer: Scorer, history: pd.DataFrame, tmp_path: Path, mlflow_uri: str
 ) -> None:
+    url = migrated(empty_database)
     # a third of the inspected entries of the history and as many released ones, across the whole period
     inspected = history.index[history["violation"].notna()][::3]
     released = history.index[history["violation"].isna()][:: len(history) // len(inspected)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from sqlalchemy.orm import Session
 
 import training
 from service import migrate, store
-from tests.pg import postgres_database
 from training.data import DataError
 from training.fit import FitParams
 from training.promotion import (
@@ -33,14 +31,6 @@ from training.promotion import (
 from training.train import train
 
 NAME = "shipment-risk"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'targeting.db'}"
-    else:
-        yield from postgres_database()
 
 
 # --- the gate file -------------------------------------------------------------------------------
@@ -131,8 +121,8 @@ def test_format_comparison_shows_the_groups_present() -> None:
 # --- alias history -------------------------------------------------------------------------------
 
 
-def test_alias_at_answers_which_version_held_the_alias(database_url: str) -> None:
-    engine = store.make_engine(database_url)
+def test_alias_at_answers_which_version_held_the_alias(empty_database: str) -> None:
+    engine = store.make_engine(empty_database)
     migrate.prepare(engine)
     march = [datetime(2025, 3, d, 9, 0, tzinfo=UTC) for d in range(1, 10)]
     try:
@@ -204,10 +194,10 @@ def test_compare_evaluates_both_versions_on_the_same_window(registry: str, histo
 
 @pytest.mark.slow
 def test_the_gate_refuses_a_worse_challenger_and_force_records_why(
-    registry: str, history_file: Path, database_url: str, tmp_path: Path
+    registry: str, history_file: Path, empty_database: str, tmp_path: Path
 ) -> None:
     def go(version: int, reason: str, force: bool = False) -> PromotionResult:
-        return promote(registry, NAME, version, history_file, reason, "ana", database_url, DEFAULT_GATE, force)
+        return promote(registry, NAME, version, history_file, reason, "ana", empty_database, DEFAULT_GATE, force)
 
     with pytest.raises(PromotionRefused, match="a reason"):
         go(2, "  ", force=True)
@@ -217,7 +207,7 @@ def test_the_gate_refuses_a_worse_challenger_and_force_records_why(
     assert "gate refused shipment-risk version 2 over version 1" in message and "FAIL" in message
     assert "\n" not in message and caught.value.result is not None and not caught.value.result.passed
     assert _champion(registry) == 1  # nothing moved, nothing recorded
-    engine = store.make_engine(database_url)
+    engine = store.make_engine(empty_database)
     migrate.prepare(engine)
     try:
         with Session(engine) as session:
@@ -231,7 +221,7 @@ def test_the_gate_refuses_a_worse_challenger_and_force_records_why(
         # a gate file on the whole window against the ground truth lets the better model back in
         gate = tmp_path / "gate.yaml"
         gate.write_text("rules:\n  - {metric: all_pr_auc, min_rel: 0.1}\n  - {metric: all_recall_at_5pct}\n")
-        back = promote_report(registry, NAME, 1, history_file, "roll back", "ben", database_url, gate, False)
+        back = promote_report(registry, NAME, 1, history_file, "roll back", "ben", empty_database, gate, False)
         assert "moved shipment-risk@champion from version 2 to version 1 by ben" in back and "FORCED" not in back
         assert back.count(": pass") == 2 and f"gate ({gate}):" in back
         assert _champion(registry) == 1
