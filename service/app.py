@@ -154,9 +154,8 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         app.state.policies = {}
         app.state.key_cache = {}
         with app.state.sessions() as session:  # the settings' policy is version 1 of a new database
-            if store.active_policy(session) is None:
-                store.add_policy(session, settings.policy.model_dump(mode="json"), "service start", "from settings")
-                session.commit()
+            store.ensure_policy(session, settings.policy.model_dump(mode="json"))
+            session.commit()
         app.state.slot = await run_in_threadpool(_slot, settings, scorer, app.state.metrics)
         ref = app.state.slot.scorer.ref
         app.state.metrics.model.labels(ref.name, ref.alias).set(ref.version)

@@ -6,13 +6,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy.orm import Session
 
-from features.history import HistoryProfiles, batch_counts, entity_key
-from features.pipeline import entries_frame, prepare
+from features.online import Counts, entity_key, history_counts
 from features.schema import Entry
 from service import store
 from service.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
@@ -36,20 +34,9 @@ class DuplicateEntry(ValueError):
         self.entry_id = entry_id
 
 
-def digest(entry: Entry) -> str:
-    return hashlib.sha256(json.dumps(entry.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-
-
-def _history(session: Session, scorer: Scorer, rows: pd.DataFrame, seen: np.ndarray) -> pd.DataFrame:
-    """History counts as known now, plus earlier entries of the same batch, less the entry itself if
-    it was counted when another model version scored it."""
-    spec = scorer.pipeline.spec
-    keys = {spec.entity_name(e): entity_key(rows, e) for e in spec.entities}
-    known = store.profile_counts(session, {name: key.dropna().tolist() for name, key in keys.items()})
-    counts = HistoryProfiles(spec, known).lookup(rows) + batch_counts(rows, spec)
-    entries = [c for c in counts.columns if c.endswith("__entries")]
-    counts.loc[seen, entries] = counts.loc[seen, entries] - 1
-    return counts
+def digest(entry: dict[str, Any]) -> str:
+    """The entry's fingerprint (of its JSON fields), to tell a repeat from a different entry under the same id."""
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
 
 
 def _listed(session: Session, policy: Policy, entries: list[Entry]) -> set[tuple[str, str]]:
@@ -76,68 +63,100 @@ class PolicyInForce:
     secret: bytes
 
 
+@dataclass(frozen=True)
+class Situation:
+    """What the store says that a batch's decisions depend on, read once per batch."""
+
+    known: dict[str, Counts]  # profiles of the batch's accounts
+    lanes: Thresholds | None  # capacity thresholds, when the policy sets lanes that way
+    listed: set[tuple[str, str]]  # watchlist hits among the batch's accounts
+
+
+def situation(session: Session, scorer: Scorer, policy: Policy, entries: list[Entry], rows: list[dict[str, Any]]
+              ) -> Situation:  # fmt: skip
+    spec = scorer.pipeline.spec
+    wanted = {spec.entity_name(e): [k for r in rows if (k := entity_key(r, e)) is not None] for e in spec.entities}
+    return Situation(store.profile_counts(session, wanted), _capacity_lanes(session, policy),
+                     _listed(session, policy, entries))  # fmt: skip
+
+
+def evaluate(
+    scorer: Scorer, rules: PolicyInForce, entries: list[Entry], rows: list[dict[str, Any]], seen: list[bool],
+    known: Situation, request_id: str, top: int, decided_at: datetime,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The decision records of entries (with `rows`, their fields and derived columns) given the store's
+    situation; `seen` marks entries already counted in the profiles. Reads and writes nothing."""
+    spec, ref, policy = scorer.pipeline.spec, scorer.ref, rules.policy
+    counts = history_counts(spec, rows, [e.filed_at for e in entries], known.known, seen)
+    records = []
+    for entry, row, scored in zip(entries, rows, scorer.score(scorer.features.batch(rows, counts), top)):
+        stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
+        values = row | {c["feature"]: c["value"] for c in scored.contributions}
+        hits = [r for r in policy.rules if r.holds(values, known.listed)]
+        outcome = policy.decide(scored.score, scored.expected_revenue, stratum, draw(rules.secret, entry.entry_id),
+                                known.lanes, strongest(hits))  # fmt: skip
+        rule_reasons = [{"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule",
+                         "sentence": r.reason} for r in hits]  # fmt: skip
+        fields = {k: row[k] for k in Entry.model_fields}
+        records.append(
+            {
+                "entry_id": entry.entry_id,
+                "model_name": ref.name,
+                "model_version": ref.version,
+                "model_alias": ref.alias,
+                "decided_at": decided_at,
+                "request_id": request_id,
+                "entry": fields,
+                "entry_digest": digest(fields),
+                "score": scored.score,
+                "raw_score": scored.raw_score,
+                "base_value": scored.base_value,
+                "expected_revenue": scored.expected_revenue,
+                "ranking": outcome.objective.value,
+                "policy_version": rules.version,
+                "selection": outcome.selection,
+                "selection_probability": outcome.selection_probability,
+                "risk_band": BANDS[outcome.action],
+                "action": outcome.action.value,
+                "contributions": scored.contributions,
+                "reasons": rule_reasons + scored.reasons,
+            }
+        )
+    return records
+
+
+def record(session: Session, scorer: Scorer, records: list[dict[str, Any]], rows: list[dict[str, Any]],
+           seen: list[bool]) -> None:  # fmt: skip
+    """Add decisions, and count each entry not counted before in its accounts' profiles."""
+    store.add_decisions(session, records)
+    spec = scorer.pipeline.spec
+    fresh = [r for r, was_seen in zip(rows, seen) if not was_seen]
+    store.add_entries(session, [(spec.entity_name(e), k) for e in spec.entities for r in fresh
+                                if (k := entity_key(r, e))])  # fmt: skip
+
+
 def decide(
-    session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int
-) -> tuple[list[store.Decision], set[str]]:
-    """Decisions for the entries in order, and the ids that were decided before (replayed)."""
+    session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int,
+    save: bool = True,
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Decisions (as column dicts) for the entries in order, and the ids that were decided before (replayed);
+    recorded unless `save` is false (a dry run: the same decisions, nothing written)."""
     ids = [e.entry_id for e in entries]
     if len(set(ids)) < len(ids):
         raise DuplicateEntry(next(i for i in ids if ids.count(i) > 1))
     ref = scorer.ref
-    existing = store.decisions_for(session, ids, ref.name, ref.version)
-    for entry in entries:
-        if entry.entry_id in existing and existing[entry.entry_id].entry_digest != digest(entry):
-            raise EntryConflict(entry.entry_id)
+    seen_ids, existing = store.prior_decisions(session, ids, ref.name, ref.version)
+    for e in entries:
+        if e.entry_id in existing and existing[e.entry_id].entry_digest != digest(e.model_dump(mode="json")):
+            raise EntryConflict(e.entry_id)
+    decided = {i: store.as_row(d) for i, d in existing.items()}
     new = [e for e in entries if e.entry_id not in existing]
     if new:
-        rows = prepare(entries_frame(new), scorer.pipeline.spec)
-        seen_ids = store.entries_seen(session, [e.entry_id for e in new])
-        seen = np.array([e.entry_id in seen_ids for e in new])
-        counts = _history(session, scorer, rows, seen)
-        now = datetime.now(UTC)
-        records = []
-        policy = rules.policy
-        lanes = _capacity_lanes(session, policy)
-        listed = _listed(session, policy, new)
-        for entry, scored in zip(new, scorer.score(rows, counts, top)):
-            stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
-            u = draw(rules.secret, entry.entry_id)
-            values = entry.model_dump(mode="json") | {c["feature"]: c["value"] for c in scored.contributions}
-            hits = [r for r in policy.rules if r.holds(values, listed)]
-            outcome = policy.decide(scored.score, scored.expected_revenue, stratum, u, lanes, strongest(hits))
-            rule_reasons = [{"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule",
-                             "sentence": r.reason} for r in hits]  # fmt: skip
-            action = outcome.action
-            records.append(
-                store.Decision(
-                    entry_id=entry.entry_id,
-                    model_name=ref.name,
-                    model_version=ref.version,
-                    model_alias=ref.alias,
-                    decided_at=now,
-                    request_id=request_id,
-                    entry=entry.model_dump(mode="json"),
-                    entry_digest=digest(entry),
-                    score=scored.score,
-                    raw_score=scored.raw_score,
-                    base_value=scored.base_value,
-                    expected_revenue=scored.expected_revenue,
-                    ranking=outcome.objective.value,
-                    policy_version=rules.version,
-                    selection=outcome.selection,
-                    selection_probability=outcome.selection_probability,
-                    risk_band=BANDS[action],
-                    action=action.value,
-                    contributions=scored.contributions,
-                    reasons=rule_reasons + scored.reasons,
-                )
-            )
-        store.add_decisions(session, records)
-        spec = scorer.pipeline.spec
-        fresh = rows[~seen]
-        store.add_entries(
-            session, [(spec.entity_name(e), k) for e in spec.entities for k in entity_key(fresh, e).dropna()]
-        )
-        existing |= {r.entry_id: r for r in records}
-    decided_now = {e.entry_id for e in new}
-    return [existing[i] for i in ids], {i for i in ids if i not in decided_now}
+        rows = scorer.features.rows([e.model_dump(mode="json") for e in new])
+        seen = [e.entry_id in seen_ids for e in new]
+        known = situation(session, scorer, rules.policy, new, rows)
+        records = evaluate(scorer, rules, new, rows, seen, known, request_id, top, datetime.now(UTC))
+        if save:
+            record(session, scorer, records, rows, seen)
+        decided |= {r["entry_id"]: r for r in records}
+    return [decided[i] for i in ids], set(existing)

@@ -6,11 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from features.derive import DERIVED_COLUMNS, FLAGS
-from features.pipeline import HISTORY_FEATURES, FeaturePipeline, category_text
+from features.online import Batch, number
+from features.pipeline import HISTORY_FEATURES, FeaturePipeline
 from features.schema import Entry
 from features.spec import Reference
 
@@ -53,13 +51,6 @@ def _number(column: str, value: float) -> str:
 
 
 @dataclass(frozen=True)
-class _Context:
-    text: dict[str, np.ndarray]  # category texts, and the values that references compare
-    references: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray]]]  # medians, level used, group texts
-    counts: dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
 class _Kind:
     kind: str  # category | yes_no | number | reference | history
     column: str
@@ -82,28 +73,15 @@ class Explainer:
             kinds |= {f"{name}_{stat}": _Kind("history", name, entity=name, stat=stat) for stat in HISTORY_FEATURES}
         self.kinds = [kinds[f] for f in pipeline.feature_names]
 
-    def context(self, rows: pd.DataFrame, counts: pd.DataFrame) -> _Context:
-        """What sentences need about a batch, computed once per column rather than per row."""
-        text = {c: category_text(rows[c]).to_numpy(dtype=object, na_value=None) for c in self.pipeline.spec.categorical}
-        references: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = {}
-        for ref in self.pipeline.spec.references:
-            medians, levels = self.pipeline.reference_prices(ref, rows)
-            groups = [category_text(rows[by]).to_numpy(dtype=object, na_value=None) for by in ref.by]
-            references[ref.feature] = (medians, levels, groups)
-            text[ref.value] = rows[ref.value].to_numpy(dtype=float)
-        return _Context(text, references, {c: counts[c].to_numpy(dtype=float) for c in counts.columns})
-
-    def display_values(self, ctx: _Context, x: np.ndarray) -> list[list[Any]]:
+    def display_values(self, batch: Batch) -> list[list[Any]]:
         """What a reviewer reads for each feature: the category as text, otherwise the model input."""
-        columns: list[list[Any]] = []
-        for j, k in enumerate(self.kinds):
-            if k.kind == "category":
-                columns.append(list(ctx.text[k.column]))
-            else:
-                columns.append([None if math.isnan(v) else float(v) for v in x[:, j]])
-        return [list(row) for row in zip(*columns)]
+        texts = [batch.text[k.column] if k.kind == "category" else None for k in self.kinds]
+        return [
+            [t[i] if t is not None else (None if math.isnan(v) else v) for t, v in zip(texts, row)]
+            for i, row in enumerate(batch.x.tolist())
+        ]
 
-    def sentence(self, j: int, ctx: _Context, i: int, value: Any) -> str:
+    def sentence(self, j: int, batch: Batch, i: int, value: Any) -> str:
         """One plain-language sentence about feature j of row i."""
         k = self.kinds[j]
         if k.kind == "category":
@@ -122,23 +100,25 @@ class Explainer:
         if k.kind == "number":
             return f"{label(k.column)} is {_number(k.column, value)}"
         if k.kind == "reference":
-            return self._reference_sentence(k.reference, ctx, i, value)  # type: ignore[arg-type]
-        return self._history_sentence(k, ctx, i, value)
+            return self._reference_sentence(k.reference, batch, i, value)  # type: ignore[arg-type]
+        return self._history_sentence(k, batch, i, value)
 
-    def _reference_sentence(self, ref: Reference, ctx: _Context, i: int, ratio: float) -> str:
-        medians, levels, groups = ctx.references[ref.feature]
+    def _reference_sentence(self, ref: Reference, batch: Batch, i: int, ratio: float) -> str:
+        medians, levels = batch.references[ref.feature]
         level = int(levels[i])
         where = "across all goods"
         if level >= 0:
-            by, group = ref.by[level], str(groups[level][i])
+            by = ref.by[level]
+            group = str(batch.text[by][i])
             where = f"for {label(by)} {_hts(group) if by.startswith('hts') else group}"
-        declared, usual = _number(ref.value, float(ctx.text[ref.value][i])), _number(ref.value, float(medians[i]))
+        declared = _number(ref.value, number(batch.rows[i].get(ref.value)))
+        usual = _number(ref.value, float(medians[i]))
         return f"{label(ref.value)} is {ratio:.0%} of the usual {where} ({declared} against {usual})"
 
-    def _history_sentence(self, k: _Kind, ctx: _Context, i: int, value: float) -> str:
+    def _history_sentence(self, k: _Kind, batch: Batch, i: int, value: float) -> str:
         who = ENTITY_LABELS.get(k.entity, label(k.entity))
         entries, inspections, violations = (
-            ctx.counts[f"{k.entity}__{c}"][i] for c in ("entries", "inspections", "violations")
+            batch.counts[f"{k.entity}__{c}"][i] for c in ("entries", "inspections", "violations")
         )
         if k.stat in ("prior_entries", "first_time"):
             return f"first entry from this {who}" if entries == 0 else f"{who} filed {entries:.0f} entries before"

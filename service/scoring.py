@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -12,9 +13,9 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import pandas as pd
 from mlflow import MlflowClient
 
+from features.online import Batch, OnlineFeatures
 from features.pipeline import FeaturePipeline
 from service import model_cache
 from service.explain import Explainer
@@ -92,6 +93,7 @@ class Scorer:
 
     def __post_init__(self) -> None:
         self.explainer = Explainer(self.model.pipeline)
+        self.features = OnlineFeatures(self.model.pipeline)
 
     @property
     def pipeline(self) -> FeaturePipeline:
@@ -133,9 +135,9 @@ class Scorer:
         log.info("loaded model %s version %s (@%s) from %s", name, ref.version, alias, source)
         return cls(model, ref, dict(info["metrics"]), dict(info["params"]), source)
 
-    def score(self, rows: pd.DataFrame, counts: pd.DataFrame, top: int) -> list[Scored]:
-        """Score prepared rows given their history counts."""
-        x = self.pipeline.transform(rows, counts).to_numpy(dtype=float)
+    def score(self, batch: Batch, top: int) -> list[Scored]:
+        """Score a batch of entries built by `self.features`."""
+        x = batch.x
         # one thread for small batches: waking OpenMP workers costs more than the work itself
         threads = 1 if len(x) < 64 else 0
         contrib = np.asarray(self.model.booster.predict(x, pred_contrib=True, num_threads=threads))
@@ -143,31 +145,26 @@ class Scorer:
         scores = self.model.calibration.probability(raw)
         revenue = self.model.revenue
         expected = scores * revenue.given_violation(x) if revenue is not None else np.full(len(x), np.nan)
-        ctx = self.explainer.context(rows, counts)
-        shown = self.explainer.display_values(ctx, x)
+        shown = self.explainer.display_values(batch)
         names = self.pipeline.feature_names
+        inputs = [[None if math.isnan(v) else v for v in row] for row in x.tolist()]
         out = []
-        for i in range(len(rows)):
+        for i, (values, given, phi) in enumerate(zip(shown, inputs, contrib.tolist())):
             contributions = [
-                {
-                    "feature": f,
-                    "value": shown[i][j],
-                    "input": None if np.isnan(x[i, j]) else float(x[i, j]),
-                    "contribution": float(contrib[i, j]),
-                }
-                for j, f in enumerate(names)
+                {"feature": f, "value": v, "input": g, "contribution": c}
+                for f, v, g, c in zip(names, values, given, phi)
             ]
             order = np.argsort(-np.abs(contrib[i, :-1]), kind="stable")[:top]
             reasons = [
                 {
                     "feature": names[j],
-                    "value": shown[i][j],
-                    "contribution": float(contrib[i, j]),
-                    "effect": "raises risk" if contrib[i, j] > 0 else "lowers risk",
-                    "sentence": self.explainer.sentence(j, ctx, i, shown[i][j]),
+                    "value": values[j],
+                    "contribution": phi[j],
+                    "effect": "raises risk" if phi[j] > 0 else "lowers risk",
+                    "sentence": self.explainer.sentence(j, batch, i, values[j]),
                 }
-                for j in order
+                for j in order.tolist()
             ]
             money = None if np.isnan(expected[i]) else float(expected[i])
-            out.append(Scored(float(scores[i]), float(raw[i]), float(contrib[i, -1]), money, contributions, reasons))
+            out.append(Scored(float(scores[i]), float(raw[i]), phi[-1], money, contributions, reasons))
         return out

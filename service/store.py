@@ -4,7 +4,6 @@ Functions add and flush; the caller owns the transaction. The schema changes onl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     func,
@@ -167,6 +167,11 @@ def active_policy(session: Session) -> PolicyVersion | None:
     return session.scalars(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)).first()
 
 
+def ensure_policy(session: Session, document: dict[str, Any]) -> PolicyVersion:
+    """The active policy; `document` becomes version 1 of a database that has none (flushed, not committed)."""
+    return active_policy(session) or add_policy(session, document, "service start", "from settings")
+
+
 def add_policy(session: Session, document: dict[str, Any], created_by: str, note: str = "") -> PolicyVersion:
     """Add a new policy version, in force from now; adds and flushes."""
     row = PolicyVersion(document=document, created_at=datetime.now(UTC), created_by=created_by, note=note)
@@ -208,17 +213,35 @@ def ping(session: Session) -> None:
     session.execute(text("SELECT 1"))
 
 
-def decisions_for(session: Session, entry_ids: Iterable[str], model_name: str, version: int) -> dict[str, Decision]:
-    """Existing decisions of one model version, by entry id."""
-    query = select(Decision).where(
-        Decision.entry_id.in_(list(entry_ids)), Decision.model_name == model_name, Decision.model_version == version
+# Statements of the scoring path, built once: building a statement costs more than running it.
+_PRIOR = select(Decision.id, Decision.entry_id, Decision.model_name, Decision.model_version).where(
+    Decision.entry_id.in_(bindparam("ids", expanding=True))
+)
+_PROFILES = select(Profile.entity, Profile.key, Profile.entries, Profile.inspections, Profile.violations).where(
+    Profile.entity.in_(bindparam("entities", expanding=True)), Profile.key.in_(bindparam("keys", expanding=True))
+)
+_ADD_DECISIONS = insert(Decision)
+
+
+def _bump_statement(dialect: str) -> Any:
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Profile)
+    return stmt.on_conflict_do_update(
+        index_elements=[Profile.entity, Profile.key],
+        set_={c: getattr(Profile, c) + getattr(stmt.excluded, c) for c in ("entries", "inspections", "violations")},
     )
-    return {d.entry_id: d for d in session.scalars(query)}
 
 
-def entries_seen(session: Session, entry_ids: Iterable[str]) -> set[str]:
-    """Entry ids decided by any model before."""
-    return set(session.scalars(select(Decision.entry_id).where(Decision.entry_id.in_(list(entry_ids))).distinct()))
+_BUMP = {dialect: _bump_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def prior_decisions(
+    session: Session, entry_ids: list[str], model_name: str, version: int
+) -> tuple[set[str], dict[str, Decision]]:
+    """The entry ids decided by any model before, and this model version's decisions of them by entry id."""
+    found = session.execute(_PRIOR, {"ids": entry_ids}).all()
+    mine = [row.id for row in found if row.model_name == model_name and row.model_version == version]
+    decided = list(session.scalars(select(Decision).where(Decision.id.in_(mine)))) if mine else []
+    return {row.entry_id for row in found}, {d.entry_id: d for d in decided}
 
 
 def decisions_of_entry(session: Session, entry_id: str) -> list[Decision]:
@@ -236,21 +259,26 @@ def recent_values(session: Session, column: str, window: int) -> np.ndarray:
     return np.fromiter(session.scalars(query), dtype=float)
 
 
-def add_decisions(session: Session, decisions: list[Decision]) -> None:
-    session.add_all(decisions)
-    session.flush()
+def as_row(decision: Decision) -> dict[str, Any]:
+    """A decision's columns, as `add_decisions` takes them."""
+    return {c.key: getattr(decision, c.key) for c in Decision.__table__.columns}
+
+
+def add_decisions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Record decisions (column dicts): one executemany, without building ORM objects, which cost more
+    per row than scoring does."""
+    session.execute(_ADD_DECISIONS, rows)
 
 
 def profile_counts(session: Session, keys: dict[str, list[str]]) -> dict[str, dict[str, tuple[int, int, int]]]:
-    """Counts per entity for the given keys (unknown keys are absent)."""
-    out: dict[str, dict[str, tuple[int, int, int]]] = {}
-    for entity, wanted in keys.items():
-        rows = session.execute(
-            select(Profile.key, Profile.entries, Profile.inspections, Profile.violations).where(
-                Profile.entity == entity, Profile.key.in_(set(wanted))
-            )
-        )
-        out[entity] = {k: (e, i, v) for k, e, i, v in rows}
+    """Counts per entity for the given keys (unknown keys are absent), in one query."""
+    out: dict[str, dict[str, tuple[int, int, int]]] = {entity: {} for entity in keys}
+    wanted = {(entity, k) for entity, ks in keys.items() for k in ks}
+    if wanted:
+        params = {"entities": list(keys), "keys": list({k for _, k in wanted})}
+        for entity, key, e, i, v in session.execute(_PROFILES, params):
+            if (entity, key) in wanted:
+                out[entity][key] = (e, i, v)
     return out
 
 
@@ -273,13 +301,7 @@ def _bump(session: Session, keys: list[tuple[str, str]], entries: int = 0, inspe
         counted[k] = counted.get(k, 0) + 1
     values = [{"entity": e, "key": k, "entries": entries * n, "inspections": inspections * n,
                "violations": violations * n} for (e, k), n in counted.items()]  # fmt: skip
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Profile).values(values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Profile.entity, Profile.key],
-        set_={c: getattr(Profile, c) + getattr(stmt.excluded, c) for c in ("entries", "inspections", "violations")},
-    )
-    session.execute(stmt)
+    session.execute(_BUMP[session.get_bind().dialect.name], values)
 
 
 def replace_profiles(session: Session, counts: dict[str, dict[str, tuple[int, int, int]]]) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 
 from service import outcomes, store
-from service.api.score import model_ref, to_out
+from service.api.score import to_out
 from service.deps import ReviewerKey, ScorerDep, SessionDep
 from service.schemas import (
     AUTH_ERRORS,
@@ -37,7 +37,8 @@ def read_decision(
         raise HTTPException(404, f"no decision on entry {entry_id}{which}")
     d = chosen[0]
     earlier = [
-        {"model": model_ref(o), "decided_at": o.decided_at, "score": o.score, "action": o.action}
+        {"model": {"name": o.model_name, "version": o.model_version, "alias": o.model_alias},
+         "decided_at": o.decided_at, "score": o.score, "action": o.action}
         for o in found
         if o is not d
     ]
@@ -47,7 +48,8 @@ def read_decision(
         for w in store.waivers_of(session, d.id)
     ]  # fmt: skip
     outcome = store.outcome_of(session, entry_id)
-    record = {**to_out(d, replayed=False).model_dump(), "entry": d.entry, "contributions": d.contributions}
+    record = {**to_out(store.as_row(d), replayed=False).model_dump(), "contributions": d.contributions,
+              "entry": d.entry}  # fmt: skip
     effective = waivers[-1]["action"] if waivers else d.action
     return DecisionRecord.model_validate(
         {**record, "earlier": earlier, "waivers": waivers, "effective_action": effective,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy.exc import IntegrityError
@@ -8,22 +9,19 @@ from sqlalchemy.exc import IntegrityError
 from service.decide import decide
 from service.deps import MetricsDep, PolicyDep, RequestIdDep, ScorerDep, ScorerKey, SessionDep, SettingsDep
 from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
-from service.store import Decision
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-def model_ref(d: Decision) -> dict[str, object]:
-    return {"name": d.model_name, "version": d.model_version, "alias": d.model_alias}
-
-
-def to_out(d: Decision, replayed: bool) -> DecisionOut:
+def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
+    """The response body of a decision's columns (`store.as_row`)."""
     fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "expected_revenue", "ranking",
               "policy_version", "selection", "selection_probability",
               "reasons", "decided_at", "request_id")  # fmt: skip
     return DecisionOut.model_validate(
-        {**{f: getattr(d, f) for f in fields}, "model": model_ref(d), "replayed": replayed}
+        {**{f: d[f] for f in fields}, "replayed": replayed,
+         "model": {"name": d["model_name"], "version": d["model_version"], "alias": d["model_alias"]}}
     )
 
 
@@ -55,8 +53,8 @@ def score(
             if attempt == 2:
                 raise
     for d in decisions:
-        if d.entry_id not in replayed:
-            metrics.scores.observe(d.score)
-            metrics.decisions.labels(d.action).inc()
+        if d["entry_id"] not in replayed:
+            metrics.scores.observe(d["score"])
+            metrics.decisions.labels(d["action"]).inc()
     log.info("scored", extra={"entries": len(decisions), "model_version": scorer.ref.version})
-    return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decisions])
+    return ScoreResponse(request_id=rid, decisions=[to_out(d, d["entry_id"] in replayed) for d in decisions])

@@ -8,25 +8,29 @@ import pytest
 import shap
 
 from features.history import point_in_time_counts
-from features.pipeline import prepare
+from features.online import Batch
+from features.pipeline import entry_payloads, prepare
 from service.scoring import Scorer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def scored(scorer: Scorer, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list]:
+def scored(scorer: Scorer, history: pd.DataFrame) -> tuple[pd.DataFrame, Batch, np.ndarray, list]:
     spec = scorer.pipeline.spec
     rows = prepare(history, spec)
     counts = point_in_time_counts(rows, spec)
     pick = np.random.default_rng(5).choice(len(rows), 300, replace=False)
     rows, counts = rows.iloc[pick].reset_index(drop=True), counts.iloc[pick].reset_index(drop=True)
     x = scorer.pipeline.transform(rows, counts).to_numpy()
-    return rows, counts, x, scorer.score(rows, counts, top=5)
+    batch = scorer.features.batch(scorer.features.rows(entry_payloads(rows)),
+                                  {c: counts[c].to_numpy(dtype=float) for c in counts.columns})  # fmt: skip
+    assert np.array_equal(batch.x, x, equal_nan=True)  # serving builds what training built
+    return rows, batch, x, scorer.score(batch, top=5)
 
 
 def test_contributions_agree_with_the_shap_library_and_add_up(scorer: Scorer, scored: tuple) -> None:
-    rows, counts, x, results = scored
+    rows, batch, x, results = scored
     explainer = shap.TreeExplainer(scorer.model.booster)
     reference = explainer.shap_values(x)
     ours = np.array([[c["contribution"] for c in r.contributions] for r in results])
@@ -52,11 +56,10 @@ def test_reasons_are_the_largest_contributions_in_plain_words(scored: tuple) -> 
 
 
 def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple) -> None:
-    rows, counts, x, _ = scored
+    rows, batch, x, _ = scored
     names = scorer.pipeline.feature_names
-    ctx = scorer.explainer.context(rows, counts)
-    shown = scorer.explainer.display_values(ctx, x)
-    say = {f: [scorer.explainer.sentence(j, ctx, i, shown[i][j]) for i in range(len(rows))]
+    shown = scorer.explainer.display_values(batch)
+    say = {f: [scorer.explainer.sentence(j, batch, i, shown[i][j]) for i in range(len(rows))]
            for j, f in enumerate(names)}  # fmt: skip
     ratio = names.index("unit_value_to_reference")
     for i, s in enumerate(say["unit_value_to_reference"]):

@@ -1,0 +1,127 @@
+"""The service path in process against the model's floor, per entry, with the served model.
+
+    .venv/bin/python bench/service_path.py [--entries 2000] [--database-url URL] [--json PATH] [--profile]
+
+The floor is what cannot be avoided: LightGBM's `predict` plus its exact TreeSHAP (`pred_contrib`) on
+prepared numpy rows, one thread. The service path is everything a `POST /v1/score` does but HTTP:
+the JSON body parsed and validated, history looked up, features built, scored and explained, the
+policy applied, the decision recorded and committed, and the response serialised. Both run on the
+same entries (from data/entries.parquet, given fresh entry ids), single entries and batches of 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.history import HistoryProfiles
+from features.pipeline import entry_payloads, prepare
+from service import migrate, store
+from service.decide import PolicyInForce, decide
+from service.policy import Policy
+from service.schemas import ScoreRequest, ScoreResponse
+from service.scoring import Scorer
+from training.data import read_table, validate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from service.api.score import to_out  # noqa: E402
+
+
+def per_entry(run: Callable[[list[dict]], None], payloads: list[dict], size: int, seconds: float) -> float:
+    """Mean seconds per entry of `run` over consecutive slices of `size` entries, for about `seconds`."""
+    began, done, at = time.perf_counter(), 0, 0
+    while time.perf_counter() - began < seconds and at + size <= len(payloads):
+        run(payloads[at : at + size])
+        at += size
+        done += size
+    return (time.perf_counter() - began) / done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/entries.parquet"))
+    parser.add_argument("--entries", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db"))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=int, default=0, help="print a pyinstrument profile of batches of this size")
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp()
+    scorer = Scorer.load(args.tracking_uri, "shipment-risk", "champion", Path(tmp) / "cache")
+    spec = scorer.pipeline.spec
+    history = prepare(validate(read_table(args.data), spec), spec)
+    url = args.database_url or f"sqlite:///{tmp}/bench.db"
+    engine = store.make_engine(url)
+    migrate.prepare(engine)
+    from sqlalchemy.orm import sessionmaker
+
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    with sessions() as session:
+        store.replace_profiles(session, HistoryProfiles.from_frame(history, spec, pd.Timestamp.now(tz="UTC")).counts)
+        policy = Policy()
+        version = store.add_policy(session, policy.model_dump(mode="json"), "bench", "").version
+        session.commit()
+    rules = PolicyInForce(version, policy, b"bench")
+
+    sample = history.sample(args.entries * 3, random_state=1)
+    payloads = entry_payloads(sample)
+    for i, p in enumerate(payloads):
+        p["entry_id"] = f"BENCH-{os.getpid()}-{i}"
+    features = scorer.pipeline.transform(sample, HistoryProfiles.from_frame(history, spec, sample["filed_at"].min())
+                                         .lookup(sample)).to_numpy(dtype=float)  # fmt: skip
+    booster = scorer.model.booster
+
+    def floor(rows: np.ndarray) -> None:
+        booster.predict(rows, num_threads=1)
+        booster.predict(rows, pred_contrib=True, num_threads=1)
+
+    def service(batch: list[dict]) -> None:
+        body = json.dumps({"entries": batch}).encode()
+        request = ScoreRequest.model_validate_json(body)
+        with sessions() as session:
+            decisions, replayed = decide(session, scorer, rules, request.entries, "bench", 3)
+            session.commit()
+            ScoreResponse(request_id="bench", decisions=[to_out(d, d["entry_id"] in replayed) for d in decisions]
+                          ).model_dump_json()  # fmt: skip
+
+    rows_as_dicts = [{"i": i} for i in range(len(features))]
+    results: dict[str, float] = {}
+    for size in (1, 100):
+        results[f"floor_{size}"] = per_entry(lambda b: floor(features[b[0]["i"] : b[-1]["i"] + 1]), rows_as_dicts,
+                                             size, args.seconds)  # fmt: skip
+    third = len(payloads) // 3
+    service(payloads[:1])  # warm: first request compiles and connects
+    if args.profile:
+        from pyinstrument import Profiler
+
+        with Profiler(interval=0.0002) as profiler:
+            per_entry(service, payloads[1:third], args.profile, args.seconds)
+        profiler.print(show_all=False)
+    results["service_1"] = per_entry(service, payloads[1:third], 1, args.seconds)
+    results["service_100"] = per_entry(service, payloads[third:], 100, args.seconds)
+    table = {
+        "model": f"{scorer.ref.name} v{scorer.ref.version}: {booster.num_trees()} trees, "
+        f"{booster.num_feature()} features",
+        "database": engine.dialect.name,
+        **{f"{k}_us": round(v * 1e6, 1) for k, v in results.items()},
+        "ratio_1": round(results["service_1"] / results["floor_1"], 2),
+        "ratio_100": round(results["service_100"] / results["floor_100"], 2),
+    }
+    print(json.dumps(table, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
