@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -589,6 +591,76 @@ def serve(
                 log_config=None)  # fmt: skip
 
 
+@app.command()
+def score(
+    source: Annotated[Path, typer.Argument(help="Entries to score: Parquet or CSV with the entry schema's columns.")],
+    target: Annotated[Path, typer.Argument(help="Where to write the decisions: .parquet or .csv.")],
+    chunk: Annotated[int, typer.Option(min=1, max=1000, help="Entries per chunk; each is decided as one API "
+                                       "request of that many entries.")] = 1000,  # fmt: skip
+    contributions: Annotated[bool, typer.Option(help="Also write every feature's SHAP contribution.")] = False,
+    record: Annotated[bool, typer.Option(help="Record the decisions in the decisions store (DATABASE_URL), as "
+                                         "the API does; otherwise a dry run that writes nothing there.")] = False,
+    dask: Annotated[str | None, typer.Option(help="Spread the chunks over a Dask cluster: its scheduler address "
+                                             "(tcp://host:8786), or none for a local cluster, one worker per "
+                                             "core.", show_default=False)] = None,
+) -> None:
+    """Score a file of entries with the served model (settings from the environment, as `serve`), streamed in
+    chunks, with the same decisions as the API."""
+    from service import batch
+    from service.scoring import ModelUnavailable, resolve
+    from service.settings import Settings
+    from training.registry import tracking_uri
+
+    settings = Settings()
+    uri = settings.mlflow_tracking_uri or tracking_uri()
+    try:
+        total = batch.count_rows(source) if source.exists() else 0
+        version = resolve(uri, settings.model_name, settings.model_alias)
+        job = batch.Job(uri, settings.model_name, settings.model_alias, version, settings.model_cache,
+                        settings.database_url, settings.sample_secret.encode(), settings.top_reasons,
+                        contributions, record)  # fmt: skip
+        batch.context(job, settings.policy)  # load here, so that a bad model or store fails before any work
+    except (batch.BatchError, ModelUnavailable) as exc:
+        _fail(str(exc))
+        return
+    except Exception as exc:  # MLflow's own errors for a missing model or an unreachable registry
+        _fail(f"cannot resolve {settings.model_name}@{settings.model_alias} in {uri}: {type(exc).__name__}: {exc}")
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit=" entries", unit_scale=True, smoothing=0.1, disable=None) as bar:
+        try:
+            if dask is None:
+                done = batch.score_file(source, target, job, chunk, progress=bar.update)
+            else:
+                from service.distributed import over_dask
+                from training.cluster import connect
+
+                with connect(dask) as client:
+                    done = batch.score_file(source, target, job, chunk, mapper=over_dask(client), progress=bar.update)
+        except batch.BatchError as exc:
+            bar.close()
+            _fail(str(exc))
+            return
+    typer.echo(f"scored {done:,} entries with {settings.model_name} v{version} into {target}"
+               + (f", recorded in {settings.database_url}" if record else ""))  # fmt: skip
+
+
+def _dask_address(argv: list[str]) -> list[str]:
+    """`--dask` may stand alone (a local cluster) or take a scheduler address, which click cannot express."""
+    if "--dask" not in argv:
+        return argv
+    from training.cluster import LOCAL
+
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        following = argv[i + 1] if i + 1 < len(argv) else ""
+        if arg == "--dask" and not ("://" in following or re.fullmatch(r"[\w.-]+:\d+", following)):
+            out.append(LOCAL)
+    return out
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # its INFO chatter and pickling notice
@@ -596,7 +668,7 @@ def main() -> None:
     from service.migrate import SchemaOutdated
 
     try:
-        app()
+        app(args=_dask_address(sys.argv[1:]))
     except SchemaOutdated as exc:  # any command that writes to the service database
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
