@@ -17,6 +17,7 @@ from features.history import point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from training import plots
+from training.cost import explanation_cost
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
 from training.evaluate import default_slices, slice_metrics, targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
@@ -190,6 +191,8 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
         "best_iteration": float(booster.current_iteration()),
         "n_features": float(len(p.pipeline.feature_names)),
     }
+    # the latency this shape costs per entry, so that it is weighed with the quality (bench/shape.py)
+    metrics |= explanation_cost(booster, x[test_m].to_numpy(dtype=float), seconds=0.3)
     return Fitted(ModelParts(booster, p.pipeline, calibration, revenue_model), test_scores, metrics)
 
 

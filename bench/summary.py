@@ -1,0 +1,102 @@
+"""One table from the benchmarks' results, against the goals: markdown and JSON.
+
+    .venv/bin/python bench/summary.py [--results bench/results]
+
+Reads what `make bench` leaves in bench/results (treeshap.json, service_path.json, http.json,
+batch.json, shape.json; a missing file is reported as not measured) and writes summary.md and
+summary.json beside them. The README's Performance section is this table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+MISSING = "not measured"
+
+
+def _load(folder: Path, name: str) -> dict[str, Any] | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows(folder: Path) -> list[dict[str, Any]]:
+    """(measure, result, goal, met) rows, in the order of the issue's goals."""
+    out: list[dict[str, Any]] = []
+
+    def add(measure: str, result: str, goal: str, met: bool | None, source: str) -> None:
+        out.append({"measure": measure, "result": result, "goal": goal, "met": met, "source": source})
+
+    ts = _load(folder, "treeshap")
+    if ts:
+        for shape in ts["shapes"]:
+            add(f"TreeSHAP per core, single rows ({shape['label']})",
+                f"{shape['treeshap_us']:.0f} µs vs pred_contrib {shape['pred_contrib_us']:.0f} µs: "
+                f"{shape['ratio']:.1f}x", "≥ 3x pred_contrib", shape["ratio"] >= 3, "bench/treeshap.py")  # fmt: skip
+    sp = _load(folder, "service_path")
+    if sp:
+        add(f"service path in process, 1 entry ({sp['database']})",
+            f"{sp['service_1_us']:.0f} µs vs floor {sp['floor_1_us']:.0f} µs: {sp['ratio_1']:.2f}x", "≤ 1.3x floor",
+            sp["ratio_1"] <= 1.3, "bench/service_path.py")  # fmt: skip
+        add(f"service path in process, batches of 100 ({sp['database']})",
+            f"{sp['service_100_us']:.0f} µs/entry vs floor {sp['floor_100_us']:.0f}: {sp['ratio_100']:.2f}x",
+            "≤ 1.1x floor", sp["ratio_100"] <= 1.1, "bench/service_path.py")  # fmt: skip
+    http = _load(folder, "http")
+    if http:
+        for point in http["scoring"]:
+            if point["entries"] != 1 or point["connections"] != 16:
+                continue
+            where = f"{point['database']}, {point['workers']} worker{'s' if point['workers'] > 1 else ''}"
+            add(f"HTTP single entry, 16 connections ({where})",
+                f"{point['score']['requests_per_s']:.0f} req/s = {point['percent_of_ceiling']:.0f} % of the bare "
+                f"endpoint's {point['ceiling']['requests_per_s']:.0f}; p99/p50 {point['p99_over_p50']:.1f}",
+                "≥ 60 % of ceiling, p99 < 4x p50",
+                point["percent_of_ceiling"] >= 60 and point["p99_over_p50"] < 4, "bench/http_load.py")  # fmt: skip
+    batch = _load(folder, "batch")
+    if batch:
+        for name, label in (("score_one_process", "one process"), ("score_dask_local", "--dask, local cluster")):
+            r = batch[name]
+            add(f"batch of {batch['entries']:,} with explanations ({label})",
+                f"{r['seconds']:.0f} s, {r['entries_per_s']:,} entries/s = {r['of_floor']:.0%} of the floor's "
+                f"{batch['floor_entries_per_s']:,}; peak RSS {r['peak_rss_mb']:,} MB",
+                "≥ 80 % of floor, < 10 min, < 2 GB",
+                r["of_floor"] >= 0.8 and r["seconds"] < 600 and r["peak_rss_mb"] < 2048, "bench/batch.py")  # fmt: skip
+        if "train" in batch:
+            t = batch["train"]
+            add(f"training on {batch['entries']:,} entries", f"{t['seconds']:.0f} s, peak RSS {t['peak_rss_mb']:,} MB",
+                "< 5 min", t["seconds"] < 300, "bench/batch.py")  # fmt: skip
+    shape = _load(folder, "shape")
+    if shape:
+        c = shape["chosen"]
+        add("model shape (default)",
+            f"{c['num_leaves']} leaves, {c['trees']} trees: precision@5 % {c['precision_at_5pct']:.4f} "
+            f"({c['precision_at_5pct'] / shape['best']:.1%} of the best {shape['best']:.4f}), "
+            f"TreeSHAP {c['treeshap_us']:.0f} µs", "≥ 98 % of best precision, cheapest", True,
+            "bench/shape.py")  # fmt: skip
+    return out
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    lines = ["| measure | result | goal | met |", "|---|---|---|---|"]
+    for r in table:
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        lines.append(f"| {r['measure']} | {r['result']} | {r['goal']} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("bench/results"))
+    folder = parser.parse_args().results
+    table = rows(folder)
+    missing = [n for n in ("treeshap", "service_path", "http", "batch", "shape") if _load(folder, n) is None]
+    text = markdown(table) + (f"\n{MISSING}: {', '.join(missing)}\n" if missing else "")
+    (folder / "summary.md").write_text(text)
+    (folder / "summary.json").write_text(json.dumps({"rows": table, "missing": missing}, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
