@@ -91,21 +91,23 @@ def entity_key(row: dict[str, Any], entity: Entity) -> str | None:
     return None if any(p is None for p in parts) else "|".join(parts)  # type: ignore[arg-type]
 
 
+def entity_keys(spec: DatasetSpec, rows: Sequence[dict[str, Any]]) -> dict[str, list[str | None]]:
+    """Each entity's key for every row, by entity name."""
+    return {spec.entity_name(e): [entity_key(r, e) for r in rows] for e in spec.entities}
+
+
 def history_counts(
-    spec: DatasetSpec, rows: Sequence[dict[str, Any]], times: Sequence[datetime], known: dict[str, Counts],
-    seen: Sequence[bool],
+    keys: dict[str, list[str | None]], times: Sequence[datetime], known: dict[str, Counts], seen: Sequence[bool],
 ) -> dict[str, np.ndarray]:  # fmt: skip
-    """Counts per row as `HistoryProfiles.lookup` + `batch_counts` give them: the profiles known now, plus
-    the batch's entries of the same entity filed strictly earlier; less the entry itself where it was
-    counted already (decided before by another model version)."""
+    """Counts per row (`keys` from `entity_keys`) as `HistoryProfiles.lookup` + `batch_counts` give them:
+    the profiles known now, plus the batch's entries of the same entity filed strictly earlier; less the
+    entry itself where it was counted already (decided before by another model version)."""
     out: dict[str, np.ndarray] = {}
-    for entity in spec.entities:
-        name = spec.entity_name(entity)
+    for name, column in keys.items():
         table = known.get(name, {})
-        keys = [entity_key(r, entity) for r in rows]
-        values = np.full((len(rows), 3), NAN)
+        values = np.full((len(column), 3), NAN)
         same: dict[str, list[int]] = defaultdict(list)
-        for i, k in enumerate(keys):
+        for i, k in enumerate(column):
             if k is not None:
                 values[i] = table.get(k, (0, 0, 0))
                 same[k].append(i)
@@ -114,11 +116,18 @@ def history_counts(
                 for i in members:
                     values[i, 0] += sum(times[j] < times[i] for j in members)
         for i, was_seen in enumerate(seen):
-            if was_seen and keys[i] is not None:
+            if was_seen and column[i] is not None:
                 values[i, 0] -= 1
         for j, c in enumerate(COUNTS):
             out[f"{name}__{c}"] = values[:, j]
     return out
+
+
+def missing_as_none(x: np.ndarray) -> list[list[float | None]]:
+    """Rows of x as lists, None where a value is missing (NaN): what JSON and reviewers read."""
+    values = x.astype(object)
+    values[np.isnan(x)] = None
+    return values.tolist()  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

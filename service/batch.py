@@ -9,13 +9,13 @@ so chunks are independent and can be spread over processes or a Dask cluster.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -161,7 +161,7 @@ def output_table(decided: list[dict[str, Any]], replayed: set[str], contribution
         "selection": [d["selection"] for d in decided],
         "selection_probability": [d["selection_probability"] for d in decided],
         "top_reason": [d["reasons"][0]["sentence"] if d["reasons"] else None for d in decided],
-        "reasons": [json.dumps(d["reasons"], ensure_ascii=False) for d in decided],
+        "reasons": [orjson.dumps(d["reasons"]).decode() for d in decided],
         "raw_score": [d["raw_score"] for d in decided],
         "base_value": [d["base_value"] for d in decided],
         "model_version": [d["model_version"] for d in decided],

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from features.online import Counts, entity_key, history_counts
+from features.online import Counts, entity_keys, history_counts
 from features.schema import Entry
 from service import store
 from service.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
@@ -72,22 +72,24 @@ class Situation:
     listed: set[tuple[str, str]]  # watchlist hits among the batch's accounts
 
 
-def situation(session: Session, scorer: Scorer, policy: Policy, entries: list[Entry], rows: list[dict[str, Any]]
+def situation(session: Session, policy: Policy, entries: list[Entry], keys: dict[str, list[str | None]]
               ) -> Situation:  # fmt: skip
-    spec = scorer.pipeline.spec
-    wanted = {spec.entity_name(e): [k for r in rows if (k := entity_key(r, e)) is not None] for e in spec.entities}
+    """The store's view of a batch whose accounts have `keys` (from `entity_keys`)."""
+    wanted = {name: [k for k in column if k is not None] for name, column in keys.items()}
     return Situation(store.profile_counts(session, wanted), _capacity_lanes(session, policy),
                      _listed(session, policy, entries))  # fmt: skip
 
 
 def evaluate(
-    scorer: Scorer, rules: PolicyInForce, entries: list[Entry], rows: list[dict[str, Any]], seen: list[bool],
-    known: Situation, request_id: str, top: int, decided_at: datetime,
+    scorer: Scorer, rules: PolicyInForce, entries: list[Entry], rows: list[dict[str, Any]],
+    keys: dict[str, list[str | None]], seen: list[bool], known: Situation, request_id: str, top: int,
+    decided_at: datetime,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The decision records of entries (with `rows`, their fields and derived columns) given the store's
-    situation; `seen` marks entries already counted in the profiles. Reads and writes nothing."""
-    spec, ref, policy = scorer.pipeline.spec, scorer.ref, rules.policy
-    counts = history_counts(spec, rows, [e.filed_at for e in entries], known.known, seen)
+    """The decision records of entries (with `rows`, their fields and derived columns, and their accounts'
+    `keys`) given the store's situation; `seen` marks entries already counted in the profiles. Reads and
+    writes nothing."""
+    ref, policy = scorer.ref, rules.policy
+    counts = history_counts(keys, [e.filed_at for e in entries], known.known, seen)
     records = []
     for entry, row, scored in zip(entries, rows, scorer.score(scorer.features.batch(rows, counts), top)):
         stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
@@ -125,14 +127,12 @@ def evaluate(
     return records
 
 
-def record(session: Session, scorer: Scorer, records: list[dict[str, Any]], rows: list[dict[str, Any]],
+def record(session: Session, records: list[dict[str, Any]], keys: dict[str, list[str | None]],
            seen: list[bool]) -> None:  # fmt: skip
     """Add decisions, and count each entry not counted before in its accounts' profiles."""
     store.add_decisions(session, records)
-    spec = scorer.pipeline.spec
-    fresh = [r for r, was_seen in zip(rows, seen) if not was_seen]
-    store.add_entries(session, [(spec.entity_name(e), k) for e in spec.entities for r in fresh
-                                if (k := entity_key(r, e))])  # fmt: skip
+    store.add_entries(session, [(name, k) for name, column in keys.items()
+                                for k, was_seen in zip(column, seen) if k is not None and not was_seen])  # fmt: skip
 
 
 def decide(
@@ -154,9 +154,10 @@ def decide(
     if new:
         rows = scorer.features.rows([e.model_dump(mode="json") for e in new])
         seen = [e.entry_id in seen_ids for e in new]
-        known = situation(session, scorer, rules.policy, new, rows)
-        records = evaluate(scorer, rules, new, rows, seen, known, request_id, top, datetime.now(UTC))
+        keys = entity_keys(scorer.pipeline.spec, rows)
+        known = situation(session, rules.policy, new, keys)
+        records = evaluate(scorer, rules, new, rows, keys, seen, known, request_id, top, datetime.now(UTC))
         if save:
-            record(session, scorer, records, rows, seen)
+            record(session, records, keys, seen)
         decided |= {r["entry_id"]: r for r in records}
     return [decided[i] for i in ids], set(existing)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from features.derive import DERIVED_COLUMNS, FLAGS
@@ -23,6 +23,7 @@ ENTITY_LABELS = {
 }
 
 
+@cache
 def label(column: str) -> str:
     """Short human name of a column: the entry schema's or the derived column's, else the column name."""
     if column in DERIVED_COLUMNS:
@@ -64,6 +65,7 @@ class Explainer:
 
     def __init__(self, pipeline: FeaturePipeline) -> None:
         self.pipeline = pipeline
+        self.known = {col: frozenset(values) for col, values in pipeline.vocab.items()}
         spec = pipeline.spec
         kinds: dict[str, _Kind] = {c: _Kind("category", c) for c in spec.categorical}
         kinds |= {c: _Kind("yes_no" if c in YES_NO else "number", c) for c in spec.numeric}
@@ -73,13 +75,15 @@ class Explainer:
             kinds |= {f"{name}_{stat}": _Kind("history", name, entity=name, stat=stat) for stat in HISTORY_FEATURES}
         self.kinds = [kinds[f] for f in pipeline.feature_names]
 
-    def display_values(self, batch: Batch) -> list[list[Any]]:
-        """What a reviewer reads for each feature: the category as text, otherwise the model input."""
-        texts = [batch.text[k.column] if k.kind == "category" else None for k in self.kinds]
-        return [
-            [t[i] if t is not None else (None if math.isnan(v) else v) for t, v in zip(texts, row)]
-            for i, row in enumerate(batch.x.tolist())
-        ]
+    def display_values(self, batch: Batch, inputs: list[list[float | None]]) -> list[list[Any]]:
+        """What a reviewer reads for each feature: the category as text, otherwise the model input
+        (`inputs`: the rows of `batch.x` with None for missing)."""
+        categories = [(j, batch.text[k.column]) for j, k in enumerate(self.kinds) if k.kind == "category"]
+        shown: list[list[Any]] = [list(row) for row in inputs]
+        for j, texts in categories:
+            for row, t in zip(shown, texts):
+                row[j] = t
+        return shown
 
     def sentence(self, j: int, batch: Batch, i: int, value: Any) -> str:
         """One plain-language sentence about feature j of row i."""
@@ -87,7 +91,7 @@ class Explainer:
         if k.kind == "category":
             if value is None:
                 return f"{label(k.column)} is not given"
-            known = value in self.pipeline.vocab.get(k.column, ())
+            known = value in self.known.get(k.column, ())
             shown = _hts(value) if k.column.startswith("hts") else value
             return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
         if value is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -18,15 +19,17 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    any_,
     bindparam,
     create_engine,
     event,
     func,
     insert,
+    literal_column,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -192,11 +195,22 @@ class Profile(Base):
     violations: Mapped[int] = mapped_column(Integer, default=0)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for SQLite (file folder created, WAL journal) or PostgreSQL."""
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """An engine for SQLite (file folder created, WAL journal) or PostgreSQL.
+
+    SQLite's `synchronous`: NORMAL (with WAL) keeps every committed decision through a crash of the
+    service, but not necessarily through a power cut of the machine, and commits in ~0.1 ms here; FULL
+    keeps them through that too at ~3.7 ms per commit (an fsync). PostgreSQL follows the server's settings."""
+    if sqlite_synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"sqlite synchronous must be NORMAL or FULL, not {sqlite_synchronous!r}")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    # orjson: a decision's contributions serialise ten times faster than with the standard library
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=_json, json_deserializer=orjson.loads)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -204,6 +218,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cursor.close()
 
     return engine
@@ -213,13 +228,32 @@ def ping(session: Session) -> None:
     session.execute(text("SELECT 1"))
 
 
-# Statements of the scoring path, built once: building a statement costs more than running it.
-_PRIOR = select(Decision.id, Decision.entry_id, Decision.model_name, Decision.model_version).where(
-    Decision.entry_id.in_(bindparam("ids", expanding=True))
-)
-_PROFILES = select(Profile.entity, Profile.key, Profile.entries, Profile.inspections, Profile.violations).where(
-    Profile.entity.in_(bindparam("entities", expanding=True)), Profile.key.in_(bindparam("keys", expanding=True))
-)
+# Statements of the scoring path, built once per dialect: building a statement costs more than running it.
+# A list of values goes in as one parameter (a PostgreSQL array, or JSON that SQLite unnests), since
+# rendering one placeholder per value costs SQLAlchemy about 30 µs each.
+def _one_of(column: Any, name: str, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=String))))
+
+
+def _as_list(values: list[str], dialect: str) -> Any:
+    return values if dialect == "postgresql" else orjson.dumps(values).decode()
+
+
+DIALECTS = ("postgresql", "sqlite")
+_PRIOR = {
+    d: select(Decision.id, Decision.entry_id, Decision.model_name, Decision.model_version).where(
+        _one_of(Decision.entry_id, "ids", d)
+    )
+    for d in DIALECTS
+}
+_PROFILES = {
+    d: select(Profile.entity, Profile.key, Profile.entries, Profile.inspections, Profile.violations).where(
+        Profile.entity.in_(bindparam("entities", expanding=True)), _one_of(Profile.key, "keys", d)
+    )
+    for d in DIALECTS
+}
 _ADD_DECISIONS = insert(Decision)
 
 
@@ -231,14 +265,15 @@ def _bump_statement(dialect: str) -> Any:
     )
 
 
-_BUMP = {dialect: _bump_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_BUMP = {dialect: _bump_statement(dialect) for dialect in DIALECTS}
 
 
 def prior_decisions(
     session: Session, entry_ids: list[str], model_name: str, version: int
 ) -> tuple[set[str], dict[str, Decision]]:
     """The entry ids decided by any model before, and this model version's decisions of them by entry id."""
-    found = session.execute(_PRIOR, {"ids": entry_ids}).all()
+    dialect = session.get_bind().dialect.name
+    found = session.execute(_PRIOR[dialect], {"ids": _as_list(entry_ids, dialect)}).all()
     mine = [row.id for row in found if row.model_name == model_name and row.model_version == version]
     decided = list(session.scalars(select(Decision).where(Decision.id.in_(mine)))) if mine else []
     return {row.entry_id for row in found}, {d.entry_id: d for d in decided}
@@ -275,8 +310,9 @@ def profile_counts(session: Session, keys: dict[str, list[str]]) -> dict[str, di
     out: dict[str, dict[str, tuple[int, int, int]]] = {entity: {} for entity in keys}
     wanted = {(entity, k) for entity, ks in keys.items() for k in ks}
     if wanted:
-        params = {"entities": list(keys), "keys": list({k for _, k in wanted})}
-        for entity, key, e, i, v in session.execute(_PROFILES, params):
+        dialect = session.get_bind().dialect.name
+        params = {"entities": list(keys), "keys": _as_list(list({k for _, k in wanted}), dialect)}
+        for entity, key, e, i, v in session.execute(_PROFILES[dialect], params):
             if (entity, key) in wanted:
                 out[entity][key] = (e, i, v)
     return out

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.history import HistoryProfiles, batch_counts
-from features.online import OnlineFeatures, derive_entry, history_counts
+from features.online import OnlineFeatures, derive_entry, entity_keys, history_counts
 from features.pipeline import FeaturePipeline, entries_frame, entry_payloads, prepare
 from features.schema import Entry
 from features.spec import BUILTIN_SPEC
@@ -65,7 +65,7 @@ def test_history_counts_equal_the_profiles_plus_the_batch(entries: list[Entry], 
     entries_cols = [c for c in expected.columns if c.endswith("__entries")]
     expected.loc[seen, entries_cols] -= 1
     rows = [derive_entry(e.model_dump(mode="json")) for e in entries]
-    got = history_counts(SPEC, rows, [e.filed_at for e in entries], profiles.counts, list(seen))
+    got = history_counts(entity_keys(SPEC, rows), [e.filed_at for e in entries], profiles.counts, list(seen))
     assert set(got) == set(expected.columns)
     for col in expected.columns:
         assert _equal(got[col], expected[col].to_numpy(dtype=float)), col

@@ -8,7 +8,7 @@ import pytest
 import shap
 
 from features.history import point_in_time_counts
-from features.online import Batch
+from features.online import Batch, missing_as_none
 from features.pipeline import entry_payloads, prepare
 from service.scoring import Scorer
 
@@ -58,7 +58,7 @@ def test_reasons_are_the_largest_contributions_in_plain_words(scored: tuple) -> 
 def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple) -> None:
     rows, batch, x, _ = scored
     names = scorer.pipeline.feature_names
-    shown = scorer.explainer.display_values(batch)
+    shown = scorer.explainer.display_values(batch, missing_as_none(x))
     say = {f: [scorer.explainer.sentence(j, batch, i, shown[i][j]) for i in range(len(rows))]
            for j, f in enumerate(names)}  # fmt: skip
     ratio = names.index("unit_value_to_reference")
