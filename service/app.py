@@ -9,9 +9,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import lru_cache
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +25,7 @@ from service import keys, migrate, outcomes, store
 from service.api import decisions, health, policy, score
 from service.api import keys as keys_api
 from service.decide import DuplicateEntry, EntryConflict
+from service.deps import ScorerKey
 from service.observe import Metrics, configure_logging, request_id_var
 from service.scoring import Scorer, resolve
 from service.serving import ModelSlot
@@ -31,6 +33,7 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CEILING_MAX_BYTES = 8 * 2**20
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -105,6 +108,21 @@ async def _poll(app: FastAPI, every: float) -> None:
         await run_in_threadpool(app.state.slot.reload)
 
 
+@lru_cache(maxsize=8)
+def _padded(size: int) -> bytes:
+    """A JSON object of exactly `size` bytes."""
+    return b'{"pad":"' + b"x" * (size - 10) + b'"}'
+
+
+async def _ceiling(
+    request: Request, caller: ScorerKey, size: Annotated[int, Query(ge=10, le=CEILING_MAX_BYTES)]
+) -> Response:
+    """The HTTP ceiling bench/http_load.py measures: the scoring route's key check and body read, then an answer
+    of `size` bytes made once; nothing parsed, scored or recorded."""
+    await request.body()
+    return Response(_padded(size), media_type="application/json")
+
+
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body over {limit} bytes")
@@ -143,7 +161,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = store.make_engine(settings.database_url)
+        engine = store.make_engine(settings.database_url, settings.sqlite_synchronous)
         try:
             migrate.check(engine)
         except migrate.SchemaOutdated as exc:
@@ -180,6 +198,8 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(policy.router)
     app.include_router(keys_api.router)
+    if settings.bench_ceiling:
+        app.add_api_route("/v1/_ceiling", _ceiling, methods=["POST"], include_in_schema=False)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(EntryConflict, _conflict)
     app.add_exception_handler(outcomes.OutcomeConflict, _conflict)

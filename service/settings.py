@@ -32,10 +32,15 @@ class Settings(BaseSettings):
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     top_reasons: int = Field(5, ge=1)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="NORMAL keeps decisions through a crash of the service; FULL through a power cut too, "
+        "at an fsync per request (see store.make_engine).",
+    )
     model_cache: Path = Field(Path("data/model-cache"), description="Local copies of loaded model versions.")
     model_poll_seconds: float = Field(30.0, ge=0, description="How often to follow the alias; 0: only on reload.")
     log_level: str = "INFO"
     key_cache_seconds: float = Field(5.0, ge=0, description="How long a key lookup is trusted (revocation delay).")
+    bench_ceiling: bool = Field(False, description="Mount POST /v1/_ceiling, for bench/http_load.py only.")
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

@@ -90,6 +90,17 @@ def train(
         typer.Option(help="Train on the service's decisions and outcomes in this DATABASE_URL instead of --data; "
                      "they are exported to a Parquet file first (printed), which the run records."),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Train on a Dask cluster, for data larger than one machine: its scheduler address "
+                     "(tcp://host:8786), or none for a local cluster, one worker per core. --data may then be a "
+                     "folder of Parquet files, read by the workers.", show_default=False),
+    ] = None,
+    rounds: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --dask: boosting rounds to train (default 500); lightgbm.dask cannot stop "
+                     "early, so the validation window picks the best round afterwards."),
+    ] = None,
 ) -> None:
     """Train a LightGBM risk model, track the run in MLflow and register it."""
     from pydantic import ValidationError
@@ -117,10 +128,46 @@ def train(
         began = time.perf_counter()
         if weighting not in get_args(Weighting):
             raise DataError(f"unknown weighting {weighting!r}: use auto, ipw or none")
-        result = run_training(
-            data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
-            weighting=cast(Weighting, weighting),
-        )  # fmt: skip
+        if dask:
+            import lightgbm
+
+            from training.cluster import LOCAL, connect
+            from training.distributed import ROUNDS, train_dask
+            from training.fit import FitParams
+
+            def quiet() -> None:
+                # LightGBM prints its network set-up, and lightgbm.dask warns that n_jobs is ignored (it always is)
+                lightgbm.register_logger(logging.getLogger("lightgbm"))
+                logging.getLogger("lightgbm").setLevel(logging.ERROR)
+
+            def quiet_worker() -> None:
+                # A local worker shares this terminal: it logs each bad row it meets (the error comes here anyway),
+                # and LightGBM prints its network set-up from task threads, out of reach of register_logger.
+                logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+
+            quiet()
+            with connect(dask) as client:
+                # Dask logs every shuffle as a warning; set here, as a local cluster resets the level when it starts
+                logging.getLogger("distributed").setLevel(logging.ERROR)
+                if dask == LOCAL:
+                    client.run(quiet_worker)
+                result = train_dask(
+                    data, client, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+                    params=FitParams(max_rounds=rounds or ROUNDS), weighting=cast(Weighting, weighting),
+                )  # fmt: skip
+        elif rounds:
+            raise DataError("--rounds goes with --dask: the single-process fit stops early by itself")
+        else:
+            result = run_training(
+                data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+                weighting=cast(Weighting, weighting),
+            )  # fmt: skip
+    except OSError as exc:  # no Dask scheduler at that address
+        if not dask:
+            raise
+        _fail(f"Dask cluster {dask}: {str(exc).splitlines()[0]}")
+        return
     except DataError as exc:
         _fail(str(exc))
         return
@@ -355,7 +402,8 @@ def _service_engine() -> Iterator[Engine]:
     from service import store
     from service.settings import Settings
 
-    engine = store.make_engine(Settings().database_url)
+    settings = Settings()
+    engine = store.make_engine(settings.database_url, settings.sqlite_synchronous)
     try:
         yield engine
     finally:
@@ -656,7 +704,7 @@ def _dask_address(argv: list[str]) -> list[str]:
     for i, arg in enumerate(argv):
         out.append(arg)
         following = argv[i + 1] if i + 1 < len(argv) else ""
-        if arg == "--dask" and not ("://" in following or re.fullmatch(r"[\w.-]+:\d+", following)):
+        if arg == "--dask" and not ("://" in following or following == LOCAL or re.fullmatch(r"[\w.-]+:\d+", following)):
             out.append(LOCAL)
     return out
 

@@ -16,14 +16,15 @@ LOCAL = "local"  # `--dask` given without an address
 def connect(address: str, workers: int | None = None) -> Iterator[Client]:
     """A client of the scheduler at `address` (tcp://host:8786), or of a LocalCluster of `workers`
     single-threaded processes (one per core by default) started here when the address is `local`."""
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # its INFO lines would drown a progress bar
     if address != LOCAL:
         with Client(address) as client:
             log.info("using the Dask cluster at %s (%d workers)", address, len(client.scheduler_info()["workers"]))
             yield client
         return
     with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        # silence_logs: the cluster's INFO lines would drown a progress bar and the command's own output
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                     silence_logs=logging.ERROR) as cluster,
         Client(cluster) as client,
     ):
         log.info("started a local Dask cluster of %d workers", len(cluster.workers))

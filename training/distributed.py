@@ -1,0 +1,259 @@
+"""`targeting train --dask`: the model `targeting train` registers, trained on a Dask cluster.
+
+What `prepare_training` learns from the whole table is computed exactly from partitions: the split's
+order statistics, the feature pipeline's vocabularies, medians and prior, and the point-in-time history
+(each entity's rows shuffled into one partition). LightGBM trains data-parallel on the labelled rows of
+the training window where they lie; lightgbm.dask cannot stop early, so it trains `max_rounds` and the
+validation window then keeps the iteration that early stopping would have kept. Inspected rows are few,
+so calibration, the revenue model and the evaluation run in memory on them and on the test window, or on
+a uniform sample of that window when it holds more than `eval_rows` entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import yaml
+from distributed import Client
+from lightgbm.dask import DaskLGBMRegressor
+from sklearn.metrics import average_precision_score
+
+from features.spec import BUILTIN_SPEC, DatasetSpec
+from training import plots
+from training.cost import explanation_cost
+from training.data import DataError, fingerprint
+from training.distributed_data import (
+    HISTORY_FIELDS,
+    LABEL,
+    WEIGHT,
+    WINDOW,
+    DaskPrepared,
+    kept_rows,
+    model_inputs,
+    prepare_dask,
+    time_ordered,
+    train_rows,
+)
+from training.evaluate import default_slices, slice_metrics, targeting_metrics
+from training.fit import FitParams, fit_calibration, fit_revenue, margins
+from training.model import ModelParts, ShipmentRiskModel
+from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
+from training.report import write_report
+from training.train import (
+    SHAP_SAMPLE,
+    TrainResult,
+    Weighting,
+    gains_sets,
+    reliability_sets,
+    selection_weights,
+    window_yardsticks,
+)
+
+log = logging.getLogger(__name__)
+ROUNDS = 500  # lightgbm.dask trains every round; the single-process fits stop after tens to a few hundred
+EVAL_ROWS = 1_000_000  # test-window entries brought back to be scored against the ground truth
+
+
+def fit_booster_dask(client: Client, p: DaskPrepared, params: FitParams) -> lgb.Booster:
+    """LightGBM trained data-parallel, `params.max_rounds` rounds, on the labelled training rows where they lie."""
+    weighted = p.weighting == "ipw"
+    meta = train_rows(p.rows._meta, p.pipeline, p.split, weighted)
+    train = p.rows.map_partitions(train_rows, p.pipeline, p.split, weighted, meta=meta).persist()  # where rows are
+    sizes = train.map_partitions(len).compute()
+    info = client.scheduler_info()["workers"]
+    workers = sorted(info, key=lambda address: (str(info[address].get("name")), address))
+    # The data-parallel model depends on which rows each worker holds: each gets one part, a fixed run of the
+    # labelled training rows (only these small parts move).
+    # It also depends on the workers' ranks, which lightgbm.dask takes in the order the scheduler lists them, so a
+    # rerun on the same data may still train another of (workers)! models (two, of similar quality, on 2 workers).
+    runs = [run for run in np.array_split([i for i, size in enumerate(sizes) if size], len(workers)) if len(run)]
+    train = dd.concat([client.persist(train.partitions[list(run)].repartition(npartitions=1), workers=[w],
+                                      allow_other_workers=False) for run, w in zip(runs, workers)])  # fmt: skip
+    # The classifier's label encoder runs on each worker: one holding only violations would learn them as 0.
+    # The regressor with the binary objective trains the same booster without it.
+    # time_out (minutes, 120 by default): a worker that cannot reach the others fails the run instead of stalling it
+    for attempt in (1, 2):
+        model = DaskLGBMRegressor(client=client, n_estimators=params.max_rounds, time_out=3, **params.lgb_params())
+        try:
+            model.fit(train[p.pipeline.feature_names], train[LABEL], sample_weight=train[WEIGHT] if weighted else None,
+                      categorical_feature=p.pipeline.categorical_features)  # fmt: skip
+            break
+        except lgb.basic.LightGBMError:  # seen once in tens of fits: the workers' network set-up timed out
+            if attempt == 2:
+                raise
+            log.warning("LightGBM's workers could not connect; training once more")
+    return lgb.Booster(model_str=model.booster_.model_to_string())
+
+
+def early_stopped(
+    booster: lgb.Booster, x: pd.DataFrame, y: np.ndarray, w: np.ndarray | None, patience: int
+) -> lgb.Booster:
+    """The booster cut where `lgb.early_stopping(patience)` on validation average precision would have cut it."""
+    margin, best, kept = np.zeros(len(y)), -np.inf, 0
+    for i in range(booster.current_iteration()):
+        margin += np.asarray(booster.predict(x, start_iteration=i, num_iteration=1, raw_score=True))
+        score = average_precision_score(y, margin, sample_weight=w)
+        if score > best:
+            best, kept = score, i + 1
+        elif i + 1 - kept >= patience:
+            break
+    if kept > booster.current_iteration() - patience:
+        log.warning("the best iteration %d is within %d rounds of the last: more rounds may help", kept, patience)
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=kept))
+
+
+def _window_columns(spec: DatasetSpec, available: list[str]) -> list[str]:
+    cols = [spec.timestamp, spec.label, spec.revenue, spec.selection, spec.selection_probability,
+            *(spec.truth.columns if spec.truth else []), *default_slices(spec)]  # fmt: skip
+    return [c for c in dict.fromkeys(cols) if c and c in available]
+
+
+def _entry_yardsticks(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if k.removeprefix("by_revenue_").startswith(("all_", "oracle_"))}
+
+
+@dataclass(frozen=True)
+class DaskFitted:
+    parts: ModelParts
+    metrics: dict[str, float]
+    window: pd.DataFrame  # the test window's entries (or a uniform sample of them), the columns evaluation reads
+    x: pd.DataFrame  # their model inputs
+    scores: np.ndarray
+    inspected: pd.DataFrame  # the inspected entries of the test window: prepared rows with history counts
+    share: float  # of the test window's entries in `window`
+
+
+def fit_and_evaluate_dask(client: Client, p: DaskPrepared, params: FitParams, eval_rows: int = EVAL_ROWS) -> DaskFitted:
+    """Fit the booster on the cluster; calibration, revenue model and yardsticks in memory, as `fit_and_evaluate`."""
+    spec, pipeline = p.spec, p.pipeline
+    booster = fit_booster_dask(client, p, params)
+    kept = time_ordered(p.rows.map_partitions(kept_rows, spec, p.split, meta=kept_rows(p.rows._meta, spec, p.split))
+                    .compute(), spec)  # fmt: skip
+    x, y, window = pipeline.transform(kept, kept), kept[spec.label].to_numpy(dtype=float), kept[WINDOW].to_numpy()
+    ipw = selection_weights(kept, spec)
+    va, te = ~np.isnan(y) & (window == 1), ~np.isnan(y) & (window == 2)
+    w = ipw if p.weighting == "ipw" else None
+    booster = early_stopped(booster, x[va], y[va], None if w is None else w[va], params.early_stopping_rounds)
+    calibration = fit_calibration(margins(booster, x[va]), y[va], None if ipw is None else ipw[va])
+    revenue = None
+    if spec.revenue:
+        money = kept[spec.revenue].to_numpy(dtype=float)
+        paid = (y == 1) & (money > 0)
+        train_paid, valid_paid = paid & (window == 0), paid & (window == 1)
+        revenue = fit_revenue(x[train_paid], money[train_paid], x[valid_paid], money[valid_paid],
+                              pipeline.categorical_features, params.seed)  # fmt: skip
+    test = p.rows[p.rows[spec.timestamp] >= p.split.test_from]
+    share = min(1.0, eval_rows / len(test))
+    if share < 1:
+        test = test.sample(frac=share, random_state=0)
+    cols = _window_columns(spec, list(p.rows.columns))
+    inputs = test.map_partitions(model_inputs, pipeline, meta=model_inputs(test._meta, pipeline))
+    entries, x_entries = dask.compute(test[cols], inputs)
+    entries = time_ordered(entries, spec)
+    x_entries = x_entries.loc[entries.index]
+    scores = calibration.probability(margins(booster, x_entries))
+    metrics = window_yardsticks(entries, spec, scores, revenue, x_entries)
+    inspected_scores = calibration.probability(margins(booster, x[te]))
+    if share < 1:  # the sample stands for every entry; the inspected entries are all here, so theirs stay exact
+        truth = spec.truth.columns if spec.truth else []
+        inspected = kept[te][[c for c in cols if c not in truth]]
+        metrics = _entry_yardsticks(metrics) | window_yardsticks(inspected, spec, inspected_scores, revenue, x[te])
+    metrics["brier"] = float(np.mean((inspected_scores - y[te]) ** 2))
+    metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
+    metrics |= explanation_cost(booster, x_entries.to_numpy(dtype=float), seconds=0.3)  # as every training run
+    parts = ModelParts(booster, pipeline, calibration, revenue)
+    return DaskFitted(parts, metrics, entries, x_entries, scores, kept[te], share)
+
+
+def _fingerprint(data: Path) -> str:
+    """SHA-256 of the file, or of its files' names and digests for a folder."""
+    if data.is_file():
+        return fingerprint(data)
+    files = sorted(f for f in data.rglob("*") if f.is_file())
+    return hashlib.sha256("".join(f"{f.relative_to(data)}:{fingerprint(f)}\n" for f in files).encode()).hexdigest()
+
+
+def register_dask(
+    client: Client, p: DaskPrepared, fitted: DaskFitted, params: FitParams, *, model_name: str = MODEL_NAME,
+    uri: str | None = None,
+) -> Registration:  # fmt: skip
+    """Log the run as `register` does, saying it ran on Dask, and register the model."""
+    spec, te, booster = p.spec, fitted.inspected, fitted.parts.booster
+    x_te, y_te = p.pipeline.transform(te, te), te[spec.label].to_numpy(dtype=float)
+
+    def score_champion(champion: ShipmentRiskModel) -> float:
+        if any(getattr(champion.pipeline.spec, f) != getattr(spec, f) for f in HISTORY_FIELDS):
+            raise DataError(f"the current {model_name}@champion counts account history differently (another dataset "
+                            "spec); train under another --model-name")  # fmt: skip
+        try:
+            x_champion = champion.pipeline.transform(te, te)
+        except KeyError as exc:
+            raise DataError(f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
+                            "train under another --model-name") from None  # fmt: skip
+        return targeting_metrics(y_te, champion.predict(None, x_champion))[PROMOTION_METRIC]
+
+    labelled = p.labelled.groupby(level=0).sum()
+    run_params = {
+        **{f"lgb_{k}": v for k, v in asdict(params).items()},
+        "data_path": str(p.data), "data_sha256": _fingerprint(p.data), "rows_total": p.n,
+        "rows_labelled": int(labelled.sum()), "rows_train": int(labelled[0]), "rows_valid": int(labelled[1]),
+        "rows_test": int(labelled[2]), "valid_from": p.split.valid_from.isoformat(),
+        "test_from": p.split.test_from.isoformat(), "label_rate_train": round(p.pipeline.prior_rate, 6),
+        "weighting": p.weighting, "engine": "dask", "dask_scheduler": client.scheduler_info()["address"],
+        "dask_workers": len(client.scheduler_info()["workers"]), "dask_partitions": p.rows.npartitions,
+        "test_entries_evaluated": round(fitted.share, 6),
+    }  # fmt: skip
+    window, x, scores = fitted.window, fitted.x, fitted.scores
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "dataset_spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
+        (folder / "features.json").write_text(
+            json.dumps({"features": p.pipeline.feature_names, "categorical": p.pipeline.categorical_features}, indent=1)
+        )
+        sample = x_te.sample(min(SHAP_SAMPLE, len(x_te)), random_state=0)
+        plots.shap_summary(booster, sample, folder / "shap_summary.png")
+        plots.feature_importance(booster, folder / "feature_importance.png").to_csv(
+            folder / "feature_importance.csv", index=False
+        )
+        plots.gains(*gains_sets(window, spec, scores, fitted.parts.revenue, x), folder / "gains.png")
+        plots.reliability(reliability_sets(window, spec, scores), folder / "reliability.png")
+        slices = pd.DataFrame(slice_metrics(window, x, spec, scores, default_slices(spec)))
+        figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
+                   "Calibration (reliability)": folder / "reliability.png",
+                   "SHAP summary (log-odds)": folder / "shap_summary.png",
+                   "Feature importance": folder / "feature_importance.png"}  # fmt: skip
+        facts = {"data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{p.n:,}",
+                 "test window": f"from {p.split.test_from:%Y-%m-%d}", "weighting": p.weighting,
+                 "engine": f"Dask, {run_params['dask_workers']} workers at {run_params['dask_scheduler']}"}  # fmt: skip
+        write_report(folder / "report.html", f"Targeting report: {model_name}", facts, fitted.metrics, figures, slices)
+        return log_and_register(
+            uri=uri or tracking_uri(), model_name=model_name, params=run_params, metrics=fitted.metrics,
+            tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom", "engine": "dask"},
+            artifact_dir=folder, parts=fitted.parts, example=x_te.head(5), score_champion=score_champion,
+        )  # fmt: skip
+
+
+def train_dask(
+    data: Path, client: Client, spec: DatasetSpec = BUILTIN_SPEC, *, model_name: str = MODEL_NAME,
+    uri: str | None = None, valid_frac: float = 0.15, test_frac: float = 0.15,
+    params: FitParams = FitParams(max_rounds=ROUNDS), weighting: Weighting = "auto", eval_rows: int = EVAL_ROWS,
+) -> TrainResult:  # fmt: skip
+    """`training.train.train` on the Dask cluster of `client`: the same checks, split, features, model and run.
+
+    Every check on the input runs before anything is written to MLflow.
+    """
+    workers = len(client.scheduler_info()["workers"])
+    prepared = prepare_dask(data, spec, 2 * workers, valid_frac, test_frac, weighting)
+    fitted = fit_and_evaluate_dask(client, prepared, params, eval_rows)
+    registration = register_dask(client, prepared, fitted, params, model_name=model_name, uri=uri)
+    return TrainResult(registration, fitted.metrics, prepared.split)
