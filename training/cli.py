@@ -704,7 +704,8 @@ def _dask_address(argv: list[str]) -> list[str]:
     for i, arg in enumerate(argv):
         out.append(arg)
         following = argv[i + 1] if i + 1 < len(argv) else ""
-        if arg == "--dask" and not ("://" in following or following == LOCAL or re.fullmatch(r"[\w.-]+:\d+", following)):
+        given = "://" in following or following == LOCAL or re.fullmatch(r"[\w.-]+:\d+", following)
+        if arg == "--dask" and not given:
             out.append(LOCAL)
     return out
 

@@ -18,7 +18,7 @@ class FitParams:
     """LightGBM settings for the risk model; every field is logged to MLflow."""
 
     learning_rate: float = 0.05
-    num_leaves: int = 15  # bench/shape.py: 98 % of the best precision@5 % at a quarter of the explanation cost
+    num_leaves: int = 15  # bench/shape.py: 98 % of the best precision@5 % with 40 % of its leaves to explain
     max_depth: int = -1  # no cap: leaves per tree bound the shape (bench/shape.py)
     min_data_in_leaf: int = 20
     feature_fraction: float = 0.8
