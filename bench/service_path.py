@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,14 +25,12 @@ import pandas as pd
 from features.history import HistoryProfiles
 from features.pipeline import entry_payloads, prepare
 from service import migrate, store
+from service.api.score import to_out
 from service.decide import PolicyInForce, decide
 from service.policy import Policy
 from service.schemas import ScoreRequest, ScoreResponse
 from service.scoring import Scorer
 from training.data import read_table, validate
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.api.score import to_out  # noqa: E402
 
 
 def per_entry(run: Callable[[list[dict]], None], payloads: list[dict], size: int, seconds: float) -> float:
