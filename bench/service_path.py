@@ -18,9 +18,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.orm import sessionmaker
 
 from features.history import HistoryProfiles
 from features.pipeline import entry_payloads, prepare
@@ -33,7 +35,7 @@ from service.scoring import Scorer
 from training.data import read_table, validate
 
 
-def per_entry(run: Callable[[list[dict]], None], payloads: list[dict], size: int, seconds: float) -> float:
+def per_entry(run: Callable[[list[Any]], None], payloads: list[Any], size: int, seconds: float) -> float:
     """Mean seconds per entry of `run` over consecutive slices of `size` entries, for about `seconds`."""
     began, done, at = time.perf_counter(), 0, 0
     while time.perf_counter() - began < seconds and at + size <= len(payloads):
@@ -61,8 +63,6 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{tmp}/bench.db"
     engine = store.make_engine(url)
     migrate.prepare(engine)
-    from sqlalchemy.orm import sessionmaker
-
     sessions = sessionmaker(engine, expire_on_commit=False)
     with sessions() as session:
         store.replace_profiles(session, HistoryProfiles.from_frame(history, spec, pd.Timestamp.now(tz="UTC")).counts)
@@ -92,10 +92,9 @@ def main() -> None:
             ScoreResponse(request_id="bench", decisions=[to_out(d, d["entry_id"] in replayed) for d in decisions]
                           ).model_dump_json()  # fmt: skip
 
-    rows_as_dicts = [{"i": i} for i in range(len(features))]
     results: dict[str, float] = {}
     for size in (1, 100):
-        results[f"floor_{size}"] = per_entry(lambda b: floor(features[b[0]["i"] : b[-1]["i"] + 1]), rows_as_dicts,
+        results[f"floor_{size}"] = per_entry(lambda b: floor(features[b[0] : b[-1] + 1]), list(range(len(features))),
                                              size, args.seconds)  # fmt: skip
     third = len(payloads) // 3
     service(payloads[:1])  # warm: first request compiles and connects
