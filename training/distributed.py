@@ -44,6 +44,7 @@ from training.distributed_data import (
     time_ordered,
     train_rows,
 )
+from training.drift import build_reference
 from training.evaluate import default_slices, slice_metrics, targeting_metrics
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 from training.model import ModelParts, ShipmentRiskModel
@@ -171,7 +172,11 @@ def fit_and_evaluate_dask(client: Client, p: DaskPrepared, params: FitParams, ev
     metrics["brier"] = float(np.mean((inspected_scores - y[te]) ** 2))
     metrics |= {"best_iteration": float(booster.current_iteration()), "n_features": float(len(pipeline.feature_names))}
     metrics |= explanation_cost(booster, x_entries.to_numpy(dtype=float), seconds=0.3)  # as every training run
-    parts = ModelParts(booster, pipeline, calibration, revenue)
+    window_text = f"test window from {p.split.test_from:%Y-%m-%d}, {len(x_entries):,} entries"
+    if share < 1:
+        window_text += f" (a uniform sample of {share:.1%} of the window)"
+    reference = build_reference(x_entries, scores, pipeline.categorical_features, window=window_text)
+    parts = ModelParts(booster, pipeline, calibration, revenue, reference)
     return DaskFitted(parts, metrics, entries, x_entries, scores, kept[te], share)
 
 

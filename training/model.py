@@ -17,12 +17,14 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from features.pipeline import FeaturePipeline
+from training.drift import DriftReference
 
 BOOSTER_FILE = "booster.txt"
 PIPELINE_FILE = "pipeline.json"
 CALIBRATION_FILE = "calibration.json"
 REVENUE_BOOSTER_FILE = "revenue_booster.txt"
 REVENUE_FILE = "revenue.json"
+REFERENCE_FILE = "reference.json"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class ModelParts:
     pipeline: FeaturePipeline
     calibration: Calibration
     revenue: RevenueModel | None = None
+    reference: DriftReference | None = None  # the test window's distributions, for drift monitoring
 
     def save(self, folder: Path) -> dict[str, str]:
         """Write the model's files; returns the artifact map for `mlflow.pyfunc.log_model`."""
@@ -68,6 +71,9 @@ class ModelParts:
             self.revenue.booster.save_model(str(folder / REVENUE_BOOSTER_FILE))
             (folder / REVENUE_FILE).write_text(json.dumps({"smearing": self.revenue.smearing}))
             files |= {"revenue_booster": REVENUE_BOOSTER_FILE, "revenue": REVENUE_FILE}
+        if self.reference is not None:
+            (folder / REFERENCE_FILE).write_text(json.dumps(self.reference.to_dict(), indent=1))
+            files |= {"reference": REFERENCE_FILE}
         return {name: str(folder / file) for name, file in files.items()}
 
 
@@ -78,6 +84,7 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
     pipeline: FeaturePipeline
     calibration: Calibration
     revenue: RevenueModel | None
+    reference: DriftReference | None = None  # also for instances assembled by hand, without load_context
 
     def load_context(self, context: Any) -> None:
         files = context.artifacts
@@ -88,6 +95,10 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
         if "revenue_booster" in files:
             smearing = json.loads(Path(files["revenue"]).read_text())["smearing"]
             self.revenue = RevenueModel(lgb.Booster(model_file=files["revenue_booster"]), smearing)
+        # versions saved before drift monitoring have no reference; they load and serve all the same
+        self.reference = None
+        if "reference" in files:
+            self.reference = DriftReference.from_dict(json.loads(Path(files["reference"]).read_text()))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
         """Calibrated violation probabilities for a frame of model inputs."""

@@ -19,6 +19,7 @@ from features.spec import BUILTIN_SPEC, DatasetSpec
 from training import plots
 from training.cost import explanation_cost
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
+from training.drift import build_reference
 from training.evaluate import default_slices, slice_metrics, targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.model import ModelParts, RevenueModel, ShipmentRiskModel
@@ -193,7 +194,11 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
     }
     # the latency this shape costs per entry, so that it is weighed with the quality (bench/shape.py)
     metrics |= explanation_cost(booster, x[test_m].to_numpy(dtype=float), seconds=0.3)
-    return Fitted(ModelParts(booster, p.pipeline, calibration, revenue_model), test_scores, metrics)
+    # what the service's drift monitor compares recent decisions with: the traffic the model was judged on
+    window = f"test window from {p.split.test_from:%Y-%m-%d}, {int(test_m.sum()):,} entries"
+    reference = build_reference(x[test_m], test_scores, p.pipeline.categorical_features, window=window)
+    parts = ModelParts(booster, p.pipeline, calibration, revenue_model, reference)
+    return Fitted(parts, test_scores, metrics)
 
 
 def register(
