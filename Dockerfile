@@ -12,6 +12,8 @@
 #      targeting history load --data data/entries.parquet'
 # Every default below can be overridden with -e (DATABASE_URL=postgresql+psycopg://..., WORKERS=4, ...).
 # The service runs as uid 10001: a bind-mounted data/ or mlruns/ must be writable by it.
+# The reviewers' desk (/desk) signs in with Secure cookies: serve it behind TLS (browsers accept them over plain
+# HTTP only from localhost), and set TARGETING_SESSION_SECRET with TARGETING_ENVIRONMENT=production.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -31,7 +33,8 @@ COPY service service
 # A regular (not editable) install: the migrations and their script.py.mako go into site-packages.
 # Checked from / so that the installed package is imported, not the sources in /src.
 RUN pip install -c constraints.txt . \
-    && cd / && python -c "import service.migrate as m; assert (m.SCRIPTS / 'script.py.mako').is_file(); print(m.head())"
+    && cd / && python -c "import service.migrate as m; assert (m.SCRIPTS / 'script.py.mako').is_file(); print(m.head())" \
+    && python -c "import service.web as w; assert (w.STATIC / 'desk.css').is_file() and (w.STATIC.parent / 'templates' / 'entry.html').is_file()"
 
 FROM ${PYTHON_IMAGE} AS runtime
 # LightGBM needs OpenMP at run time.

@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   := data/entries.parquet
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up install data model test lint bench load clean
+.PHONY: up install data model test lint chromium bench load clean
 
 ## up: install, generate data and train a model if no champion is registered, then serve on 127.0.0.1:8000
 up: model
@@ -30,9 +31,13 @@ $(DATA): | install
 model: install data
 	@$(BIN)/targeting champion 2>/dev/null || $(BIN)/targeting train --data $(DATA)
 
-## test: lint, type-check and run the whole test suite
-test: install lint
+## test: lint, type-check and run the whole test suite (the browser tests drive Debian's Chromium)
+test: install lint chromium
 	$(BIN)/pytest
+
+# the browser tests' Chromium: Debian's package, never a browser downloaded by a test tool
+chromium:
+	@command -v $(CHROMIUM) >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 lint: install
 	$(BIN)/ruff check features training service tests bench

@@ -21,15 +21,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import keys, migrate, outcomes, store
-from service.api import decisions, health, policy, score
+from service import keys, migrate, outcomes, review, store
+from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
 from service.decide import DuplicateEntry, EntryConflict
 from service.deps import ScorerKey
+from service.monitoring import DriftMonitor
 from service.observe import Metrics, configure_logging, request_id_var
+from service.registry_view import RegistryView
 from service.scoring import Scorer, resolve
 from service.serving import ModelSlot
 from service.settings import Settings
+from service.web import install as install_desk
 
 log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -90,15 +93,29 @@ def _database_down(request: Request, exc: Exception) -> JSONResponse:
 def _slot(settings: Settings, scorer: Scorer | None, metrics: Metrics) -> ModelSlot:
     if scorer is not None:
         return ModelSlot(scorer, None, None, metrics)
-    from training.registry import tracking_uri
-
-    uri = settings.mlflow_tracking_uri or tracking_uri()
+    uri = _tracking_uri(settings)
     name, alias, cache = settings.model_name, settings.model_alias, settings.model_cache
 
     def load() -> Scorer:
         return Scorer.load(uri, name, alias, cache)
 
     return ModelSlot(load(), lambda: resolve(uri, name, alias), load, metrics)
+
+
+def _tracking_uri(settings: Settings) -> str:
+    from training.registry import tracking_uri
+
+    return settings.mlflow_tracking_uri or tracking_uri()
+
+
+async def _watch_drift(app: FastAPI, every: float) -> None:
+    """Recompute drift in the background, so that pages and scrapes read a fresh report without waiting."""
+    while True:
+        try:
+            await run_in_threadpool(app.state.drift.refresh, app.state.slot.scorer)
+        except Exception:  # a database outage must not end the watch; the next round tries again
+            log.exception("drift computation failed")
+        await asyncio.sleep(every)
 
 
 async def _poll(app: FastAPI, every: float) -> None:
@@ -177,12 +194,17 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         app.state.slot = await run_in_threadpool(_slot, settings, scorer, app.state.metrics)
         ref = app.state.slot.scorer.ref
         app.state.metrics.model.labels(ref.name, ref.alias).set(ref.version)
-        poll = None
+        app.state.registry_view = RegistryView(_tracking_uri(settings), settings.model_name, settings.mlflow_ui_url)
+        app.state.drift = DriftMonitor(app.state.sessions, app.state.metrics, settings.drift_days,
+                                       settings.drift_max_decisions, settings.drift_refresh_seconds)  # fmt: skip
+        tasks = []
         if scorer is None and settings.model_poll_seconds > 0:
-            poll = asyncio.create_task(_poll(app, settings.model_poll_seconds))
+            tasks.append(asyncio.create_task(_poll(app, settings.model_poll_seconds)))
+        if settings.drift_refresh_seconds > 0:
+            tasks.append(asyncio.create_task(_watch_drift(app, settings.drift_refresh_seconds)))
         yield
-        if poll is not None:
-            poll.cancel()
+        for task in tasks:
+            task.cancel()
         engine.dispose()
 
     app = FastAPI(
@@ -198,6 +220,8 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(policy.router)
     app.include_router(keys_api.router)
+    app.include_router(monitoring.router)
+    install_desk(app)
     if settings.bench_ceiling:
         app.add_api_route("/v1/_ceiling", _ceiling, methods=["POST"], include_in_schema=False)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -205,6 +229,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.add_exception_handler(outcomes.OutcomeConflict, _conflict)
     app.add_exception_handler(keys.KeyExists, _conflict)
     app.add_exception_handler(outcomes.NoDecision, _not_found)
+    app.add_exception_handler(review.NoSuchDecision, _not_found)
     app.add_exception_handler(keys.NoSuchKey, _not_found)
     app.add_exception_handler(outcomes.OutcomeInvalid, _unprocessable)
     app.add_exception_handler(DuplicateEntry, _duplicate)

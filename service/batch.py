@@ -160,6 +160,7 @@ def output_table(decided: list[dict[str, Any]], replayed: set[str], contribution
         "expected_revenue": [d["expected_revenue"] for d in decided],
         "selection": [d["selection"] for d in decided],
         "selection_probability": [d["selection_probability"] for d in decided],
+        "likely_violation": [d["likely_violation"] for d in decided],
         "top_reason": [d["reasons"][0]["sentence"] if d["reasons"] else None for d in decided],
         "reasons": [orjson.dumps(d["reasons"]).decode() for d in decided],
         "raw_score": [d["raw_score"] for d in decided],
@@ -173,7 +174,8 @@ def output_table(decided: list[dict[str, Any]], replayed: set[str], contribution
             columns[f"contribution__{c['feature']}"] = [d["contributions"][j]["contribution"] for d in decided]
     # explicit types: a chunk where a column is all empty must not fix its type as null for the whole file
     types = {"model_version": pa.int64(), "policy_version": pa.int64(), "replayed": pa.bool_()}
-    types |= dict.fromkeys(("entry_id", "action", "risk_band", "selection", "top_reason", "reasons"), pa.string())
+    types |= dict.fromkeys(("entry_id", "action", "risk_band", "selection", "likely_violation", "top_reason",
+                            "reasons"), pa.string())
     schema = pa.schema([(name, types.get(name, pa.float64())) for name in columns])
     return pa.table(columns, schema=schema)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from features.online import Counts, entity_keys, history_counts
 from features.schema import Entry
 from service import store
+from service.patterns import likely_violation
 from service.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
 from service.scoring import Scorer
 
@@ -110,6 +111,9 @@ def evaluate(
                 "request_id": request_id,
                 "entry": fields,
                 "entry_digest": digest(fields),
+                "importer_id": entry.importer_id,
+                "port_of_entry": entry.port_of_entry,
+                "likely_violation": likely_violation(scored.contributions),
                 "score": scored.score,
                 "raw_score": scored.raw_score,
                 "base_value": scored.base_value,

@@ -68,13 +68,16 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `targeting keys c
 
 
 def _caller(request: Request, session: Session, key: str) -> Caller | None:
-    """Look the key up, through a short cache (by hash: no key is kept in memory) so that a hot path does
-    not query per request; a revocation takes effect within `key_cache_seconds`."""
     if not key.startswith(keys.PREFIX):
         return None
+    return caller_of_hash(request, session, keys.hash_key(key))
+
+
+def caller_of_hash(request: Request, session: Session, digest: str) -> Caller | None:
+    """Look a key up by its hash, through a short cache (no key is kept in memory) so that a hot path does
+    not query per request; a revocation takes effect within `key_cache_seconds`."""
     settings: Settings = request.app.state.settings
     cache: dict[str, tuple[float, Caller | None]] = request.app.state.key_cache
-    digest = keys.hash_key(key)
     now = time.monotonic()
     hit = cache.get(digest)
     if hit is not None and hit[0] > now:

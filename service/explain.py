@@ -33,6 +33,24 @@ def label(column: str) -> str:
     return column.replace("_", " ")
 
 
+HISTORY_LABELS = {"prior_entries": "entries filed before", "prior_inspections": "inspections before",
+                  "prior_violations": "violations found before", "violation_rate": "violation rate (smoothed)",
+                  "first_time": "first entry"}  # fmt: skip
+
+
+@cache
+def feature_label(feature: str) -> str:
+    """A model feature's name as a reviewer reads it: `importer_id_prior_entries` is "importer: entries filed
+    before", `unit_value_to_reference` "declared value per unit against the usual"."""
+    for entity, who in ENTITY_LABELS.items():
+        for stat, what in HISTORY_LABELS.items():
+            if feature == f"{entity}_{stat}":
+                return f"{who}: {what}"
+    if feature.endswith("_to_reference"):
+        return f"{label(feature.removesuffix('_to_reference'))} against the usual"
+    return label(feature)
+
+
 def _hts(code: str) -> str:
     if len(code) == 10 and code.isdigit():
         return f"{code[:4]}.{code[4:6]}.{code[6:]}"

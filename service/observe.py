@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -62,8 +64,24 @@ class Metrics:
                                  registry=reg)  # fmt: skip
         self.model = Gauge("targeting_model_version", "The model version serving (by name and alias).",
                            ["name", "alias"], registry=reg, multiprocess_mode="liveall")  # fmt: skip
+        self.drift_psi = Gauge("targeting_drift_psi", "Population stability index of recent decisions against the "
+                               "training reference, by feature (and score).", ["column"], registry=reg,
+                               multiprocess_mode="liveall")  # fmt: skip
+        self.drift_flagged = Gauge("targeting_drift_flagged_columns", "Columns whose PSI is over the threshold (0.2).",
+                                   registry=reg, multiprocess_mode="liveall")  # fmt: skip
+        self.drift_decisions = Gauge("targeting_drift_decisions", "Recent decisions the last drift figures compared.",
+                                     registry=reg, multiprocess_mode="liveall")  # fmt: skip
         self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"],
                                registry=reg)  # fmt: skip
+
+    def drift_computed(self, columns: Iterable[Any], decisions: int) -> None:
+        """Publish a drift computation: each column's PSI (features and the score) and how many are flagged."""
+        flagged = 0
+        for c in columns:
+            self.drift_psi.labels(c.name).set(c.psi)
+            flagged += bool(c.flagged)
+        self.drift_flagged.set(flagged)
+        self.drift_decisions.set(decisions)
 
     def model_reloaded(self, result: str, name: str, alias: str, version: int) -> None:
         """Count a reload attempt (changed, unchanged, failed) and show the version serving after it."""

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.policy import Policy
 
 DEV_SECRET = "development-only-sample-secret"
+DEV_SESSION_SECRET = "development-only-session-secret-do-not-use"
 
 
 class Settings(BaseSettings):
@@ -40,10 +41,20 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(30.0, ge=0, description="How often to follow the alias; 0: only on reload.")
     log_level: str = "INFO"
     key_cache_seconds: float = Field(5.0, ge=0, description="How long a key lookup is trusted (revocation delay).")
+    session_secret: str = Field(DEV_SESSION_SECRET, min_length=32, description="Signs the desk's session cookies.")
+    session_hours: float = Field(8.0, gt=0, le=24 * 7, description="How long a desk sign-in lasts.")
+    cookie_secure: bool = Field(True, description="Desk cookies only over HTTPS (browsers treat localhost as secure).")
+    mlflow_ui_url: str | None = Field("http://127.0.0.1:5000", description="Where `mlflow ui` serves, to link runs.")
+    queue_page_size: int = Field(50, ge=5, le=500)
+    drift_days: int = Field(7, ge=1, le=365, description="Drift compares the last N days' decisions with training.")
+    drift_max_decisions: int = Field(20_000, ge=100, description="At most this many recent decisions are compared.")
+    drift_refresh_seconds: float = Field(300.0, ge=0, description="How often drift is recomputed; 0: on demand only.")
     bench_ceiling: bool = Field(False, description="Mount POST /v1/_ceiling, for bench/http_load.py only.")
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.sample_secret == DEV_SECRET:
             raise ValueError("set TARGETING_SAMPLE_SECRET: the development secret makes the random sample predictable")
+        if self.environment == "production" and self.session_secret == DEV_SESSION_SECRET:
+            raise ValueError("set TARGETING_SESSION_SECRET: with the development secret anyone can forge a sign-in")
         return self

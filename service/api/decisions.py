@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
-from service import outcomes, store
+from service import outcomes, review, store
 from service.api.score import to_out
 from service.deps import ReviewerKey, ScorerDep, SessionDep
 from service.schemas import (
@@ -30,18 +30,12 @@ def read_decision(
 ) -> DecisionRecord:
     """The latest decision on an entry (or the one by `model_version`), with every feature's
     contribution, its waivers and the inspection's outcome."""
-    found = store.decisions_of_entry(session, entry_id)
-    chosen = [d for d in found if model_version is None or d.model_version == model_version]
-    if not chosen:
-        which = f" by model version {model_version}" if model_version is not None else ""
-        raise HTTPException(404, f"no decision on entry {entry_id}{which}")
-    d = chosen[0]
+    d, others = review.decision_of(session, entry_id, model_version)
     earlier = [
         {"model": {"name": o.model_name, "version": o.model_version, "alias": o.model_alias},
          "decided_at": o.decided_at, "score": o.score, "action": o.action}
-        for o in found
-        if o is not d
-    ]
+        for o in others
+    ]  # fmt: skip
     waivers = [
         {"action": w.action, "reason": w.reason, "waived_by": w.waived_by, "waived_at": w.waived_at,
          "recorded_by_key": w.recorded_by_key, "model_version": d.model_version}
@@ -67,14 +61,10 @@ def waive(
     """Override the action of the latest decision on an entry (or of `model_version`'s) with a reason.
 
     The decision stays as it was decided; the waiver is recorded beside it with who and when."""
-    found = [d for d in store.decisions_of_entry(session, entry_id)
-             if model_version is None or d.model_version == model_version]  # fmt: skip
-    if not found:
-        raise HTTPException(404, f"no decision on entry {entry_id} to waive")
-    waiver = store.add_waiver(session, found[0], body.action.value, body.reason, body.by, caller.name)
+    waiver, decision = review.waive(session, entry_id, body, caller.name, model_version)
     session.commit()
     return WaiverOut(action=body.action, reason=waiver.reason, waived_by=waiver.waived_by, waived_at=waiver.waived_at,
-                     recorded_by_key=caller.name, model_version=found[0].model_version)  # fmt: skip
+                     recorded_by_key=caller.name, model_version=decision.model_version)  # fmt: skip
 
 
 @router.post(

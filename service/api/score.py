@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
     """The response body of a decision's columns (`store.as_row`)."""
     fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "expected_revenue", "ranking",
-              "policy_version", "selection", "selection_probability",
+              "policy_version", "selection", "selection_probability", "likely_violation",
               "reasons", "decided_at", "request_id")  # fmt: skip
     return DecisionOut.model_validate(
         {**{f: d[f] for f in fields}, "replayed": replayed,

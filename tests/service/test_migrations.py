@@ -7,10 +7,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from service import migrate, store
@@ -104,3 +105,36 @@ def test_the_service_refuses_to_start_on_an_outdated_schema(
     migrate.upgrade(engine)
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
+
+
+
+DECISION_AT_0002 = text(
+    "INSERT INTO decisions (id, entry_id, model_name, model_version, model_alias, decided_at, request_id, entry, "
+    "entry_digest, score, raw_score, base_value, expected_revenue, ranking, policy_version, selection, "
+    "selection_probability, risk_band, action, contributions, reasons) VALUES (:id, :entry_id, 'shipment-risk', 3, "
+    "'champion', '2025-03-14 09:31:00+00:00', 'req-1', :entry, 'd1', 0.31, -0.8, -3.1, 412.5, 'probability', 1, "
+    "'model', 1.0, 'high', 'non_intrusive_exam', :contributions, '[]')"
+)
+
+
+def test_upgrade_to_the_desk_fills_the_queue_columns_of_earlier_decisions(engine: Engine) -> None:
+    migrate.upgrade(engine, "0002")
+    contributions = [{"feature": "unit_value_to_reference", "value": 0.1, "input": 0.1, "contribution": 0.8},
+                     {"feature": "desc_brand_word", "value": 1, "input": 1.0, "contribution": 0.3},
+                     {"feature": "country_of_origin", "value": "VN", "input": 3.0, "contribution": -0.2}]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(text(ROWS["policies"]))
+        for id_, importer, port, contribs in [(7, "12-3456789AB", "2704", contributions), (8, "IMP-2", "1001", [])]:
+            entry = {"entry_id": f"E-{id_}", "importer_id": importer, "port_of_entry": port}
+            conn.execute(DECISION_AT_0002, {"id": id_, "entry_id": f"E-{id_}", "entry": json.dumps(entry),
+                                            "contributions": json.dumps(contribs)})  # fmt: skip
+    migrate.upgrade(engine)
+    query = text("SELECT id, importer_id, port_of_entry, likely_violation FROM decisions ORDER BY id")
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query)]
+    assert rows == [(7, "12-3456789AB", "2704", "undervaluation"), (8, "IMP-2", "1001", None)]
+    with engine.begin() as conn:  # and back: the columns go, the decisions stay
+        command.downgrade(migrate._config(conn), "0002")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM decisions")).scalar_one() == 2
+        assert "likely_violation" not in {c["name"] for c in inspect(conn).get_columns("decisions")}

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     TypeDecorator,
@@ -57,21 +58,32 @@ class Base(DeclarativeBase):
     pass
 
 
+QUEUE_FILTERS = ("action", "risk_band", "port_of_entry", "importer_id", "likely_violation")
+
+
 class Decision(Base):
     """One entry scored by one model version: what was decided, when, why."""
 
     __tablename__ = "decisions"
-    __table_args__ = (UniqueConstraint("entry_id", "model_name", "model_version", name="uq_decision_entry_model"),)
+    # the reviewers' queue is sorted by score, filtered by one of these columns (store/desk.py)
+    __table_args__ = (
+        UniqueConstraint("entry_id", "model_name", "model_version", name="uq_decision_entry_model"),
+        Index("ix_decisions_score", "score", "id"),
+        *(Index(f"ix_decisions_{c}_score", c, "score", "id") for c in QUEUE_FILTERS),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     entry_id: Mapped[str] = mapped_column(String(64), index=True)
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[int] = mapped_column(Integer)
     model_alias: Mapped[str] = mapped_column(String(64))
-    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     request_id: Mapped[str] = mapped_column(String(64))
     entry: Mapped[dict[str, Any]] = mapped_column(Json)
     entry_digest: Mapped[str] = mapped_column(String(64))
+    importer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # copied from `entry`, to filter on
+    port_of_entry: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    likely_violation: Mapped[str | None] = mapped_column(String(32), nullable=True)  # service/patterns.py
     score: Mapped[float] = mapped_column(Float)
     raw_score: Mapped[float] = mapped_column(Float)
     base_value: Mapped[float] = mapped_column(Float)

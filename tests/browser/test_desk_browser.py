@@ -1,0 +1,211 @@
+"""The desk as a reviewer uses it: Debian's Chromium, driven by Playwright, against the service on real HTTP.
+
+Sign in, filter the queue, open an entry with the keyboard, check the waterfall against the decision, record
+an outcome and see it, read the model page; at 1280 px and at a laptop's 1366 x 768. Screenshots of the queue,
+an entry and the model page go to $DESK_SCREENSHOTS (default: artifacts/screenshots)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from service.keys import Role
+from service.scoring import Scorer
+from tests.live import LiveServer
+from tests.service.entries import entry_json
+
+pytestmark = pytest.mark.browser
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# headless, and nothing that reaches for the network on its own: this machine has none
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check"]
+SHOTS = Path(os.environ.get("DESK_SCREENSHOTS", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (make test installs it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def _shot(page: Page, name: str, backend: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
+
+
+def _no_sideways_scroll(page: Page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.url
+
+
+def _every_field_is_labelled(page: Page) -> None:
+    fields = "input:not([type=hidden]), select, textarea"
+    unlabelled = page.evaluate(f"""() => Array.from(document.querySelectorAll("{fields}"))
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")).map(e => e.name)""")
+    assert unlabelled == [], page.url
+
+
+# WCAG's contrast ratio of every piece of HTML text against the first opaque background behind it
+CONTRAST = """() => {
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const luminance = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(channel);
+                           return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const behind = el => { for (let e = el; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+                           const m = c.match(/[\\d.]+/g); if (m && (m.length < 4 || +m[3] > 0.5)) return c; }
+                         return "rgb(255, 255, 255)"; };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el instanceof SVGElement || ![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    if (style.display === "none" || style.visibility === "hidden" || el.getClientRects().length === 0) continue;
+    const a = luminance(style.color), b = luminance(behind(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
+def _readable(page: Page) -> None:
+    assert page.evaluate(CONTRAST) == [], page.url
+
+
+def test_a_reviewer_signs_in_filters_opens_an_entry_and_records_an_outcome(
+    live: LiveServer, page: Page, history: pd.DataFrame, scorer: Scorer, database_url: str
+) -> None:
+    backend = database_url.split(":", 1)[0].split("+", 1)[0]
+    importer = f"IMP-BROWSER-{datetime.now():%H%M%S%f}"
+    entries = [entry_json(history, i) | {"importer_id": importer} for i in range(900, 930)]
+    with live.client(Role.SCORER) as api:
+        answer = api.post("/v1/score", json={"entries": entries})
+        assert answer.status_code == 200, answer.text
+    decided = {d["entry_id"]: d for d in answer.json()["decisions"]}
+
+    # sign in: the queue sends a stranger to the sign-in form and back
+    page.goto(f"{live.url}/desk/queue")
+    expect(page).to_have_url(f"{live.url}/desk/sign-in?next=/desk/queue")
+    _every_field_is_labelled(page)
+    page.get_by_label("API key").fill(live.keys[Role.REVIEWER])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{live.url}/desk/queue")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Queue")
+
+    # filter the queue to the importer: every row is theirs, highest score first
+    page.get_by_label("Importer").fill(importer)
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.queue tbody tr")
+    expect(rows).to_have_count(len(entries))
+    assert set(rows.locator("td:nth-child(6)").all_inner_texts()) == {importer}
+    scores = [float(s) for s in rows.locator("td.score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True)
+    _every_field_is_labelled(page)
+    _no_sideways_scroll(page)
+    _readable(page)
+    _shot(page, "queue", backend)
+
+    # the keyboard: j moves to the first entry, Enter opens it
+    page.locator("body").press("j")
+    first = page.locator("a.entry-link").first
+    expect(first).to_be_focused()
+    entry_id = first.inner_text()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(entry_id)
+    decision = decided[entry_id]
+
+    # the chart: one bar per listed contribution; from the base value they add up to the margin, which the
+    # model's calibration turns into the score shown
+    bars = page.locator("#waterfall rect.bar")
+    kinds = bars.evaluate_all("rs => rs.map(r => r.dataset.kind)")
+    values = [float(v) for v in bars.evaluate_all("rs => rs.map(r => r.dataset.value)")]
+    listed = page.locator("table.contributions tr.listed")
+    steps = [v for k, v in zip(kinds, values) if k in ("contribution", "rest")]
+    assert kinds[0] == "base" and kinds[-1] == "total" and len(steps) == listed.count() > 0
+    listed_values = [float(v) for v in listed.evaluate_all("rs => rs.map(r => r.dataset.value)")]
+    assert listed_values == steps
+    assert values[0] + sum(steps) == pytest.approx(values[-1], abs=1e-6)
+    assert values[-1] == pytest.approx(decision["raw_score"], abs=1e-6)
+    shown = float(page.locator("#score").get_attribute("data-score") or "nan")
+    assert shown == pytest.approx(float(scorer.model.calibration.probability(values[-1])), abs=1e-6)
+    assert shown == pytest.approx(decision["score"], abs=1e-6)
+    for reason in decision["reasons"]:
+        expect(page.locator("ol.reasons")).to_contain_text(reason["sentence"])
+    _every_field_is_labelled(page)
+    _no_sideways_scroll(page)
+    _readable(page)
+    _shot(page, "entry", backend)
+
+    # record an outcome and see it on the page
+    filed = datetime.fromisoformat(decided[entry_id]["decided_at"]) - timedelta(days=400)  # any time after filing
+    filed = max(filed, datetime.fromisoformat(next(e for e in entries if e["entry_id"] == entry_id)["filed_at"]))
+    page.get_by_label("Inspection ended (UTC)").fill((filed + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("undervaluation").check()
+    page.get_by_label("Revenue recovered (USD)").fill("980.25")
+    page.get_by_label("Why it was inspected").select_option("officer")
+    page.get_by_label("Note").fill("invoice found at 15 % of the market price")
+    page.get_by_role("button", name="Record outcome").click()
+    expect(page.get_by_role("status")).to_have_text("Outcome recorded.")
+    expect(page.locator("#outcome-recorded")).to_contain_text("violation: undervaluation")
+    expect(page.locator("#outcome-recorded")).to_contain_text("$980.25")
+    expect(page.locator("#outcome-form")).to_have_count(0)
+    with live.client(Role.REVIEWER) as api:
+        assert api.get(f"/v1/decisions/{entry_id}").json()["outcome"]["violation_types"] == ["undervaluation"]
+
+    # the queue marks it; the model page shows champion, history and drift (recomputed now, not in 5 minutes)
+    with live.client(Role.REVIEWER) as api:
+        assert api.get("/v1/monitoring/drift", params={"refresh": True}).status_code == 200
+    page.go_back()
+    page.goto(f"{live.url}/desk/queue?importer={importer}")
+    expect(page.locator("table.queue tbody tr", has_text=entry_id)).to_contain_text("violation found")
+    page.get_by_role("link", name="Model & drift").click()
+    expect(page.get_by_role("heading", name="Champion: version 1")).to_be_visible()
+    expect(page.get_by_role("heading", name="Drift", exact=True)).to_be_visible()
+    expect(page.locator("table.drift tbody tr")).to_have_count(len(scorer.pipeline.feature_names) + 1)
+    _no_sideways_scroll(page)
+    _readable(page)
+    _shot(page, "model", backend)
+
+    # a laptop screen: nothing runs off the side
+    page.set_viewport_size({"width": 1366, "height": 768})
+    for path in ("/desk/queue", f"/desk/entries/{entry_id}", "/desk/model"):
+        page.goto(live.url + path)
+        _no_sideways_scroll(page)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{live.url}/desk/sign-in")
+    page.goto(f"{live.url}/desk/queue")
+    expect(page).to_have_url(f"{live.url}/desk/sign-in?next=/desk/queue")
+
+
+def test_the_pages_load_nothing_from_elsewhere(live: LiveServer, page: Page) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    failed: list[Any] = []
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    page.goto(f"{live.url}/desk/sign-in")
+    page.get_by_label("API key").fill(live.keys[Role.ADMIN])
+    page.get_by_role("button", name="Sign in").click()
+    for path in ("/desk/queue", "/desk/model"):
+        page.goto(live.url + path)
+    assert requested and all(u.startswith(live.url) for u in requested), requested
+    assert failed == []  # no script, style or image refused by the content security policy

@@ -1,0 +1,288 @@
+"""The reviewers' desk over real HTTP, on SQLite and PostgreSQL: signing in, CSRF, the queue's filters and
+pages, the entry page's forms (through the API's own code paths), the model page and drift."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from html import unescape
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import keys, store
+from service.keys import Role
+from service.web.auth import SESSION_COOKIE, SIGN_IN_COOKIE
+from tests.live import LiveServer
+from tests.service.entries import entry_json
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _cookie(response: httpx.Response, name: str) -> str:
+    """A cookie's value from Set-Cookie (httpx keeps Secure cookies away from http://, as a browser would not
+    for 127.0.0.1, so the tests carry them by hand)."""
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(f"{name}="):
+            return header.split(";", 1)[0].split("=", 1)[1]
+    raise AssertionError(f"no {name} cookie in {response.headers.get_list('set-cookie')}")
+
+
+def sign_in(live: LiveServer, key: str) -> httpx.Response:
+    with httpx.Client(base_url=live.url) as anon:
+        form = anon.get("/desk/sign-in")
+        token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
+        return anon.post("/desk/sign-in", data={"key": key, "csrf": token, "next": "/desk/queue"},
+                         headers={"cookie": f"{SIGN_IN_COOKIE}={_cookie(form, SIGN_IN_COOKIE)}"})  # fmt: skip
+
+
+@pytest.fixture
+def desk(live: LiveServer) -> Iterator[httpx.Client]:
+    """A browser-like client signed in with a reviewer key."""
+    made = sign_in(live, live.keys[Role.REVIEWER])
+    assert made.status_code == 303, made.text
+    with httpx.Client(base_url=live.url, headers={"cookie": f"{SESSION_COOKIE}={_cookie(made, SESSION_COOKIE)}"},
+                      timeout=60) as client:  # fmt: skip
+        yield client
+
+
+def _token(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+
+
+def _scored(live: LiveServer, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    with live.client(Role.SCORER) as scorer:
+        answer = scorer.post("/v1/score", json={"entries": entries})
+    assert answer.status_code == 200, answer.text
+    decisions: list[dict[str, Any]] = answer.json()["decisions"]
+    return decisions
+
+
+def test_pages_need_a_reviewer_session_and_a_scorer_key_cannot_sign_in(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.url) as anon:
+        for path in ("/desk/queue", "/desk/model", "/desk/entries/X1"):
+            answer = anon.get(path)
+            assert answer.status_code == 303 and answer.headers["location"].startswith("/desk/sign-in?next=/desk/")
+        assert anon.get("/desk/queue", headers={"cookie": f"{SESSION_COOKIE}=forged.value.sig"}).status_code == 303
+    refused = sign_in(live, live.keys[Role.SCORER])
+    assert refused.status_code == 401 and "a scorer key cannot sign in to the desk" in refused.text
+    wrong = sign_in(live, "tgt_not-a-real-key")
+    assert wrong.status_code == 401 and "unknown or revoked API key" in unescape(wrong.text)
+    made = sign_in(live, live.keys[Role.REVIEWER])
+    assert made.status_code == 303 and made.headers["location"] == "/desk/queue"
+    cookie = next(h for h in made.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
+    for attribute in ("HttpOnly", "Secure", "SameSite=strict", "Path=/desk"):
+        assert attribute.lower() in cookie.lower()
+    assert live.keys[Role.REVIEWER] not in cookie  # the key itself never travels back
+
+
+def test_sign_in_needs_its_form_token_and_a_revoked_key_ends_the_session(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.url) as anon:
+        answer = anon.post("/desk/sign-in", data={"key": live.keys[Role.REVIEWER], "csrf": "made-up"})
+        assert answer.status_code == 403 and "sign-in form has expired" in answer.text
+    engine = store.make_engine(live.settings.database_url)
+    with Session(engine) as session:
+        key = keys.create(session, f"desk-revoked-{datetime.now():%H%M%S%f}", Role.REVIEWER, "tests")
+        session.commit()
+    made = sign_in(live, key)
+    cookie = {"cookie": f"{SESSION_COOKIE}={_cookie(made, SESSION_COOKIE)}"}
+    with httpx.Client(base_url=live.url, headers=cookie) as browser:
+        assert browser.get("/desk/queue").status_code == 200
+        with Session(engine) as session:
+            keys.revoke(session, keys.caller_of(session, keys.hash_key(key)).name)  # type: ignore[union-attr]
+            session.commit()
+        assert browser.get("/desk/queue").status_code == 303  # key_cache_seconds is 0 in tests
+    engine.dispose()
+
+
+def test_forms_without_the_session_token_or_from_another_site_are_refused(live: LiveServer, desk: httpx.Client,
+                                                                          history: pd.DataFrame) -> None:  # fmt: skip
+    entry = entry_json(history, 410)
+    _scored(live, [entry])
+    page = desk.get(f"/desk/entries/{entry['entry_id']}")
+    waiver = {"action": "release", "reason": "documents verified", "by": "officer.a"}
+    url = f"/desk/entries/{entry['entry_id']}/waiver"
+    assert desk.post(url, data=waiver).status_code == 403
+    assert desk.post(url, data=waiver | {"csrf": "x" * 43}).status_code == 403
+    other = desk.post(url, data=waiver | {"csrf": _token(page)}, headers={"origin": "https://evil.example"})
+    assert other.status_code == 403 and "another site" in other.text
+    with live.client(Role.REVIEWER) as api:
+        assert api.get(f"/v1/decisions/{entry['entry_id']}").json()["waivers"] == []
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["cache-control"] == "no-store"
+
+
+def _queue_ids(desk: httpx.Client, query: dict[str, str]) -> tuple[list[str], httpx.Response]:
+    page = desk.get("/desk/queue", params=query)
+    assert page.status_code == 200, page.text
+    return re.findall(r'class="entry-link" href="/desk/entries/([^"?]+)\?', page.text), page
+
+
+def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, desk: httpx.Client,
+                                                            history: pd.DataFrame) -> None:  # fmt: skip
+    importer = f"IMP-DESK-{datetime.now():%H%M%S%f}"
+    entries = [entry_json(history, i) | {"importer_id": importer} for i in range(500, 620)]
+    decided = _scored(live, entries)
+    # highest score first; among equal scores, the later decision (higher id) first
+    mine = [d for _, d in sorted(enumerate(decided), key=lambda p: (-p[1]["score"], -p[0]))]
+    # every page of the importer's decisions, walked down and back up, in score order, each once
+    seen, query = [], {"importer": importer}
+    page_size = live.settings.queue_page_size
+    while True:
+        ids, page = _queue_ids(desk, query)
+        seen += ids
+        older = re.search(r'href="([^"]+)" rel="next"', page.text)
+        if older is None:
+            break
+        query = dict(httpx.URL(unescape(older.group(1))).params)
+    assert seen == [d["entry_id"] for d in mine]
+    assert len(seen) == 120 and page_size < 120
+    newer = re.search(r'href="([^"]+)" rel="prev"', page.text)
+    back, _ = _queue_ids(desk, dict(httpx.URL(unescape(newer.group(1))).params))  # type: ignore[union-attr]
+    tail = len(seen) % page_size or page_size
+    assert back == seen[-tail - page_size:-tail]
+
+    some = mine[0]
+    ports = {e["entry_id"]: e["port_of_entry"] for e in entries}
+    values = {"action": some["action"], "band": some["risk_band"], "port": entries[0]["port_of_entry"],
+              "violation": some["likely_violation"] or "undervaluation"}  # fmt: skip
+    for field, value in values.items():
+        ids, _ = _queue_ids(desk, {"importer": importer, field: value})
+        wanted = [d["entry_id"] for d in mine if (ports[d["entry_id"]] == value if field == "port" else
+                  d[{"action": "action", "band": "risk_band", "violation": "likely_violation"}[field]] == value)]
+        assert ids == wanted[:page_size], field
+    today = datetime.fromisoformat(decided[0]["decided_at"]).date()
+    ids, _ = _queue_ids(desk, {"importer": importer, "since": str(today), "until": str(today)})
+    assert ids == [d["entry_id"] for d in mine][:page_size]
+    ids, _ = _queue_ids(desk, {"importer": importer, "until": str(today - timedelta(days=1))})
+    assert ids == []
+
+
+def test_a_bad_filter_is_named_not_a_crash(desk: httpx.Client) -> None:
+    for query, message in [({"port": "27a4"}, "a port code is 4 digits"), ({"since": "yesterday"}, "YYYY-MM-DD"),
+                           ({"action": "arrest"}, "not an action"), ({"after": "zzz"}, "not a page of this queue"),
+                           ({"since": "2025-03-02", "until": "2025-03-01"}, "before the start date")]:  # fmt: skip
+        page = desk.get("/desk/queue", params=query)
+        assert page.status_code == 422 and message in page.text, query
+
+
+def test_the_entry_page_shows_the_decision_its_reasons_and_a_chart_that_adds_up(
+    live: LiveServer, desk: httpx.Client, history: pd.DataFrame
+) -> None:
+    entry = entry_json(history, 420)
+    decision = _scored(live, [entry])[0]
+    page = desk.get(f"/desk/entries/{entry['entry_id']}")
+    assert page.status_code == 200
+    text = unescape(page.text)
+    assert entry["importer_id"] in text and entry["description"] in text
+    for reason in decision["reasons"]:
+        assert reason["sentence"] in text
+    bars = re.findall(r'data-kind="(\w+)" data-value="([-0-9.e]+)"', page.text)
+    kinds = [k for k, _ in bars]
+    assert kinds[0] == "base" and kinds[-1] == "total" and kinds.count("rest") == 1
+    base, total = float(bars[0][1]), float(bars[-1][1])
+    steps = sum(float(v) for k, v in bars if k in ("contribution", "rest"))
+    assert base == pytest.approx(decision["base_value"], abs=1e-8)
+    assert base + steps == pytest.approx(decision["raw_score"], abs=1e-6) == total
+    listed = re.findall(r'<tr class="listed" data-value="([-0-9.e]+)"', page.text)
+    assert len(listed) == kinds.count("contribution") + 1
+    assert "importer" in text and "Entries before" in text
+    assert re.search(rf'id="model-run" href="http://127.0.0.1:5000/#/experiments/\d+/runs/\w+">version '
+                     rf'{decision["model"]["version"]}<', page.text)  # fmt: skip
+    missing = desk.get("/desk/entries/NOT-DECIDED-1")
+    assert missing.status_code == 404 and "no decision on entry NOT-DECIDED-1" in missing.text
+
+
+def test_the_outcome_form_records_as_the_api_does(live: LiveServer, desk: httpx.Client,
+                                                  history: pd.DataFrame) -> None:  # fmt: skip
+    entry = entry_json(history, 430)
+    _scored(live, [entry])
+    url = f"/desk/entries/{entry['entry_id']}"
+    page = desk.get(url)
+    filed = datetime.fromisoformat(entry["filed_at"])
+    form = {"csrf": _token(page), "inspected_at": (filed + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+            "violation_types": ["undervaluation", "counterfeit"], "revenue_recovered": "1250.5",
+            "selected_by": "model", "note": "invoice 12 % of market"}  # fmt: skip
+    early = desk.post(f"{url}/outcome", data=form | {"inspected_at": (filed - timedelta(days=1)).strftime(
+        "%Y-%m-%dT%H:%M")})  # fmt: skip
+    assert early.status_code == 422 and "before the entry was filed" in unescape(early.text)
+    bad = desk.post(f"{url}/outcome", data=form | {"revenue_recovered": "-4"})
+    assert bad.status_code == 422 and 'aria-invalid="true" aria-describedby="e-revenue"' in bad.text
+    made = desk.post(f"{url}/outcome", data=form)
+    assert made.status_code == 303 and made.headers["location"] == f"{url}?saved=outcome"
+    shown = desk.get(made.headers["location"])
+    assert "Outcome recorded." in shown.text and 'id="outcome-recorded"' in shown.text
+    assert "violation: counterfeit, undervaluation" in shown.text and "$1,250.50" in shown.text
+    with live.client(Role.REVIEWER) as api:
+        record = api.get(f"/v1/decisions/{entry['entry_id']}").json()["outcome"]
+        assert record["violation_types"] == ["counterfeit", "undervaluation"]
+        assert record["recorded_by_key"].startswith("test-reviewer")
+        # the same body through the API is the same outcome (same digest): a repeat, not a conflict
+        body = {k: form[k] for k in ("violation_types", "selected_by", "note")} | {
+            "entry_id": entry["entry_id"], "revenue_recovered": 1250.5,
+            "inspected_at": form["inspected_at"] + ":00Z"}  # fmt: skip
+        again = api.post("/v1/outcomes", json=body)
+        assert again.status_code == 200 and again.json()["replayed"] is True
+
+
+def test_the_waiver_form_needs_a_reason_and_keeps_the_decision(live: LiveServer, desk: httpx.Client,
+                                                               history: pd.DataFrame) -> None:  # fmt: skip
+    entry = entry_json(history, 440)
+    decision = _scored(live, [entry])[0]
+    url = f"/desk/entries/{entry['entry_id']}"
+    token = _token(desk.get(url))
+    empty = desk.post(f"{url}/waiver", data={"csrf": token, "action": "release", "reason": " ", "by": "officer.b"})
+    assert empty.status_code == 422 and 'aria-describedby="e-reason"' in empty.text
+    made = desk.post(f"{url}/waiver", data={"csrf": token, "action": "physical_exam", "by": "officer.b",
+                                            "reason": "tip-off from the port: <b>same container</b>"})  # fmt: skip
+    assert made.status_code == 303
+    shown = desk.get(made.headers["location"])
+    assert "tip-off from the port: &lt;b&gt;same container&lt;/b&gt;" in shown.text  # escaped, never markup
+    assert re.search(r'id="action">' + decision["action"].replace("_", " "), shown.text)
+    assert re.search(r'id="effective">physical exam', shown.text)
+    with live.client(Role.REVIEWER) as api:
+        record = api.get(f"/v1/decisions/{entry['entry_id']}").json()
+    assert record["action"] == decision["action"] and record["effective_action"] == "physical_exam"
+    assert record["waivers"][0]["waived_by"] == "officer.b"
+
+
+def test_the_model_page_drift_endpoint_and_metrics(live: LiveServer, desk: httpx.Client, history: pd.DataFrame,
+                                                   scorer: Any) -> None:  # fmt: skip
+    _scored(live, [entry_json(history, i) for i in range(700, 760)])
+    with live.client(Role.REVIEWER) as api:
+        drift = api.get("/v1/monitoring/drift", params={"days": 30})
+        assert drift.status_code == 200, drift.text
+        body = drift.json()
+        assert {c["name"] for c in body["columns"]} == {*scorer.pipeline.feature_names, "score"}
+        assert body["decisions"] >= 60 and body["reference"].startswith("test window from")
+        assert body["flagged"] == [c["name"] for c in body["columns"] if c["psi"] > 0.2]
+        with live.client(Role.SCORER) as other:
+            assert other.get("/v1/monitoring/drift").status_code == 403
+        own = api.get("/v1/monitoring/drift", params={"refresh": True})  # the service's own window feeds /metrics
+        assert own.status_code == 200 and own.json()["days"] == live.settings.drift_days
+        assert re.search(r'targeting_drift_psi\{column="score"\} [0-9.e+-]+', api.get("/metrics").text)
+    page = desk.get("/desk/model")
+    assert page.status_code == 200
+    assert 'id="champion"' in page.text and "Champion: version 1" in page.text
+    assert "precision_at_5pct" in page.text and "/desk/models/1/report" in page.text
+    assert "@champion" in page.text and 'aria-label="Drift by column"' in page.text
+    report = desk.get("/desk/models/1/report")
+    assert report.status_code == 200 and "Targeting report" in report.text and "data:image/png;base64" in report.text
+    assert "sandbox" in report.headers["content-security-policy"]
+    assert desk.get("/desk/models/99/report").status_code == 404
+
+
+def test_new_decisions_carry_their_filter_columns(live: LiveServer, history: pd.DataFrame) -> None:
+    entry = entry_json(history, 450)
+    decision = _scored(live, [entry])[0]
+    engine = store.make_engine(live.settings.database_url)
+    with Session(engine) as session:
+        row = session.scalars(select(store.Decision).where(store.Decision.entry_id == entry["entry_id"])).one()
+    engine.dispose()
+    assert (row.importer_id, row.port_of_entry) == (entry["importer_id"], entry["port_of_entry"])
+    assert row.likely_violation == decision["likely_violation"]
