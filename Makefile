@@ -13,6 +13,7 @@ up: model
 	$(BIN)/targeting history load --data $(DATA)
 	@$(BIN)/targeting keys local --file data/admin.key
 	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+	@echo "Reviewer's desk: http://127.0.0.1:8000/desk (sign in with the key above, or a reviewer key)"
 	$(BIN)/targeting serve --host 127.0.0.1 --port 8000
 
 install: $(VENV)/.installed

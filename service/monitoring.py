@@ -76,8 +76,8 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
 
 
 class DriftMonitor:
-    """The latest drift report of the serving model, recomputed when older than `refresh_seconds` (or when
-    the model changes); every computation also sets the drift gauges of /metrics."""
+    """The latest drift report of the serving model, recomputed when older than `refresh_seconds` (0: only
+    when asked), or when the model changes; every computation also sets the drift gauges of /metrics."""
 
     def __init__(self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int,
                  refresh_seconds: float) -> None:  # fmt: skip
@@ -91,7 +91,8 @@ class DriftMonitor:
         """The cached report if fresh and of this model version, else a new one."""
         with self._lock:
             report = self._report
-            fresh = self.refresh_seconds > 0 and time.monotonic() - self._at < self.refresh_seconds
+            # refresh_seconds 0: recomputed only when asked (refresh), so a report never goes stale by age
+            fresh = self.refresh_seconds == 0 or time.monotonic() - self._at < self.refresh_seconds
             if report is not None and fresh and report.model_version == scorer.ref.version:
                 return report
             return self.refresh(scorer)

@@ -23,7 +23,8 @@ def _outcome_out(o: store.Outcome, replayed: bool = False) -> OutcomeOut:
     return OutcomeOut.model_validate(o).model_copy(update={"replayed": replayed})
 
 
-@router.get("/decisions/{entry_id}", response_model=DecisionRecord,
+# entry ids may hold "/" (features/schema.py PartyId), hence the path converters
+@router.get("/decisions/{entry_id:path}", response_model=DecisionRecord,
             responses={404: {"model": ErrorBody}, **AUTH_ERRORS})  # fmt: skip
 def read_decision(
     entry_id: str, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
@@ -52,7 +53,7 @@ def read_decision(
 
 
 @router.post(
-    "/decisions/{entry_id}/waivers", response_model=WaiverOut, status_code=201,
+    "/decisions/{entry_id:path}/waivers", response_model=WaiverOut, status_code=201,
     responses={404: {"model": ErrorBody}, **AUTH_ERRORS, **BODY_ERRORS},
 )  # fmt: skip
 def waive(

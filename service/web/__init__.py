@@ -9,24 +9,26 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.web import auth, pages
+from service.web import auth, entry, pages
+from service.web.render import render
 
 STATIC = Path(__file__).parent / "static"
 
 
 def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
     assert isinstance(exc, auth.SignInRequired)
-    # after a form POST, come back to the page the form was on rather than to its action
-    back = exc.next_path if request.method == "GET" else request.headers.get("referer", auth.DESK)
-    return RedirectResponse(auth.sign_in_url(back if back.startswith("/") else auth.DESK), 303)
+    # a form posted after the session ended: back to the page it was on (its action's parent), to fill in again
+    back = exc.next_path if request.method == "GET" else request.url.path.rsplit("/", 1)[0]
+    return RedirectResponse(auth.sign_in_url(back), 303)
 
 
 def _refused(request: Request, exc: Exception) -> HTMLResponse:
-    return pages.render(request, "forbidden.html", {"user": None, "message": str(exc)}, 403)
+    return render(request, "forbidden.html", {"user": None, "message": str(exc)}, 403)
 
 
 def install(app: FastAPI) -> None:
     app.include_router(pages.router)
+    app.include_router(entry.router)
     app.mount(f"{auth.DESK}/static", StaticFiles(directory=STATIC), name="desk-static")
     app.add_exception_handler(auth.SignInRequired, _sign_in)
     app.add_exception_handler(auth.Forbidden, _refused)

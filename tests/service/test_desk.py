@@ -286,3 +286,25 @@ def test_new_decisions_carry_their_filter_columns(live: LiveServer, history: pd.
     engine.dispose()
     assert (row.importer_id, row.port_of_entry) == (entry["importer_id"], entry["port_of_entry"])
     assert row.likely_violation == decision["likely_violation"]
+
+
+def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.url) as anon:
+        answer = anon.post("/desk/entries/E-1/waiver", data={"action": "release", "reason": "too late", "by": "o"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/desk/sign-in?next=/desk/entries/E-1"
+
+
+def test_an_entry_id_with_a_slash_opens_and_takes_forms(live: LiveServer, desk: httpx.Client,
+                                                        history: pd.DataFrame) -> None:  # fmt: skip
+    entry = entry_json(history, 460) | {"entry_id": f"ABC/{datetime.now():%H%M%S%f}-1"}
+    _scored(live, [entry])
+    page = desk.get(f"/desk/entries/{entry['entry_id']}")
+    assert page.status_code == 200 and entry["entry_id"] in page.text
+    made = desk.post(f"/desk/entries/{entry['entry_id']}/waiver",
+                     data={"csrf": _token(page), "action": "release", "reason": "paper checked", "by": "officer.c"})
+    assert made.status_code == 303
+    with live.client(Role.REVIEWER) as api:
+        assert api.get(f"/v1/decisions/{entry['entry_id']}").json()["waivers"][0]["waived_by"] == "officer.c"
+    missing = desk.post("/desk/entries/NOPE-1/waiver", data={"csrf": _token(page), "action": "release",
+                                                            "reason": "paper checked", "by": "officer.c"})
+    assert missing.status_code == 404 and "no decision on entry NOPE-1" in missing.text
