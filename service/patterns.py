@@ -35,13 +35,20 @@ def _pattern_of(feature: str) -> Violation | None:
     return None
 
 
+# a brand claimed at a low price is the counterfeit's signature (domain.md): then low value speaks for counterfeit
+BRAND = "desc_brand_word"
+VALUE = frozenset({"declared_value_usd", "unit_value", "value_per_kg", "unit_value_to_reference"})
+
+
 def likely_violation(contributions: Iterable[dict[str, Any]]) -> str | None:
     """The pattern whose signals add the most log-odds to the score, if they add at least MIN_EVIDENCE."""
+    raising = [(c["feature"], c["contribution"]) for c in contributions if c["contribution"] > 0]
+    branded = any(feature == BRAND for feature, _ in raising)
     evidence: dict[Violation, float] = {}
-    for c in contributions:
-        pattern = _pattern_of(c["feature"])
-        if pattern is not None and c["contribution"] > 0:
-            evidence[pattern] = evidence.get(pattern, 0.0) + c["contribution"]
+    for feature, contribution in raising:
+        pattern = Violation.COUNTERFEIT if branded and feature in VALUE else _pattern_of(feature)
+        if pattern is not None:
+            evidence[pattern] = evidence.get(pattern, 0.0) + contribution
     if not evidence:
         return None
     best = max(evidence, key=lambda p: evidence[p])

@@ -23,3 +23,10 @@ def test_lowering_contributions_and_unmapped_features_are_no_evidence() -> None:
     assert likely_violation([_c("round_value", MIN_EVIDENCE)]) == "undervaluation"
     assert likely_violation([_c("seller_id_violation_rate", 0.2), _c("seller_idx", 9.0)]) == "counterfeit"
     assert likely_violation([]) is None
+
+
+def test_a_brand_at_a_low_price_points_to_counterfeit() -> None:
+    low_value = [_c("unit_value_to_reference", 0.9), _c("value_per_kg", 0.2)]
+    assert likely_violation(low_value) == "undervaluation"
+    assert likely_violation([*low_value, _c("desc_brand_word", 0.1)]) == "counterfeit"
+    assert likely_violation([*low_value, _c("desc_brand_word", -0.1)]) == "undervaluation"  # no brand claimed
