@@ -76,32 +76,28 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
 
 
 class DriftMonitor:
-    """The latest drift report of the serving model, recomputed when older than `refresh_seconds` (0: only
-    when asked), or when the model changes; every computation also sets the drift gauges of /metrics."""
+    """The latest drift report of the serving model. The service refreshes it every `drift_refresh_seconds` in
+    the background (app.py) and on request; a reader never waits for a computation unless there is no report
+    of the serving version yet. Every computation also sets the drift gauges of /metrics."""
 
-    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int,
-                 refresh_seconds: float) -> None:  # fmt: skip
-        self.sessions, self.metrics = sessions, metrics
-        self.days, self.limit, self.refresh_seconds = days, limit, refresh_seconds
+    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int) -> None:
+        self.sessions, self.metrics, self.days, self.limit = sessions, metrics, days, limit
         self._report: DriftReport | None = None
-        self._at = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one computation at a time: the background round's or a caller's
 
     def latest(self, scorer: Scorer) -> DriftReport:
-        """The cached report if fresh and of this model version, else a new one."""
-        with self._lock:
-            report = self._report
-            # refresh_seconds 0: recomputed only when asked (refresh), so a report never goes stale by age
-            fresh = self.refresh_seconds == 0 or time.monotonic() - self._at < self.refresh_seconds
-            if report is not None and fresh and report.model_version == scorer.ref.version:
-                return report
-            return self.refresh(scorer)
+        """The last report of the serving version, computed now if there is none."""
+        report = self._report
+        if report is not None and report.model_version == scorer.ref.version:
+            return report
+        return self.refresh(scorer)
 
     def refresh(self, scorer: Scorer) -> DriftReport:
+        """Compute the report now."""
         began = time.perf_counter()
-        with self.sessions() as session:
+        with self._lock, self.sessions() as session:
             report = drift(session, scorer, self.days, self.limit)
-        self._report, self._at = report, time.monotonic()
+            self._report = report
         self.metrics.drift_computed(report.columns, report.decisions)
         log.info("drift computed over %d decisions in %.0f ms: %d of %d columns flagged", report.decisions,
                  (time.perf_counter() - began) * 1000, len(report.flagged), len(report.columns))  # fmt: skip
