@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service import keys, store
 from service.keys import Role
+from service.store import desk as desk_store
 from service.web.auth import SESSION_COOKIE, SIGN_IN_COOKIE
 from tests.live import LiveServer
 from tests.service.entries import entry_json
@@ -308,3 +309,21 @@ def test_an_entry_id_with_a_slash_opens_and_takes_forms(live: LiveServer, desk: 
     missing = desk.post("/desk/entries/NOPE-1/waiver", data={"csrf": _token(page), "action": "release",
                                                             "reason": "paper checked", "by": "officer.c"})
     assert missing.status_code == 404 and "no decision on entry NOPE-1" in missing.text
+
+
+def test_a_date_range_reads_the_same_by_date_or_by_score(live: LiveServer, history: pd.DataFrame) -> None:
+    """The two ways the store reads a date range on SQLite (store/desk.py SORT_AT_MOST) give the same pages."""
+    _scored(live, [entry_json(history, i) for i in range(470, 530)])
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    where = desk_store.QueueFilter(since=today - timedelta(days=1), until=today + timedelta(days=1))
+    engine = store.make_engine(live.settings.database_url)
+    with Session(engine) as session:
+        pages = []
+        for sort_at_most in (10**9, 0):  # read by date and sorted, or walking the score index
+            page = desk_store.queue(session, where, 25, sort_at_most=sort_at_most)
+            later = desk_store.queue(session, where, 25, after=page.older, sort_at_most=sort_at_most)
+            pages.append([r.id for r in page.rows + later.rows])
+        none = desk_store.queue(session, desk_store.QueueFilter(since=today + timedelta(days=2)), 25, sort_at_most=0)
+    engine.dispose()
+    assert pages[0] == pages[1] and len(pages[0]) == 50
+    assert none.rows == []
