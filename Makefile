@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/ruff check features training service tests bench
 	$(BIN)/mypy
 
-## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 25 minutes
+## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 45 minutes
 bench: install model
 	@mkdir -p bench/results
 	$(BIN)/python bench/treeshap.py --model $$($(BIN)/python bench/champion.py) --json bench/results/treeshap.json
@@ -53,6 +53,8 @@ bench: install model
 	$(BIN)/python bench/http_load.py --json bench/results/http.json
 	$(BIN)/python bench/batch.py --json bench/results/batch.json
 	$(BIN)/python bench/shape.py --json bench/results/shape.json
+	$(BIN)/python bench/desk.py --json bench/results/desk.json
+	$(BIN)/python bench/patterns.py --json bench/results/patterns.json
 	$(BIN)/python bench/summary.py
 
 ## load: scoring over HTTP against the same app's bare endpoint (wrk; `apt-get install wrk`), about 10 minutes

@@ -3,7 +3,7 @@
     .venv/bin/python bench/summary.py [--results bench/results]
 
 Reads what `make bench` leaves in bench/results (treeshap.json, service_path.json, http.json,
-batch.json, shape.json; a missing file is reported as not measured) and writes summary.md and
+batch.json, shape.json, desk.json; a missing file is reported as not measured) and writes summary.md and
 summary.json beside them. The README's Performance section is this table.
 """
 
@@ -76,6 +76,15 @@ def rows(folder: Path) -> list[dict[str, Any]]:
             f"({c['precision_at_5pct'] / shape['best']:.1%} of the best {shape['best']:.4f}), "
             f"TreeSHAP {c['treeshap_us']:.0f} µs", "≥ 98 % of best precision, cheapest", True,
             "bench/shape.py")  # fmt: skip
+    desk = _load(folder, "desk")
+    if desk:
+        for backend, r in desk["backends"].items():
+            goal = r["goal"]
+            add(f"reviewer's desk, {desk['decisions']:,} decisions ({backend})",
+                f"slowest page p95 {goal['slowest_p95_ms']:.0f} ms ({goal['slowest_page']}); first queue page p95 "
+                f"{r['queue']['first page']['ms']['p95']:.0f} ms, "
+                f"{r['without_indexes']['first page']['ms']['p50']:,.0f} ms without the desk's indexes",
+                f"every page < {goal['page_p95_under_ms']:.0f} ms", goal["met"], "bench/desk.py")  # fmt: skip
     return out
 
 
@@ -92,7 +101,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("bench/results"))
     folder = parser.parse_args().results
     table = rows(folder)
-    missing = [n for n in ("treeshap", "service_path", "http", "batch", "shape") if _load(folder, n) is None]
+    missing = [n for n in ("treeshap", "service_path", "http", "batch", "shape", "desk") if _load(folder, n) is None]
     text = markdown(table) + (f"\n{MISSING}: {', '.join(missing)}\n" if missing else "")
     (folder / "summary.md").write_text(text)
     (folder / "summary.json").write_text(json.dumps({"rows": table, "missing": missing}, indent=1))

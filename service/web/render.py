@@ -10,9 +10,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from features.schema import Violation
+from service.explain import feature_label
 from service.policy import BANDS, Action
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["feature_label"] = feature_label
 
 # pages load nothing but their own stylesheet and script; none may be framed, cached or leak its address
 HEADERS = {
