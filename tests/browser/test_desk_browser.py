@@ -10,7 +10,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service.keys import Role
 from service.scoring import Scorer
+from tests.browser.conftest import SHOTS
 from tests.live import LiveServer
 from tests.service.entries import entry_json
 
@@ -28,7 +28,6 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check"]
-SHOTS = Path(os.environ.get("DESK_SCREENSHOTS", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"))
 
 
 @pytest.fixture(scope="module")
