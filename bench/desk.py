@@ -300,7 +300,7 @@ def queue_sql(engine: Engine, url: str, repeat: int) -> tuple[tuple[str, Any], f
             began = time.perf_counter()
             desk.queue(session, where, size, _cursor(params.get("after")), _cursor(params.get("before")))
             ms.append((time.perf_counter() - began) * 1000)
-    statement = next(s for s in seen if "ORDER BY decisions.score" in s[0])  # the page itself: not the count or outcomes
+    statement = next(s for s in seen if "ORDER BY decisions.score" in s[0])  # the page itself, not its count
     return statement, round(float(np.median(ms)), 2) if ms else float("nan")
 
 
