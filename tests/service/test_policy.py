@@ -76,6 +76,11 @@ def test_policy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TARGETING_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="TARGETING_SAMPLE_SECRET"):
         Settings()
+    monkeypatch.setenv("TARGETING_SAMPLE_SECRET", "a-real-secret-of-the-agency")
+    with pytest.raises(ValidationError, match="TARGETING_SESSION_SECRET"):  # the desk's sign-ins would be forgeable
+        Settings()
+    monkeypatch.setenv("TARGETING_SESSION_SECRET", "another-real-secret-of-the-agency-32")
+    assert Settings().environment == "production"
 
 
 def test_thresholds_and_policy_files_are_checked(tmp_path: Path) -> None:
