@@ -77,6 +77,7 @@ class Metrics:
     def drift_computed(self, columns: Iterable[Any], decisions: int) -> None:
         """Publish a drift computation: each column's PSI (features and the score) and how many are flagged."""
         flagged = 0
+        self.drift_psi.clear()  # a new model version may have other features: no stale columns
         for c in columns:
             self.drift_psi.labels(c.name).set(c.psi)
             flagged += bool(c.flagged)
