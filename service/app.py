@@ -37,6 +37,7 @@ from service.web import install as install_desk
 log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CEILING_MAX_BYTES = 8 * 2**20
+CONVERTER = re.compile(r":\w+}")
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -123,6 +124,12 @@ async def _poll(app: FastAPI, every: float) -> None:
     while True:
         await asyncio.sleep(every)
         await run_in_threadpool(app.state.slot.reload)
+
+
+@lru_cache(maxsize=256)
+def _template(path: str) -> str:
+    """A route's path as metrics and logs name it: `/v1/decisions/{entry_id:path}` is `/v1/decisions/{entry_id}`."""
+    return CONVERTER.sub("}", path)
 
 
 @lru_cache(maxsize=8)
@@ -246,7 +253,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         request_id_var.set(request.state.request_id)
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
-        route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: no ids in labels or logs
+        route = _template(getattr(request.scope.get("route"), "path", "unmatched"))  # no ids in labels or logs
         elapsed = time.perf_counter() - began
         metrics: Metrics = app.state.metrics
         metrics.requests.labels(route, request.method, str(response.status_code)).inc()
