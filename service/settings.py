@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     mlflow_ui_url: str | None = Field("http://127.0.0.1:5000", description="Where `mlflow ui` serves, to link runs.")
     queue_page_size: int = Field(50, ge=5, le=500)
     drift_days: int = Field(7, ge=1, le=365, description="Drift compares the last N days' decisions with training.")
-    drift_max_decisions: int = Field(20_000, ge=100, description="At most this many recent decisions are compared.")
+    drift_max_decisions: int = Field(5_000, ge=100, description="At most this many recent decisions are compared.")
     drift_refresh_seconds: float = Field(300.0, ge=0, description="How often drift is recomputed; 0: only when asked.")
     bench_ceiling: bool = Field(False, description="Mount POST /v1/_ceiling, for bench/http_load.py only.")
 
