@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-WIDTH, LABEL_W, VALUE_W, ROW_H, TOP = 860, 300, 90, 26, 28
+WIDTH, LABEL_W, VALUE_W, ROW_H, TOP = 880, 330, 80, 26, 28
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _detail(value: Any) -> str:
     if value is None:
         return "missing"
     if isinstance(value, float):
-        return f"{value:,.4g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 
 

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service.keys import Role
+from service.schemas import EXAMPLE_ENTRIES
 from service.scoring import Scorer
 from tests.browser.conftest import SHOTS
 from tests.live import LiveServer
@@ -194,6 +195,22 @@ def test_a_reviewer_signs_in_filters_opens_an_entry_and_records_an_outcome(
     expect(page).to_have_url(f"{live.url}/desk/sign-in")
     page.goto(f"{live.url}/desk/queue")
     expect(page).to_have_url(f"{live.url}/desk/sign-in?next=/desk/queue")
+
+
+def test_long_feature_names_are_drawn_whole_inside_the_chart(live: LiveServer, page: Page) -> None:
+    # steel nails from China without their AD/CVD case number: long reason labels
+    entry = {**EXAMPLE_ENTRIES[0], "entry_id": f"NAILS-{datetime.now():%H%M%S%f}", "adcvd_case_no": None}  # type: ignore[dict-item]
+    with live.client(Role.SCORER) as api:
+        assert api.post("/v1/score", json={"entries": [entry]}).status_code == 200
+    page.goto(f"{live.url}/desk/sign-in?next=/desk/entries/{entry['entry_id']}")
+    page.get_by_label("API key").fill(live.keys[Role.REVIEWER])
+    page.get_by_role("button", name="Sign in").click()
+    names = page.locator("#waterfall text.name").evaluate_all("ts => ts.map(t => t.textContent)")
+    assert any(n.endswith("…") for n in names), names  # the longest names are cut to fit, and drawn whole
+    outside = page.locator("#waterfall text").evaluate_all(
+        "ts => ts.filter(t => t.getBBox().x < 0 || t.getBBox().x + t.getBBox().width > "
+        "t.ownerSVGElement.viewBox.baseVal.width + 0.5).map(t => t.textContent)")
+    assert outside == [], names
 
 
 def test_the_pages_load_nothing_from_elsewhere(live: LiveServer, page: Page) -> None:
