@@ -59,8 +59,8 @@ class RegistryView:
     def _client(self) -> MlflowClient:
         return MlflowClient(self.uri, self.uri)
 
-    def _card(self, alias: str, found: Any) -> ModelCard:
-        run = self._client().get_run(str(found.run_id))
+    def _card(self, client: MlflowClient, alias: str, found: Any) -> ModelCard:
+        run = client.get_run(str(found.run_id))
         keep = ("data_sha256", "data_path", "rows_total", "rows_labelled", "valid_from", "test_from", "weighting")
         return ModelCard(alias, int(found.version), str(found.run_id), str(run.info.experiment_id),
                          datetime.fromtimestamp(int(found.creation_timestamp) / 1000, UTC), dict(run.data.metrics),
@@ -76,7 +76,7 @@ class RegistryView:
                     found = client.get_model_version_by_alias(self.name, alias)
                 except mlflow.exceptions.MlflowException:
                     continue
-                out.append(self._card(alias, found))
+                out.append(self._card(client, alias, found))
             return out
 
         cards: list[ModelCard] = self._cached("cards", compute)

@@ -14,13 +14,13 @@ class NoSuchDecision(LookupError):
         super().__init__(f"no decision on entry {entry_id}{which}{doing}")
 
 
-def decision_of(session: Session, entry_id: str, model_version: int | None = None
+def decision_of(session: Session, entry_id: str, model_version: int | None = None, doing: str = ""
                 ) -> tuple[store.Decision, list[store.Decision]]:  # fmt: skip
     """The latest decision on an entry (or `model_version`'s), and the entry's other decisions, newest first."""
     found = store.decisions_of_entry(session, entry_id)
     chosen = [d for d in found if model_version is None or d.model_version == model_version]
     if not chosen:
-        raise NoSuchDecision(entry_id, model_version)
+        raise NoSuchDecision(entry_id, model_version, doing)
     return chosen[0], [d for d in found if d is not chosen[0]]
 
 
@@ -28,8 +28,5 @@ def waive(session: Session, entry_id: str, body: WaiverIn, key_name: str, model_
           ) -> tuple[store.Waiver, store.Decision]:  # fmt: skip
     """Override the action of the latest decision on an entry (or of `model_version`'s) with a reason; the
     decision stays as it was decided. Adds and flushes; the caller commits."""
-    found = [d for d in store.decisions_of_entry(session, entry_id)
-             if model_version is None or d.model_version == model_version]  # fmt: skip
-    if not found:
-        raise NoSuchDecision(entry_id, model_version, " to waive")
-    return store.add_waiver(session, found[0], body.action.value, body.reason, body.by, key_name), found[0]
+    decision, _ = decision_of(session, entry_id, model_version, " to waive")
+    return store.add_waiver(session, decision, body.action.value, body.reason, body.by, key_name), decision

@@ -109,10 +109,6 @@ async def record_outcome(request: Request, session: SessionDep, scorer: ScorerDe
 
     def record() -> Response:
         try:
-            review.decision_of(session, entry_id, version)
-        except review.NoSuchDecision as exc:
-            return _missing(request, user, exc)
-        try:
             body = OutcomeIn.model_validate({"entry_id": entry_id, **given})
         except ValidationError as exc:
             return _refuse(request, session, user, entry_id, version, "outcome", _errors_of(exc), given, 422)
@@ -125,7 +121,10 @@ async def record_outcome(request: Request, session: SessionDep, scorer: ScorerDe
         session.commit()
         return see_other(_entry_url(entry_id, version, "outcome"))
 
-    return await run_in_threadpool(record)
+    try:
+        return await run_in_threadpool(record)
+    except review.NoSuchDecision as exc:  # a form for an entry never decided: the page says so
+        return _missing(request, user, exc)
 
 
 @router.post("/entries/{entry_id:path}/waiver")
@@ -135,13 +134,12 @@ def waive(request: Request, session: SessionDep, user: FormUserDep, entry_id: st
     """The waiver form: recorded by `review.waive`, exactly as POST /v1/decisions/{id}/waivers records it."""
     given = {"action": action, "reason": reason, "by": by}
     try:
-        review.decision_of(session, entry_id, version)
-    except review.NoSuchDecision as exc:
+        try:
+            body = WaiverIn.model_validate(given)
+        except ValidationError as exc:
+            return _refuse(request, session, user, entry_id, version, "waiver", _errors_of(exc), given, 422)
+        review.waive(session, entry_id, body, user.name, version)
+    except review.NoSuchDecision as exc:  # a form for an entry never decided: the page says so
         return _missing(request, user, exc)
-    try:
-        body = WaiverIn.model_validate(given)
-    except ValidationError as exc:
-        return _refuse(request, session, user, entry_id, version, "waiver", _errors_of(exc), given, 422)
-    review.waive(session, entry_id, body, user.name, version)
     session.commit()
     return see_other(_entry_url(entry_id, version, "waiver"))
