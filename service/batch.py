@@ -2,9 +2,11 @@
 
 Each chunk goes through `decide` exactly as one `POST /v1/score` request of that many entries:
 the same history (the store's profiles plus the chunk's earlier entries), policy, random draw and
-reasons. With `record`, chunks are committed in file order, so later chunks see earlier ones, as
-consecutive requests would. Without it nothing is written (a dry run against the store as it is),
-so chunks are independent and can be spread over processes or a Dask cluster.
+reasons. With `record`, the whole file is checked first (every row valid, every entry id once, none
+decided before by this model with other contents), so that a refused file records nothing; then
+chunks are committed in file order, so later chunks see earlier ones, as consecutive requests would.
+Without it nothing is written (a dry run against the store as it is), so chunks are independent and
+can be spread over processes or a Dask cluster.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -24,18 +25,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from features.schema import Entry
+from features.tables import DataError, Format, read_chunks, row_label, table_format
 from service import migrate, store
-from service.decide import DuplicateEntry, PolicyInForce, decide
+from service.decide import DuplicateEntry, EntryConflict, PolicyInForce, decide, first_conflict
 from service.policy import Policy
 from service.scoring import Scorer
 
 log = logging.getLogger(__name__)
 ENTRY_FIELDS = list(Entry.model_fields)
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+OUTPUTS = (".parquet", ".csv")
 
 
-class BatchError(ValueError):
-    """The input cannot be scored as given (format, a row that fails validation, a repeated entry id)."""
+class BatchError(DataError):
+    """The input cannot be scored as given (a row that fails validation, a repeated entry id, a conflict)."""
 
 
 @dataclass(frozen=True)
@@ -52,42 +54,18 @@ class Job:
     top: int
     contributions: bool = False
     record: bool = False
+    source: Format = "parquet"  # how the input file numbers its rows, for messages
 
 
-def file_format(path: Path) -> str:
-    try:
-        return FORMATS[path.suffix.lower()]
-    except KeyError:
-        raise BatchError(f"{path}: unknown format {path.suffix!r}; use .parquet or .csv") from None
+def output_format(path: Path) -> Format:
+    if path.suffix.lower() not in OUTPUTS:
+        raise BatchError(f"{path}: unknown output format {path.suffix!r}; use .parquet or .csv")
+    return table_format(path)
 
 
-def count_rows(path: Path) -> int:
-    """Entries in the file: Parquet's metadata, or the lines of a CSV (less its header)."""
-    if file_format(path) == "parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    with path.open("rb") as f:
-        return max(sum(1 for _ in f) - 1, 0)
-
-
-def read_chunks(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
-    """The file's entries as field dicts, `size` at a time; CSV cells read as text, which validation converts
-    (so that codes such as entry type "01" keep their leading zero)."""
-    if not path.exists():
-        raise BatchError(f"{path}: no such file")
-    if file_format(path) == "parquet":
-        source = pq.ParquetFile(path)
-        columns = [c for c in ENTRY_FIELDS if c in source.schema_arrow.names]
-        for batch in source.iter_batches(batch_size=size, columns=columns):
-            yield batch.to_pylist()
-        return
-    frames = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=size)
-    for frame in frames:
-        frame = frame[[c for c in ENTRY_FIELDS if c in frame.columns]]
-        yield [{k: (v if v != "" else None) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def validate(rows: list[dict[str, Any]], first: int) -> list[Entry]:
-    """Entries, or a BatchError naming the first bad row (1-based, as a spreadsheet counts data rows)."""
+def validate(rows: list[dict[str, Any]], first: int, kind: Format) -> list[Entry]:
+    """Entries, or a BatchError naming the first bad row as the user finds it in the file (see `row_label`);
+    `first` is the 0-based index of the chunk's first row."""
     out = []
     for n, row in enumerate(rows, start=first):
         try:
@@ -95,7 +73,7 @@ def validate(rows: list[dict[str, Any]], first: int) -> list[Entry]:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "entry"
-            raise BatchError(f"row {n + 1}: {where}: {err['msg']}") from None
+            raise BatchError(f"{row_label(kind, n)}: {where}: {err['msg']}") from None
     return out
 
 
@@ -134,20 +112,48 @@ def context(job: Job, default_policy: Policy | None = None) -> Context:
     return _contexts[job]
 
 
+REPEATED = "appears earlier in the file: a file scores each entry once"
+CHANGED = "was already scored by this model with different contents: a corrected entry needs a new entry id"
+
+
+def _refused(job: Job, entries: list[Entry], first: int, entry_id: str, why: str) -> BatchError:
+    """The error naming the row of an entry id that cannot be scored: its last row in the chunk (for a repeat,
+    the one that repeats)."""
+    n = first + max(i for i, e in enumerate(entries) if e.entry_id == entry_id)
+    return BatchError(f"{row_label(job.source, n)}: entry id {entry_id} {why}")
+
+
 def score_chunk(job: Job, rows: list[dict[str, Any]], first: int) -> pa.Table:
     """Decide one chunk (rows `first`.. of the file) as one API request; committed when the job records."""
     ctx = context(job)
-    entries = validate(rows, first)
+    entries = validate(rows, first, job.source)
     with ctx.sessions() as session:
         try:
             decided, replayed = decide(session, ctx.scorer, ctx.policy, entries, f"batch-{first}", job.top,
                                        save=job.record)  # fmt: skip
         except DuplicateEntry as exc:
-            raise BatchError(f"entry id {exc.entry_id} appears more than once in rows {first + 1}-"
-                             f"{first + len(rows)}: a batch scores each entry once") from None  # fmt: skip
+            raise _refused(job, entries, first, exc.entry_id, REPEATED) from None
+        except EntryConflict as exc:
+            raise _refused(job, entries, first, exc.entry_id, CHANGED) from None
         if job.record:
             session.commit()
     return output_table(decided, replayed, job.contributions)
+
+
+def check_file(job: Job, chunks: Iterator[tuple[list[dict[str, Any]], int]]) -> None:
+    """Before a file is recorded: every row valid, every entry id once in the file, and none decided before by
+    this model version with other contents; the first problem as a BatchError naming its row."""
+    ctx, seen = context(job), set()
+    with ctx.sessions() as session:
+        for rows, first in chunks:
+            entries = validate(rows, first, job.source)
+            for n, entry in enumerate(entries, start=first):
+                if entry.entry_id in seen:
+                    raise BatchError(f"{row_label(job.source, n)}: entry id {entry.entry_id} {REPEATED}")
+                seen.add(entry.entry_id)
+            conflict = first_conflict(session, ctx.scorer.ref, entries)
+            if conflict is not None:
+                raise _refused(job, entries, first, conflict, CHANGED)
 
 
 def output_table(decided: list[dict[str, Any]], replayed: set[str], contributions: bool) -> pa.Table:
@@ -185,7 +191,7 @@ class Writer:
     so a failed run never leaves a partial file under the requested name."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.kind = path, file_format(path)
+        self.path, self.kind = path, output_format(path)
         self.partial = path.with_name(f".{path.name}.partial")
         self._writer: Any = None
 
@@ -214,18 +220,21 @@ def in_process(job: Job, chunks: Iterator[tuple[list[dict[str, Any]], int]]) -> 
 
 def score_file(src: Path, dst: Path, job: Job, chunk: int, *, mapper: Mapper = in_process,
                progress: Callable[[int], None] = lambda n: None) -> int:  # fmt: skip
-    """Score every entry of `src` into `dst` in file order; returns how many were scored."""
-    file_format(dst)
+    """Score every entry of `src` into `dst` in file order; returns how many were scored. A file that is recorded
+    is checked whole first: a refused file records nothing."""
+    output_format(dst)
     if job.record and mapper is not in_process:
         raise BatchError("recording commits chunks in file order from one process: leave out --dask")
-    job = replace(job, cache=job.cache.resolve())
+    job = replace(job, cache=job.cache.resolve(), source=table_format(src))
 
     def numbered() -> Iterator[tuple[list[dict[str, Any]], int]]:
         first = 0
-        for rows in read_chunks(src, chunk):
+        for rows in read_chunks(src, chunk, ENTRY_FIELDS):
             yield rows, first
             first += len(rows)
 
+    if job.record:
+        check_file(job, numbered())
     writer, done = Writer(dst), 0
     try:
         for table in mapper(job, numbered()):
@@ -235,5 +244,8 @@ def score_file(src: Path, dst: Path, job: Job, chunk: int, *, mapper: Mapper = i
     except BaseException:
         writer.close(ok=False)
         raise
+    if not done:
+        writer.close(ok=False)
+        raise BatchError(f"{src} holds no entries")
     writer.close(ok=True)
     return done

@@ -15,7 +15,7 @@ from features.schema import Entry
 from service import store
 from service.patterns import likely_violation
 from service.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
-from service.scoring import Scorer
+from service.scoring import ModelRef, Scorer
 
 
 class EntryConflict(ValueError):
@@ -139,6 +139,20 @@ def record(session: Session, records: list[dict[str, Any]], keys: dict[str, list
                                 for k, was_seen in zip(column, seen) if k is not None and not was_seen])  # fmt: skip
 
 
+def _conflicting(existing: dict[str, store.Decision], entries: list[Entry]) -> str | None:
+    """The first entry id decided before (`existing`, by this model version) with other contents."""
+    for e in entries:
+        if e.entry_id in existing and existing[e.entry_id].entry_digest != digest(e.model_dump(mode="json")):
+            return e.entry_id
+    return None
+
+
+def first_conflict(session: Session, ref: ModelRef, entries: list[Entry]) -> str | None:
+    """The first of `entries` that this model version decided before with other contents (decide refuses it)."""
+    _, existing = store.prior_decisions(session, [e.entry_id for e in entries], ref.name, ref.version)
+    return _conflicting(existing, entries)
+
+
 def decide(
     session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int,
     save: bool = True,
@@ -150,9 +164,9 @@ def decide(
         raise DuplicateEntry(next(i for i in ids if ids.count(i) > 1))
     ref = scorer.ref
     seen_ids, existing = store.prior_decisions(session, ids, ref.name, ref.version)
-    for e in entries:
-        if e.entry_id in existing and existing[e.entry_id].entry_digest != digest(e.model_dump(mode="json")):
-            raise EntryConflict(e.entry_id)
+    conflict = _conflicting(existing, entries)
+    if conflict is not None:
+        raise EntryConflict(conflict)
     decided = {i: store.as_row(d) for i, d in existing.items()}
     new = [e for e in entries if e.entry_id not in existing]
     if new:

@@ -654,6 +654,7 @@ def score(
 ) -> None:
     """Score a file of entries with the served model (settings from the environment, as `serve`), streamed in
     chunks, with the same decisions as the API."""
+    from features.tables import count_rows
     from service import batch
     from service.scoring import ModelUnavailable, resolve
     from service.settings import Settings
@@ -661,8 +662,13 @@ def score(
 
     settings = Settings()
     uri = settings.mlflow_tracking_uri or tracking_uri()
+    try:  # the files first: a bad file is named as such, before the model is looked for
+        total = count_rows(source)
+        batch.output_format(target)
+    except DataError as exc:
+        _fail(str(exc))
+        return
     try:
-        total = batch.count_rows(source) if source.exists() else 0
         version = resolve(uri, settings.model_name, settings.model_alias)
         job = batch.Job(uri, settings.model_name, settings.model_alias, version, settings.model_cache,
                         settings.database_url, settings.sample_secret.encode(), settings.top_reasons,
@@ -686,7 +692,7 @@ def score(
 
                 with connect(dask) as client:
                     done = batch.score_file(source, target, job, chunk, mapper=over_dask(client), progress=bar.update)
-        except batch.BatchError as exc:
+        except DataError as exc:
             bar.close()
             _fail(str(exc))
             return

@@ -15,12 +15,11 @@ from pydantic import BaseModel, ValidationError
 from features.derive import DERIVED_COLUMNS
 from features.schema import Entry
 from features.spec import DatasetSpec
+from features.tables import DataError as DataError  # the training modules' error and reader, from features
+from features.tables import Format, row_label
+from features.tables import read_table as read_table
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class DataError(ValueError):
-    """Bad input data or spec; the message is one line a user can act on."""
 
 
 def load_yaml(path: Path, model: type[M], what: str, shape: str) -> M:
@@ -46,55 +45,39 @@ def load_spec(path: Path) -> DatasetSpec:
     return load_yaml(path, DatasetSpec, "dataset spec", "a mapping of keys such as id, timestamp, label")
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV or Parquet; an unreadable or empty file is a DataError."""
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".gz", ".txt"):
-            frame = pd.read_csv(path, low_memory=False)
-        else:
-            raise DataError(f"data file {path}: unsupported format {suffix!r} (use .csv or .parquet)")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path} is empty") from None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"data file {path} could not be read: {str(exc).splitlines()[0]}") from None
-    if frame.empty:
-        raise DataError(f"data file {path} has no rows")
-    return frame
-
-
-def _first_bad(raw: pd.Series, parsed: pd.Series) -> str:
+def _first_bad(raw: pd.Series, parsed: pd.Series, kind: Format | None) -> str:
     bad = raw[raw.notna() & parsed.isna()]
-    return f"{bad.iloc[0]!r} in row {int(bad.index[0]) + 2}"  # +2: header line and 1-based rows
+    return f"{bad.iloc[0]!r} in {row_label(kind, int(bad.index[0]))}"
 
 
-def _parse_times(frame: pd.DataFrame, col: str, required: bool) -> pd.Series:
-    parsed = pd.to_datetime(frame[col], utc=True, errors="coerce", format="mixed")
-    if (frame[col].notna() & parsed.isna()).any():
-        raise DataError(f"column {col!r}: not a date/time: {_first_bad(frame[col], parsed)}")
+def _parse_times(frame: pd.DataFrame, col: str, required: bool, kind: Format | None) -> pd.Series:
+    raw = frame[col]
+    if pd.api.types.is_numeric_dtype(raw) and raw.notna().any():  # pandas would read them as nanoseconds of 1970
+        value = raw[raw.notna()].iloc[0]
+        raise DataError(f"column {col!r}: expected dates or date-times (e.g. 2025-03-14T09:30:00Z), found numbers "
+                        f"such as {value} in {row_label(kind, int(raw.notna().idxmax()))}")  # fmt: skip
+    parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
+    if (raw.notna() & parsed.isna()).any():
+        raise DataError(f"column {col!r}: not a date/time: {_first_bad(raw, parsed, kind)}")
     if required and parsed.isna().any():
         raise DataError(f"column {col!r}: {int(parsed.isna().sum())} rows have no value")
     return parsed
 
 
-def _parse_numbers(frame: pd.DataFrame, col: str) -> pd.Series:
+def _parse_numbers(frame: pd.DataFrame, col: str, kind: Format | None) -> pd.Series:
     raw = frame[col]
     if raw.dtype == bool:
         return raw.astype(float)
     parsed = pd.to_numeric(raw, errors="coerce")
     if (raw.notna() & parsed.isna()).any():
-        raise DataError(f"column {col!r}: expected numbers, found {_first_bad(raw, parsed)}")
+        raise DataError(f"column {col!r}: expected numbers, found {_first_bad(raw, parsed, kind)}")
     return parsed.astype(float)
 
 
 def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Check columns and types against the spec; return the frame with parsed times and numbers."""
+    """Check columns and types against the spec; return the frame with parsed times and numbers. Rows are named
+    as the file they came from numbers them (see `read_table`)."""
+    kind: Format | None = frame.attrs.get("format")
     raw_needed = list(spec.required_columns)
     if spec.derive == "entry":
         raw_needed += [name for name, f in Entry.model_fields.items() if f.is_required()]
@@ -107,32 +90,32 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
             f"missing column {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
     out = frame.copy()
-    out[spec.timestamp] = _parse_times(frame, spec.timestamp, required=True)
+    out[spec.timestamp] = _parse_times(frame, spec.timestamp, required=True, kind=kind)
     if spec.outcome_time:
-        out[spec.outcome_time] = _parse_times(frame, spec.outcome_time, required=False)
-    label = _parse_numbers(frame, spec.label)
+        out[spec.outcome_time] = _parse_times(frame, spec.outcome_time, required=False, kind=kind)
+    label = _parse_numbers(frame, spec.label, kind)
     odd = label.notna() & ~label.isin([0.0, 1.0])
     if odd.any():
         raise DataError(f"column {spec.label!r}: labels must be 0, 1 or empty, found {label[odd].iloc[0]!r}")
     out[spec.label] = label
     if spec.revenue:
-        revenue = _parse_numbers(frame, spec.revenue)
+        revenue = _parse_numbers(frame, spec.revenue, kind)
         if (revenue < 0).any():
             raise DataError(f"column {spec.revenue!r}: revenue at stake cannot be negative")
         out[spec.revenue] = revenue
     if spec.selection_probability and spec.selection_probability in frame:
-        chance = _parse_numbers(frame, spec.selection_probability)
+        chance = _parse_numbers(frame, spec.selection_probability, kind)
         if not chance[out[spec.label].notna()].between(0, 1, inclusive="right").all():
             raise DataError(f"column {spec.selection_probability!r}: labelled rows need a probability in (0, 1]")
         out[spec.selection_probability] = chance
     for col in spec.truth.numbers if spec.truth else []:
         if col in frame:
-            out[col] = _parse_numbers(frame, col)
+            out[col] = _parse_numbers(frame, col, kind)
     numeric = list(spec.numeric) + [r.value for r in spec.references]
     if spec.derive == "entry":
         numeric = [c for c in numeric if c not in DERIVED_COLUMNS]
     for col in dict.fromkeys(numeric):
-        out[col] = _parse_numbers(frame, col)
+        out[col] = _parse_numbers(frame, col, kind)
     duplicated = out[spec.id].duplicated()
     if duplicated.any():
         raise DataError(f"column {spec.id!r}: duplicate id {out[spec.id][duplicated].iloc[0]!r}")

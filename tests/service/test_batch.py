@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from features.pipeline import entry_payloads
 from service import batch, migrate, store
 from service.distributed import over_dask
 from service.keys import Role
@@ -135,13 +137,13 @@ def test_bad_input_names_the_row_and_leaves_no_file(
     entries[17]["hts_code"] = "not-a-code"
     job = _job(live.settings.database_url, mlflow_store, scorer, tmp_path / "cache")
     out = tmp_path / "out.parquet"
-    with pytest.raises(batch.BatchError, match=r"row 18: hts_code"):
+    with pytest.raises(batch.BatchError, match=r"row 18 \(line 19\): hts_code"):
         batch.score_file(_write(entries, tmp_path / "in.csv"), out, job, chunk=10)
     assert list(tmp_path.glob("*out*")) == []  # neither the target nor a partial file
     entries[17] = entries[3] | {}
-    with pytest.raises(batch.BatchError, match="more than once"):
+    with pytest.raises(batch.BatchError, match="row 18: entry id .* appears earlier in the file"):
         batch.score_file(_write(entries, tmp_path / "dup.parquet"), out, job, chunk=30)
-    with pytest.raises(batch.BatchError, match="unknown format"):
+    with pytest.raises(batch.BatchError, match="unknown output format"):
         batch.score_file(tmp_path / "dup.parquet", tmp_path / "out.xlsx", job, chunk=30)
 
 
@@ -160,3 +162,75 @@ def test_the_command_line(live: LiveServer, history: pd.DataFrame, mlflow_store:
     missing = subprocess.run([targeting, "score", str(tmp_path / "nope.csv"), str(tmp_path / "x.csv")],
                              capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert missing.returncode == 2 and "nope.csv: no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _decided(url: str, ids: list[str]) -> int:
+    engine = store.make_engine(url)
+    with engine.connect() as c:
+        seen, _ = store.prior_decisions(store.Session(c), ids, "shipment-risk", 1)
+    engine.dispose()
+    return len(seen)
+
+
+def _profiles(url: str) -> list[tuple[Any, ...]]:
+    engine = store.make_engine(url)
+    with engine.connect() as c:
+        rows = sorted(tuple(r) for r in c.execute(store.select(store.Profile.__table__)))
+    engine.dispose()
+    return rows
+
+
+@pytest.mark.parametrize("fresh", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_refused_file_records_nothing(
+    fresh: tuple[str, str], history: pd.DataFrame, scorer: Scorer, mlflow_store: str, tmp_path: Path, suffix: str
+) -> None:
+    url = fresh[0]
+    entries = entry_payloads(history.iloc[:2500])
+    entries[2100]["quantity"] = -3  # row 2101: refused, after two chunks of 1,000 would have been committed
+    job = _job(url, mlflow_store, scorer, tmp_path / "cache", record=True)
+    before, out = _profiles(url), tmp_path / "out.parquet"
+    where = "row 2101 (line 2102)" if suffix == ".csv" else "row 2101"
+    with pytest.raises(batch.BatchError, match=rf"^{re.escape(where)}: quantity"):
+        batch.score_file(_write(entries, tmp_path / f"in{suffix}"), out, job, chunk=1000)
+    assert _decided(url, [e["entry_id"] for e in entries]) == 0 and _profiles(url) == before
+    assert not out.exists()
+
+    # a later entry that this model decided before with other contents: refused whole too
+    good = entries[:1500]
+    good[2100 - 1000]["quantity"] = 5
+    first = _write(good[1200:1201], tmp_path / f"first{suffix}")
+    batch.score_file(first, out, job, chunk=1000)  # recorded: one entry, one row
+    changed = [dict(e) for e in good]
+    changed[1200]["description"] = "something else entirely"
+    before = _profiles(url)
+    with pytest.raises(batch.BatchError, match=r"row 1201.*already scored by this model with different contents"):
+        batch.score_file(_write(changed, tmp_path / f"changed{suffix}"), out, job, chunk=1000)
+    assert _decided(url, [e["entry_id"] for e in changed]) == 1 and _profiles(url) == before
+
+
+BAD_FILES = {
+    "empty.csv": (b"", "is empty"),
+    "latin1.csv": ("entry_id,description\nX1,caf\xe9 cr\xe8me\n".encode("latin-1"), "is not UTF-8 text"),
+    "quote.csv": (b'entry_id,description\nX1,"steel nails\nX2,bolts\n', "could not be read"),
+    "header-only.csv": (b"entry_id,description\n", "holds no entries"),
+    "corrupt.parquet": (b"PAR1 this is not a parquet file", "could not be read"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_a_bad_file_is_one_line_naming_it(live: LiveServer, mlflow_store: str, tmp_path: Path, name: str) -> None:
+    content, message = BAD_FILES[name]
+    source = tmp_path / name
+    source.write_bytes(content)
+    env = {**os.environ, "DATABASE_URL": live.settings.database_url, "MLFLOW_TRACKING_URI": mlflow_store,
+           "TARGETING_MODEL_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    targeting = str(Path(sys.executable).parent / "targeting")
+    done = subprocess.run([targeting, "score", str(source), str(tmp_path / "out.parquet"), "--record"],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(errors) == 1, done.stderr
+    assert str(source) in errors[0] and message in errors[0], errors
+    assert "registry" not in errors[0] and "shipment-risk" not in errors[0]  # the file is to blame, not the model
+    assert not (tmp_path / "out.parquet").exists()

@@ -53,7 +53,7 @@ def test_a_valid_table_is_parsed(spec) -> None:  # noqa: ANN001
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"item_price": [10, "abc", 5, 7]}, "column 'item_price': expected numbers, found 'abc' in row 3"),
+        ({"item_price": [10, "abc", 5, 7]}, "column 'item_price': expected numbers, found 'abc' in row 2"),
         (
             {"accepted_date": ["2024-01-01", "yesterday", "2024-01-03", "2024-01-04"]},
             "column 'accepted_date': not a date/time",
@@ -163,3 +163,22 @@ def test_explicit_split_in_the_spec_is_checked(tmp_path: Path, extra: str, messa
         load_spec(path)
     path.write_text(SPEC_YAML + "valid_from: 2024-06-01\ntest_from: 2024-09-01T00:00:00+02:00\n")
     assert load_spec(path).test_from == pd.Timestamp("2024-08-31T22:00:00", tz="UTC")
+
+
+@pytest.mark.parametrize(("suffix", "where"), [(".csv", "row 1 (line 2)"), (".parquet", "row 1")])
+def test_rows_are_named_as_the_file_numbers_them(spec, tmp_path: Path, suffix: str, where: str) -> None:  # noqa: ANN001
+    frame = small(item_price=["abc", "10", "5", "7"])
+    path = tmp_path / f"table{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path, index=False)
+    with pytest.raises(DataError) as exc:
+        validate(read_table(path), spec)
+    assert str(exc.value) == f"column 'item_price': expected numbers, found 'abc' in {where}"
+
+
+def test_times_given_as_numbers_are_named_not_read_as_1970(spec, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "epoch.parquet"
+    small(accepted_date=[1704067200, 1704153600, 1704240000, 1704326400]).to_parquet(path, index=False)
+    with pytest.raises(DataError) as exc:
+        validate(read_table(path), spec)
+    assert str(exc.value).startswith("column 'accepted_date': expected dates or date-times")
+    assert "found numbers such as 1704067200 in row 1" in str(exc.value)
