@@ -18,7 +18,7 @@ STATIC = Path(__file__).parent / "static"
 def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
     assert isinstance(exc, auth.SignInRequired)
     # a form posted after the session ended: back to the page it was on (its action's parent), to fill in again
-    back = exc.next_path if request.method == "GET" else request.url.path.rsplit("/", 1)[0]
+    back = exc.next_path if request.method == "GET" else auth.sent_path(request).rsplit("/", 1)[0]
     return RedirectResponse(auth.sign_in_url(back), 303)
 
 

@@ -101,20 +101,31 @@ def end_session(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path=DESK)
 
 
+def sent_path(request: Request) -> str:
+    """The request's path as the browser sent it, still encoded: an entry id's "/" stays "%2F", so that a link
+    back to it opens the same entry (request.url.path is decoded)."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else quote(request.url.path)
+
+
+def here(request: Request) -> str:
+    """The page requested, to come back to: its path as sent and its query."""
+    return sent_path(request) + (f"?{request.url.query}" if request.url.query else "")
+
+
 def desk_user(request: Request, session: SessionDep) -> DeskUser:
     """The signed-in reviewer; SignInRequired without a valid, unexpired session of a live key."""
     settings: Settings = request.app.state.settings
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
-        raise SignInRequired(here)
+        raise SignInRequired(here(request))
     try:
         data: dict[str, Any] = _serializer(settings).loads(raw, max_age=int(settings.session_hours * 3600))
     except BadSignature:  # forged, damaged or expired
-        raise SignInRequired(here) from None
+        raise SignInRequired(here(request)) from None
     caller = caller_of_hash(request, session, str(data.get("h", "")))
     if caller is None or not caller.may(ALLOWED):
-        raise SignInRequired(here)
+        raise SignInRequired(here(request))
     request.state.caller = caller.name
     return DeskUser(caller.name, caller.role, str(data.get("c", "")))
 

@@ -21,7 +21,7 @@ from service.registry_view import NotInRegistry, RegistryView
 from service.schemas import OutcomeIn, SelectedBy, WaiverIn
 from service.web.auth import DESK, FormUserDep, UserDep
 from service.web.charts import waterfall
-from service.web.render import render, see_other
+from service.web.render import entry_path, render, see_other
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=DESK, include_in_schema=False)
@@ -64,12 +64,6 @@ def _entry_context(request: Request, session: SessionDep, entry_id: str, version
         "selected_by": list(SelectedBy), "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
         "saved": request.query_params.get("saved"), "errors": {}, "form": {}, "which_form": None,
     }  # fmt: skip
-
-
-def _entry_url(entry_id: str, version: int | None, saved: str | None = None) -> str:
-    query = "&".join(q for q in (f"version={version}" if version is not None else "",
-                                 f"saved={saved}" if saved else "") if q)  # fmt: skip
-    return f"{DESK}/entries/{entry_id}" + (f"?{query}" if query else "")
 
 
 def _missing(request: Request, user: UserDep, exc: Exception) -> HTMLResponse:
@@ -119,7 +113,7 @@ async def record_outcome(request: Request, session: SessionDep, scorer: ScorerDe
             session.rollback()
             return _refuse(request, session, user, entry_id, version, "outcome", {"form": str(exc)}, given, status)
         session.commit()
-        return see_other(_entry_url(entry_id, version, "outcome"))
+        return see_other(entry_path(entry_id, version, "outcome"))
 
     try:
         return await run_in_threadpool(record)
@@ -142,4 +136,4 @@ def waive(request: Request, session: SessionDep, user: FormUserDep, entry_id: st
     except review.NoSuchDecision as exc:  # a form for an entry never decided: the page says so
         return _missing(request, user, exc)
     session.commit()
-    return see_other(_entry_url(entry_id, version, "waiver"))
+    return see_other(entry_path(entry_id, version, "waiver"))

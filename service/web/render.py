@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -13,8 +14,18 @@ from features.schema import Violation
 from service.explain import feature_label
 from service.policy import BANDS, Action
 
+
+def entry_path(entry_id: str, version: int | None = None, saved: str | None = None) -> str:
+    """An entry's page. The id is one path segment whatever it holds: "/" is encoded, so that an id such as
+    `P1/../Q1` cannot be read by a browser as dot segments and resolved to another entry's page."""
+    query = "&".join(q for q in (f"version={version}" if version is not None else "", f"saved={saved}" if saved else "")
+                     if q)  # fmt: skip
+    return f"/desk/entries/{quote(entry_id, safe='')}" + (f"?{query}" if query else "")
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["feature_label"] = feature_label
+templates.env.globals["entry_path"] = entry_path
 
 # pages load nothing but their own stylesheet and script; none may be framed, cached or leak its address
 HEADERS = {

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -225,3 +226,38 @@ def test_the_pages_load_nothing_from_elsewhere(live: LiveServer, page: Page) -> 
         page.goto(live.url + path)
     assert requested and all(u.startswith(live.url) for u in requested), requested
     assert failed == []  # no script, style or image refused by the content security policy
+
+
+def test_a_waiver_posted_from_the_page_of_an_id_with_dot_segments_lands_on_that_entry(
+    live: LiveServer, page: Page, history: pd.DataFrame
+) -> None:
+    # `P/../Q` read as a path would be Q's page: every link, form and redirect must keep it one segment
+    tag = f"{datetime.now():%H%M%S%f}"
+    importer = f"IMP-DOTS-{tag}"
+    tricky, other = f"P{tag}/../Q{tag}", f"Q{tag}"
+    entries = [entry_json(history, 940) | {"entry_id": tricky, "importer_id": importer},
+               entry_json(history, 941) | {"entry_id": other, "importer_id": importer}]  # fmt: skip
+    with live.client(Role.SCORER) as api:
+        assert api.post("/v1/score", json={"entries": entries}).status_code == 200
+
+    # signed out, the page of the tricky id sends the reviewer through sign-in and back to that same page
+    page.goto(f"{live.url}/desk/entries/{quote(tricky, safe='')}")
+    page.get_by_label("API key").fill(live.keys[Role.REVIEWER])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {tricky}")
+
+    # from the queue, by its link, then the waiver form
+    page.goto(f"{live.url}/desk/queue?importer={importer}")
+    page.locator("a.entry-link", has_text=tricky).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {tricky}")
+    page.get_by_label("New action").select_option("release")
+    page.get_by_label("Reason (required)").fill("CF-28 answer documents the price")
+    page.get_by_role("button", name="Record waiver").click()
+    expect(page.get_by_role("status")).to_contain_text("Waiver recorded")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {tricky}")
+    with live.client(Role.REVIEWER) as api:
+        waived = api.get(f"/v1/decisions/{quote(tricky, safe='')}").json()
+        untouched = api.get(f"/v1/decisions/{other}").json()
+    assert waived["entry_id"] == tricky and [w["reason"] for w in waived["waivers"]] == [
+        "CF-28 answer documents the price"]
+    assert untouched["waivers"] == []
