@@ -4,40 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+import anyio.to_thread
+from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import keys, migrate, outcomes, review, store
 from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
 from service.decide import DuplicateEntry, EntryConflict
-from service.deps import ScorerKey
+from service.deps import KeyBook, ScorerKey
+from service.middleware import CLIENT_CLOSED, Admission, BodyLimit, ClientGone, RequestContext
 from service.monitoring import DriftMonitor
-from service.observe import Metrics, configure_logging, request_id_var
+from service.observe import Metrics, configure_logging
 from service.registry_view import RegistryView
 from service.scoring import Scorer, resolve
 from service.serving import ModelSlot
 from service.settings import Settings
 from service.web import install as install_desk
+from service.web import unavailable_page
+from service.web.auth import DESK
 
 log = logging.getLogger(__name__)
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CEILING_MAX_BYTES = 8 * 2**20
-CONVERTER = re.compile(r":\w+}")
+UNBOUNDED = ("/healthz", "/metrics")  # answered without a thread or a database connection: never shed
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -80,15 +79,26 @@ def _unstorable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "a value in the request cannot be stored; nothing was recorded"}, 422)
 
 
-def _overloaded(request: Request, exc: Exception) -> JSONResponse:
+def _unavailable(request: Request, detail: str) -> Response:
+    """A 503: JSON for the API, a page for the desk's reviewers."""
+    if request.url.path.startswith(DESK):
+        return unavailable_page(request, detail)
+    return JSONResponse({"detail": detail}, 503)
+
+
+def _overloaded(request: Request, exc: Exception) -> Response:
     log.error("no database connection free within the pool timeout")
-    return JSONResponse({"detail": "the service is overloaded (no database connection free); nothing was decided"},
-                        503)  # fmt: skip
+    return _unavailable(request, "the service is overloaded (no database connection free); nothing was decided")
 
 
-def _database_down(request: Request, exc: Exception) -> JSONResponse:
+def _client_gone(request: Request, exc: Exception) -> Response:
+    log.info("the client left before its request was decided: nothing was recorded")
+    return Response(status_code=CLIENT_CLOSED)
+
+
+def _database_down(request: Request, exc: Exception) -> Response:
     log.error("database error: %s", type(exc).__name__)
-    return JSONResponse({"detail": "the decisions database is unavailable; nothing was decided"}, 503)
+    return _unavailable(request, "the decisions database is unavailable; nothing was decided")
 
 
 def _slot(settings: Settings, scorer: Scorer | None, metrics: Metrics) -> ModelSlot:
@@ -126,12 +136,6 @@ async def _poll(app: FastAPI, every: float) -> None:
         await run_in_threadpool(app.state.slot.reload)
 
 
-@lru_cache(maxsize=256)
-def _template(path: str) -> str:
-    """A route's path as metrics and logs name it: `/v1/decisions/{entry_id:path}` is `/v1/decisions/{entry_id}`."""
-    return CONVERTER.sub("}", path)
-
-
 @lru_cache(maxsize=8)
 def _padded(size: int) -> bytes:
     """A JSON object of exactly `size` bytes."""
@@ -147,45 +151,17 @@ async def _ceiling(
     return Response(_padded(size), media_type="application/json")
 
 
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body over {limit} bytes")
-
-
-class BodyLimit:
-    """Refuse a body over `limit` bytes: at once by its Content-Length, else (chunked) as it arrives."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await JSONResponse({"detail": f"request body over {self.limit} bytes"}, 413)(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:  # FastAPI passes an HTTPException raised while reading the body through
-                raise BodyTooLarge(self.limit)
-            return message
-
-        await self.app(scope, counted, send)
-
-
 def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     """The service; `scorer` may be given (tests), otherwise `name@alias` is loaded from MLflow at start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = store.make_engine(settings.database_url, settings.sqlite_synchronous)
+        engine = store.make_engine(settings.database_url, settings.sqlite_synchronous, settings.pool_size,
+                                   settings.pool_timeout_seconds)  # fmt: skip
+        # a thread for every admitted request and for the background work, so that none waits for one holding
+        # a database connection (the stall an outside attack found: more requests than threads + connections)
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(threads.total_tokens, settings.pool_size)
         try:
             migrate.check(engine)
         except migrate.SchemaOutdated as exc:
@@ -194,7 +170,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
             raise
         app.state.sessions = sessionmaker(engine, expire_on_commit=False)
         app.state.policies = {}
-        app.state.key_cache = {}
+        app.state.key_book = KeyBook(settings.key_cache_seconds)
         with app.state.sessions() as session:  # the settings' policy is version 1 of a new database
             store.ensure_policy(session, settings.policy.model_dump(mode="json"))
             session.commit()
@@ -243,26 +219,12 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.add_exception_handler(DataError, _unstorable)
     app.add_exception_handler(DBAPIError, _database_down)
     app.add_exception_handler(PoolTimeout, _overloaded)
+    app.add_exception_handler(ClientGone, _client_gone)
+
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        began = time.perf_counter()
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-        request_id_var.set(request.state.request_id)
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        route = _template(getattr(request.scope.get("route"), "path", "unmatched"))  # no ids in labels or logs
-        elapsed = time.perf_counter() - began
-        metrics: Metrics = app.state.metrics
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(elapsed)
-        log.info("%s %s %s", request.method, route, response.status_code,
-                 extra={"route": route, "method": request.method, "status": response.status_code,
-                        "ms": round(elapsed * 1000, 2), "caller": getattr(request.state, "caller", None)})  # fmt: skip
-        return response
-
+    app.add_middleware(Admission, limit=settings.max_in_flight, metrics=app.state.metrics,
+                       exempt=UNBOUNDED)  # fmt: skip
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app
 
 

@@ -71,6 +71,10 @@ class Metrics:
                                    registry=reg, multiprocess_mode="liveall")  # fmt: skip
         self.drift_decisions = Gauge("targeting_drift_decisions", "Recent decisions the last drift figures compared.",
                                      registry=reg, multiprocess_mode="liveall")  # fmt: skip
+        self.in_flight = Gauge("targeting_requests_in_flight", "Requests admitted and not yet answered.",
+                               registry=reg, multiprocess_mode="livesum")  # fmt: skip
+        self.shed = Counter("targeting_requests_shed", "Requests answered 503 at once: the worker was at its limit "
+                            "of requests in flight.", registry=reg)  # fmt: skip
         self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"],
                                registry=reg)  # fmt: skip
 

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.policy import Policy
 
 DEV_SECRET = "development-only-sample-secret"
+POOL_SPARE = 4
 DEV_SESSION_SECRET = "development-only-session-secret-do-not-use"
 
 
@@ -30,6 +31,15 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     policy: Policy = Policy()  # the first policy version, when the database has none yet
     sample_secret: str = Field(DEV_SECRET, min_length=16, description="Keys the random compliance sample.")
+    max_in_flight: int = Field(
+        16, ge=1, le=1000, description="Requests one worker process admits at once; one more is answered 503 with "
+        "Retry-After at once. The worker's database pool holds this many connections plus a few for its own "
+        "background work, so an admitted request never waits for one: size it with the database's connection "
+        "limit in mind (workers x (this + 4)).",
+    )
+    pool_timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="How long a request waits for a database connection before a 503.",
+    )
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     top_reasons: int = Field(5, ge=1)
@@ -50,6 +60,12 @@ class Settings(BaseSettings):
     drift_max_decisions: int = Field(5_000, ge=100, description="At most this many recent decisions are compared.")
     drift_refresh_seconds: float = Field(300.0, ge=0, description="How often drift is recomputed; 0: only when asked.")
     bench_ceiling: bool = Field(False, description="Mount POST /v1/_ceiling, for bench/http_load.py only.")
+
+    @property
+    def pool_size(self) -> int:
+        """Database connections per worker: one per admitted request, and some for background work and for the
+        few requests that take a second one (readiness, drift)."""
+        return self.max_in_flight + POOL_SPARE
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:

@@ -3,6 +3,7 @@ fixtures shared by tests/service and tests/reliability (imported by tests/confte
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from service.app import create_app
 from service.keys import Role
 from service.scoring import Scorer
 from service.settings import Settings
+from service.web.auth import SIGN_IN_COOKIE
 from tests.pg import postgres_database
 from training.train import train
 
@@ -137,6 +139,26 @@ def live(
     settings = service_settings(database_url, mlflow_store, tmp_path_factory.mktemp("model-cache"))
     with LiveServer(settings, api_keys) as server:
         yield server
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def cookie_of(response: httpx.Response, name: str) -> str:
+    """A cookie's value from Set-Cookie (httpx keeps Secure cookies away from http://, as a browser would not
+    for 127.0.0.1, so the tests carry them by hand)."""
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(f"{name}="):
+            return header.split(";", 1)[0].split("=", 1)[1]
+    raise AssertionError(f"no {name} cookie in {response.headers.get_list('set-cookie')}")
+
+
+def sign_in(live: LiveServer, key: str) -> httpx.Response:
+    with httpx.Client(base_url=live.url) as anon:
+        form = anon.get("/desk/sign-in")
+        token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
+        return anon.post("/desk/sign-in", data={"key": key, "csrf": token, "next": "/desk/queue"},
+                         headers={"cookie": f"{SIGN_IN_COOKIE}={cookie_of(form, SIGN_IN_COOKIE)}"})  # fmt: skip
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import store
-from service.deps import AdminKey, AnyKey, MetricsDep, ScorerDep
+from service.deps import AdminKey, AnyKey, MetricsDep, ScorerDep, ScrapeKey
 from service.schemas import AUTH_ERRORS, ErrorBody, Health, ModelInfo, ReloadOut
 from service.serving import ModelSlot
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """The process is alive."""
     return Health(status="ok")
 
@@ -62,6 +62,7 @@ async def reload_model(request: Request, caller: AdminKey) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}, **AUTH_ERRORS})
-def metrics(metrics: MetricsDep, caller: AnyKey) -> Response:
-    """Prometheus metrics (any key: point the scraper's bearer token at a key of its own)."""
+def metrics(metrics: MetricsDep, caller: ScrapeKey) -> Response:
+    """Prometheus metrics (any key: point the scraper's bearer token at a key of its own). While the database
+    is unreachable, a key it accepted before is still accepted here, so that monitoring sees the outage."""
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

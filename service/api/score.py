@@ -3,11 +3,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 
 from service.decide import decide
 from service.deps import MetricsDep, PolicyDep, RequestIdDep, ScorerDep, ScorerKey, SessionDep, SettingsDep
+from service.middleware import check_client
 from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
                422: {"model": ErrorBody}, 503: {"model": ErrorBody}, **AUTH_ERRORS},
 )  # fmt: skip
 def score(
+    request: Request,
     body: ScoreRequest,
     session: SessionDep,
     scorer: ScorerDep,
@@ -42,10 +44,13 @@ def score(
     metrics: MetricsDep,
 ) -> ScoreResponse:
     """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
-    already decided by this model version is answered from its record (`replayed`)."""
+    already decided by this model version is answered from its record (`replayed`). A request whose client has
+    gone by the time it is decided, or before it is committed, is not recorded."""
     for attempt in (1, 2):
         try:
+            check_client(request.scope)
             decisions, replayed = decide(session, scorer, policy, body.entries, rid, settings.top_reasons)
+            check_client(request.scope)  # the session dependency rolls back what decide added
             session.commit()  # the record exists before the response does
             break
         except IntegrityError:  # a concurrent request recorded the same entry first: answer from its record

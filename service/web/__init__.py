@@ -26,6 +26,14 @@ def _refused(request: Request, exc: Exception) -> HTMLResponse:
     return render(request, "forbidden.html", {"user": None, "message": str(exc)}, 403)
 
 
+def unavailable_page(request: Request, message: str) -> HTMLResponse:
+    """The page a reviewer sees when the service cannot answer (the database is down or every connection busy)."""
+    retry = auth.here(request) if request.method == "GET" else f"{auth.DESK}/queue"
+    response = render(request, "unavailable.html", {"user": None, "message": message, "retry": retry}, 503)
+    response.headers["retry-after"] = "5"
+    return response
+
+
 def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(entry.router)

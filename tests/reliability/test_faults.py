@@ -22,7 +22,8 @@ from service import store
 from service.app import create_app
 from service.keys import Role
 from service.scoring import ModelUnavailable
-from tests.live import LiveServer, _free_port, make_keys, migrated, service_settings
+from service.web.auth import SESSION_COOKIE
+from tests.live import LiveServer, _free_port, cookie_of, make_keys, migrated, service_settings, sign_in
 from tests.pg import PG_ADMIN, postgres_database
 from tests.reliability.process import ServiceProcess
 from tests.service.entries import entry_json
@@ -112,6 +113,35 @@ def test_the_database_goes_away_mid_traffic_and_comes_back(
             assert client.post("/v1/score", json={"entries": [entry]}).status_code == 200
         ids = [e["entry_id"] for e in failed]
         assert _decided(pg_url, ids) == dict.fromkeys(ids, 1)
+
+
+def test_monitoring_and_the_desk_say_so_while_the_database_is_away(pg_url: str, mlflow_store: str,
+                                                                    tmp_path: Path) -> None:  # fmt: skip
+    # key lookups are not cached (key_cache_seconds 0): every scrape asks the database, until it cannot answer
+    settings = service_settings(pg_url, mlflow_store, tmp_path / "cache")
+    database = pg_url.rsplit("/", 1)[1]
+    api_keys = make_keys(pg_url)
+    with LiveServer(settings, api_keys) as live:
+        signed_in = sign_in(live, api_keys[Role.REVIEWER])
+        desk = {"cookie": f"{SESSION_COOKIE}={cookie_of(signed_in, SESSION_COOKIE)}"}
+        scrape = {"Authorization": f"Bearer {api_keys[Role.SCORER]}"}
+        stranger = {"Authorization": f"Bearer {api_keys[Role.ADMIN]}"}  # never used before the outage
+        assert httpx.get(f"{live.url}/metrics", headers=scrape).status_code == 200
+        assert httpx.get(f"{live.url}/desk/queue", headers=desk).status_code == 200
+        _set_connections(database, False)
+        try:
+            scraped = httpx.get(f"{live.url}/metrics", headers=scrape)
+            assert scraped.status_code == 200, scraped.text  # a key the database accepted before still scrapes
+            assert 'targeting_requests_total{method="GET",route="/metrics",status="200"}' in scraped.text
+            refused = httpx.get(f"{live.url}/metrics", headers=stranger)
+            assert refused.status_code == 503 and refused.json() == {"detail": UNAVAILABLE}  # unknown: not let in
+            page = httpx.get(f"{live.url}/desk/queue", headers=desk)
+            assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+            assert "the decisions database is unavailable" in page.text and 'href="/desk/queue"' in page.text
+            assert httpx.get(f"{live.url}/v1/model", headers=scrape).status_code == 503  # other routes need it
+        finally:
+            _set_connections(database, True)
+        assert httpx.get(f"{live.url}/desk/queue", headers=desk).status_code == 200
 
 
 def test_sigkill_under_load_loses_no_answered_decision_and_leaves_no_partial_batch(

@@ -18,28 +18,9 @@ from sqlalchemy.orm import Session
 from service import keys, store
 from service.keys import Role
 from service.store import desk as desk_store
-from service.web.auth import SESSION_COOKIE, SIGN_IN_COOKIE
-from tests.live import LiveServer
+from service.web.auth import SESSION_COOKIE
+from tests.live import CSRF, LiveServer, cookie_of, sign_in
 from tests.service.entries import entry_json
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _cookie(response: httpx.Response, name: str) -> str:
-    """A cookie's value from Set-Cookie (httpx keeps Secure cookies away from http://, as a browser would not
-    for 127.0.0.1, so the tests carry them by hand)."""
-    for header in response.headers.get_list("set-cookie"):
-        if header.startswith(f"{name}="):
-            return header.split(";", 1)[0].split("=", 1)[1]
-    raise AssertionError(f"no {name} cookie in {response.headers.get_list('set-cookie')}")
-
-
-def sign_in(live: LiveServer, key: str) -> httpx.Response:
-    with httpx.Client(base_url=live.url) as anon:
-        form = anon.get("/desk/sign-in")
-        token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
-        return anon.post("/desk/sign-in", data={"key": key, "csrf": token, "next": "/desk/queue"},
-                         headers={"cookie": f"{SIGN_IN_COOKIE}={_cookie(form, SIGN_IN_COOKIE)}"})  # fmt: skip
 
 
 @pytest.fixture
@@ -47,7 +28,7 @@ def desk(live: LiveServer) -> Iterator[httpx.Client]:
     """A browser-like client signed in with a reviewer key."""
     made = sign_in(live, live.keys[Role.REVIEWER])
     assert made.status_code == 303, made.text
-    with httpx.Client(base_url=live.url, headers={"cookie": f"{SESSION_COOKIE}={_cookie(made, SESSION_COOKIE)}"},
+    with httpx.Client(base_url=live.url, headers={"cookie": f"{SESSION_COOKIE}={cookie_of(made, SESSION_COOKIE)}"},
                       timeout=60) as client:  # fmt: skip
         yield client
 
@@ -91,7 +72,7 @@ def test_sign_in_needs_its_form_token_and_a_revoked_key_ends_the_session(live: L
         key = keys.create(session, f"desk-revoked-{datetime.now():%H%M%S%f}", Role.REVIEWER, "tests")
         session.commit()
     made = sign_in(live, key)
-    cookie = {"cookie": f"{SESSION_COOKIE}={_cookie(made, SESSION_COOKIE)}"}
+    cookie = {"cookie": f"{SESSION_COOKIE}={cookie_of(made, SESSION_COOKIE)}"}
     with httpx.Client(base_url=live.url, headers=cookie) as browser:
         assert browser.get("/desk/queue").status_code == 200
         with Session(engine) as session:
