@@ -211,6 +211,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.add_exception_handler(EntryConflict, _conflict)
     app.add_exception_handler(outcomes.OutcomeConflict, _conflict)
     app.add_exception_handler(keys.KeyExists, _conflict)
+    app.add_exception_handler(keys.LastAdmin, _conflict)
     app.add_exception_handler(outcomes.NoDecision, _not_found)
     app.add_exception_handler(review.NoSuchDecision, _not_found)
     app.add_exception_handler(keys.NoSuchKey, _not_found)

@@ -35,6 +35,10 @@ class NoSuchKey(LookupError):
     pass
 
 
+class LastAdmin(KeyRefused):
+    """Revoking the last live admin key would leave nobody able to manage keys, the policy or models."""
+
+
 @dataclass(frozen=True)
 class Caller:
     name: str
@@ -61,12 +65,18 @@ def create(session: Session, name: str, role: Role, by: str) -> str:
     return key
 
 
-def revoke(session: Session, name: str) -> None:
+def revoke(session: Session, name: str, by: str) -> None:
+    """Revoke a key (`by`: the caller's key name, or the user of the command line); revoking it again changes
+    nothing. Adds and flushes."""
     row = store.api_key_named(session, name)
     if row is None:
         raise NoSuchKey(f"no key named {name!r}")
     if row.revoked_at is None:
+        if row.role == Role.ADMIN.value and store.live_admins(session) <= 1:
+            raise LastAdmin(f"{name!r} is the last admin key: create another admin key before revoking it, or "
+                            "nobody could manage keys, the policy or models through the API")  # fmt: skip
         row.revoked_at = datetime.now(UTC)
+        row.revoked_by = by
         session.flush()
 
 

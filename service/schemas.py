@@ -242,6 +242,7 @@ class KeyOut(BaseModel):
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
+    revoked_by: str | None = Field(None, description="The key (or command-line user) that revoked it.")
 
 
 class NewKey(KeyOut):
@@ -281,14 +282,16 @@ class PolicyIn(TextInput):
 
     policy: Policy = Field(description="The new policy (see service/policy.example.yaml).")
     note: str = Field("", max_length=500, description="Why this version.")
-    by: str | None = Field(None, min_length=1, max_length=128, description="Who sets it; default: the key's name.",
-                           examples=["targeting.admin"])  # fmt: skip
+    by: str | None = Field(None, min_length=1, max_length=128, description="Who sets it, kept as a note beside the "
+                           "key that sets it; default: the key's name.", examples=["targeting.admin"])  # fmt: skip
 
 
 class PolicyOut(BaseModel):
     version: int
     created_at: datetime
-    created_by: str
+    created_by: str = Field(description="Who set it, as given in `by` (or the key's name); a note, not proof.")
+    created_by_key: str | None = Field(description="The API key that set it; null when set from the command line "
+                                       "or the service's settings.")  # fmt: skip
     note: str
     policy: dict[str, Any] = Field(description="The policy document (see service/policy.py and policy.example.yaml).")
 

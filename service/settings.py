@@ -12,7 +12,6 @@ from service.policy import Policy
 
 DEV_SECRET = "development-only-sample-secret"
 POOL_SPARE = 4
-DEV_SESSION_SECRET = "development-only-session-secret-do-not-use"
 
 
 class Settings(BaseSettings):
@@ -51,7 +50,6 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(30.0, ge=0, description="How often to follow the alias; 0: only on reload.")
     log_level: str = "INFO"
     key_cache_seconds: float = Field(5.0, ge=0, description="How long a key lookup is trusted (revocation delay).")
-    session_secret: str = Field(DEV_SESSION_SECRET, min_length=32, description="Signs the desk's session cookies.")
     session_hours: float = Field(8.0, gt=0, le=24 * 7, description="How long a desk sign-in lasts.")
     cookie_secure: bool = Field(True, description="Desk cookies only over HTTPS (browsers treat localhost as secure).")
     mlflow_ui_url: str | None = Field("http://127.0.0.1:5000", description="Where `mlflow ui` serves, to link runs.")
@@ -71,6 +69,4 @@ class Settings(BaseSettings):
     def _no_dev_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.sample_secret == DEV_SECRET:
             raise ValueError("set TARGETING_SAMPLE_SECRET: the development secret makes the random sample predictable")
-        if self.environment == "production" and self.session_secret == DEV_SESSION_SECRET:
-            raise ValueError("set TARGETING_SESSION_SECRET: with the development secret anyone can forge a sign-in")
         return self

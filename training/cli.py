@@ -458,7 +458,9 @@ def policy_show() -> None:
         if row is None:
             typer.echo("no policy yet: the service uses its settings' policy as version 1 when it starts", err=True)
             raise typer.Exit(1)
-        typer.echo(f"# version {row.version}, by {row.created_by} at {row.created_at:%Y-%m-%d %H:%M} UTC {row.note}")
+        key = f" with key {row.created_by_key}" if row.created_by_key else ""
+        typer.echo(f"# version {row.version}, by {row.created_by}{key} at {row.created_at:%Y-%m-%d %H:%M} UTC "
+                   f"{row.note}")  # fmt: skip
         typer.echo(yaml.safe_dump(row.document, sort_keys=False))
 
 
@@ -586,13 +588,16 @@ def keys_create(
 
 @keys_app.command("revoke")
 def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
-    """Revoke a key: refused from then on (the service trusts a lookup for TARGETING_KEY_CACHE_SECONDS)."""
+    """Revoke a key: refused from then on (the service trusts a lookup for TARGETING_KEY_CACHE_SECONDS); its desk
+    sessions end at once. The last admin key cannot be revoked: create another first."""
+    import getpass
+
     from service import keys
 
     with _service_session() as session:
         try:
-            keys.revoke(session, name)
-        except keys.NoSuchKey as exc:
+            keys.revoke(session, name, getpass.getuser())
+        except (keys.NoSuchKey, keys.KeyRefused) as exc:
             _fail(str(exc))
             return
         session.commit()
@@ -607,6 +612,8 @@ def keys_list() -> None:
     with _service_session() as session:
         for k in store.api_keys(session):
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+            if k.revoked_at:
+                state += f" by {k.revoked_by or 'unknown'}"
             typer.echo(f"{k.name:32} {k.role:9} {k.prefix}...  created {k.created_at:%Y-%m-%d %H:%M} by "
                        f"{k.created_by}  {state}")  # fmt: skip
 

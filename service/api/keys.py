@@ -24,9 +24,10 @@ def list_keys(session: SessionDep, caller: AdminKey) -> list[KeyOut]:
     return [KeyOut.model_validate(row) for row in store.api_keys(session)]
 
 
-@router.delete("/{name}", response_model=KeyOut, responses={404: {"model": ErrorBody}})
+@router.delete("/{name}", response_model=KeyOut, responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
 def revoke_key(name: str, session: SessionDep, caller: AdminKey) -> KeyOut:
-    """Revoke a key (admin): refused from the next request on (within the key cache's seconds)."""
-    keys.revoke(session, name)
+    """Revoke a key (admin): refused from the next request on (within the key cache's seconds), and its desk
+    sessions end at once. The last admin key cannot be revoked (409): create another first."""
+    keys.revoke(session, name, caller.name)
     session.commit()
     return KeyOut.model_validate(store.api_key_named(session, name))

@@ -9,21 +9,26 @@ from service.schemas import AUTH_ERRORS, BODY_ERRORS, PolicyIn, PolicyOut
 router = APIRouter(tags=["policy"])
 
 
+def _out(row: store.PolicyVersion) -> PolicyOut:
+    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
+                     created_by_key=row.created_by_key, policy=row.document)  # fmt: skip
+
+
 @router.get("/v1/policy", response_model=PolicyOut, responses=AUTH_ERRORS)
 def policy_in_force(session: SessionDep, caller: ReviewerKey) -> PolicyOut:
     """The policy version in force: objective, thresholds and the random compliance sample."""
     row = store.active_policy(session)
     if row is None:
         raise RuntimeError("no policy in the database: the service seeds one at start")
-    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
-                     policy=row.document)  # fmt: skip
+    return _out(row)
 
 
 @router.put("/v1/policy", response_model=PolicyOut, status_code=201,
             responses={**AUTH_ERRORS, **BODY_ERRORS})  # fmt: skip
 def set_policy(body: PolicyIn, session: SessionDep, caller: AdminKey) -> PolicyOut:
-    """Make a new policy version the one in force from the next request (admin)."""
-    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by or caller.name, body.note)
+    """Make a new policy version the one in force from the next request (admin). The version records the key
+    that set it; `by` is kept beside it as given."""
+    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by or caller.name, body.note,
+                           caller.name)  # fmt: skip
     session.commit()
-    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
-                     policy=row.document)  # fmt: skip
+    return _out(row)

@@ -13,14 +13,11 @@ from typing import Any
 import numpy as np
 import orjson
 from sqlalchemy import (
-    JSON,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
-    TypeDecorator,
     UniqueConstraint,
     any_,
     bindparam,
@@ -32,34 +29,14 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-Json = JSON().with_variant(JSONB(), "postgresql")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC on every backend (SQLite keeps no zone, so it is put back on read)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
+from service.store.base import Base, Json, UtcDateTime
 
 QUEUE_FILTERS = ("action", "risk_band", "port_of_entry", "importer_id", "likely_violation")
 
@@ -177,8 +154,9 @@ class PolicyVersion(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    created_by: Mapped[str] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(128))  # who, as given (a name, or the user of the command line)
     note: Mapped[str] = mapped_column(String(500), default="")
+    created_by_key: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the API key; null from the CLI
 
 
 def active_policy(session: Session) -> PolicyVersion | None:
@@ -190,9 +168,12 @@ def ensure_policy(session: Session, document: dict[str, Any]) -> PolicyVersion:
     return active_policy(session) or add_policy(session, document, "service start", "from settings")
 
 
-def add_policy(session: Session, document: dict[str, Any], created_by: str, note: str = "") -> PolicyVersion:
-    """Add a new policy version, in force from now; adds and flushes."""
-    row = PolicyVersion(document=document, created_at=datetime.now(UTC), created_by=created_by, note=note)
+def add_policy(session: Session, document: dict[str, Any], created_by: str, note: str = "",
+               key: str | None = None) -> PolicyVersion:  # fmt: skip
+    """Add a new policy version, in force from now, set through API key `key` (None: from the command line or
+    the service's settings); adds and flushes."""
+    row = PolicyVersion(document=document, created_at=datetime.now(UTC), created_by=created_by, note=note,
+                        created_by_key=key)  # fmt: skip
     session.add(row)
     session.flush()
     return row
@@ -535,6 +516,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)  # a key's name, or a CLI user
 
 
 def add_api_key(session: Session, name: str, role: str, key_hash: str, prefix: str, by: str) -> ApiKey:
@@ -554,5 +536,16 @@ def api_key_named(session: Session, name: str) -> ApiKey | None:
     return session.scalars(select(ApiKey).where(ApiKey.name == name)).first()
 
 
+def live_admins(session: Session) -> int:
+    """How many admin keys are not revoked; their rows stay locked until the transaction ends (on PostgreSQL), so
+    that two revocations at once cannot both see another admin left."""
+    query = select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).with_for_update()
+    return len(session.scalars(query).all())
+
+
 def api_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+# tables of their own modules, imported here so that the metadata (and migrations' comparison) holds them all
+from service.store import sessions as sessions  # noqa: E402

@@ -1,8 +1,8 @@
-"""Signing in to the desk with an API key: a signed session cookie, and a CSRF token for every form.
+"""Signing in to the desk with an API key: a session kept in the store, and a CSRF token for every form.
 
-The cookie holds the key's hash (never the key), its name and the session's CSRF token, signed with
-`session_secret` and dated: it expires after `session_hours`, and a revoked key ends every session made with
-it within `key_cache_seconds`. Cookies are HttpOnly, SameSite=Strict and (by default) Secure; every form
+The cookie holds only a random token; the store keeps its hash, the key it was made with, the session's CSRF
+token and when it expires (`session_hours`). Signing out, expiry and revoking the key end the session at once,
+every copy of the cookie included. Cookies are HttpOnly, SameSite=Strict and (by default) Secure; every form
 carries the token, and a POST whose Origin names another site is refused as well."""
 
 from __future__ import annotations
@@ -10,17 +10,18 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from service import keys
-from service.deps import SessionDep, caller_of_hash
+from service import keys, store
+from service.deps import SessionDep
 from service.keys import Role
 from service.settings import Settings
+from service.store import sessions
 
 SESSION_COOKIE = "desk_session"
 SIGN_IN_COOKIE = "desk_sign_in"  # the sign-in form's CSRF token, before there is a session
@@ -45,10 +46,6 @@ class DeskUser:
     name: str
     role: Role
     csrf: str
-
-
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.session_secret, salt="desk-session")
 
 
 def _cookie(response: Response, settings: Settings, name: str, value: str, max_age: int | None) -> None:
@@ -83,21 +80,24 @@ def check_sign_in_token(request: Request, given: str) -> None:
 
 
 def start_session(request: Request, response: Response, session: SessionDep, key: str) -> DeskUser | str:
-    """Check a key and, if it may use the desk, set the session cookie; else the reason it may not."""
-    caller = keys.identify(session, key.strip())
-    if caller is None:
+    """Check a key and, if it may use the desk, start a session and set its cookie; else the reason it may not.
+    The caller commits."""
+    row = store.api_key_by_hash(session, keys.hash_key(key.strip())) if key.strip().startswith(keys.PREFIX) else None
+    if row is None:
         return "unknown or revoked API key"
+    caller = keys.Caller(row.name, Role(row.role))
     if not caller.may(ALLOWED):
         return f"a {caller.role.value} key cannot sign in to the desk: it needs a reviewer or admin key"
     settings: Settings = request.app.state.settings
-    user = DeskUser(caller.name, caller.role, new_token())
-    value = _serializer(settings).dumps({"h": keys.hash_key(key.strip()), "c": user.csrf})
-    _cookie(response, settings, SESSION_COOKIE, value, int(settings.session_hours * 3600))
+    token, started = sessions.start(session, row, timedelta(hours=settings.session_hours))
+    _cookie(response, settings, SESSION_COOKIE, token, int(settings.session_hours * 3600))
     response.delete_cookie(SIGN_IN_COOKIE, path=DESK)
-    return user
+    return DeskUser(caller.name, caller.role, started.csrf)
 
 
-def end_session(response: Response) -> None:
+def end_session(request: Request, response: Response, session: SessionDep) -> None:
+    """Sign out: the session ends in the store, whatever copies of its cookie exist. The caller commits."""
+    sessions.end(session, request.cookies.get(SESSION_COOKIE, ""))
     response.delete_cookie(SESSION_COOKIE, path=DESK)
 
 
@@ -114,20 +114,18 @@ def here(request: Request) -> str:
 
 
 def desk_user(request: Request, session: SessionDep) -> DeskUser:
-    """The signed-in reviewer; SignInRequired without a valid, unexpired session of a live key."""
-    settings: Settings = request.app.state.settings
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
+    """The signed-in reviewer; SignInRequired without a live session (not signed out, not expired, its key not
+    revoked), read from the store on every request."""
+    token = request.cookies.get(SESSION_COOKIE)
+    found = sessions.live(session, token) if token else None
+    if found is None:
         raise SignInRequired(here(request))
-    try:
-        data: dict[str, Any] = _serializer(settings).loads(raw, max_age=int(settings.session_hours * 3600))
-    except BadSignature:  # forged, damaged or expired
-        raise SignInRequired(here(request)) from None
-    caller = caller_of_hash(request, session, str(data.get("h", "")))
-    if caller is None or not caller.may(ALLOWED):
+    started, key = found
+    caller = keys.Caller(key.name, Role(key.role))
+    if not caller.may(ALLOWED):
         raise SignInRequired(here(request))
     request.state.caller = caller.name
-    return DeskUser(caller.name, caller.role, str(data.get("c", "")))
+    return DeskUser(caller.name, caller.role, started.csrf)
 
 
 def _same_origin(request: Request) -> bool:

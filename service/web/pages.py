@@ -62,14 +62,16 @@ def sign_in(request: Request, session: SessionDep, key: Annotated[str, Form(max_
     if isinstance(user, str):
         log.info("desk sign-in refused: %s", user)
         return render(request, "sign_in.html", {"next": auth.safe_next(next), "error": user, "csrf": csrf}, 401)
+    session.commit()
     log.info("desk sign-in", extra={"caller": user.name})
     return response
 
 
 @router.post("/sign-out")
-def sign_out(user: FormUserDep) -> RedirectResponse:
+def sign_out(request: Request, session: SessionDep, user: FormUserDep) -> RedirectResponse:
     response = see_other(f"{DESK}/sign-in")
-    auth.end_session(response)
+    auth.end_session(request, response, session)
+    session.commit()
     return response
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from service import store
 from service.keys import Role
 from service.observe import JsonFormatter
-from tests.live import LiveServer
+from tests.live import LiveServer, make_keys, migrated, service_settings
 from tests.service.entries import entry_json
 from training.cli import app as cli
 
@@ -132,3 +132,46 @@ def test_logs_are_json_with_the_request_id_and_never_a_key_or_entry_contents(
     text_ = "\n".join(lines)
     for secret in (*live.keys.values(), entry["entry_id"], entry["importer_id"], entry["description"]):
         assert secret not in text_
+
+
+def _key_named(admin: httpx.Client, key: str) -> str:
+    """The name of a key, found by its first characters."""
+    return str(next(k["name"] for k in admin.get("/v1/keys").json() if k["prefix"] == key[:8]))
+
+
+def test_every_write_records_the_key_that_made_it_whatever_by_says(live: LiveServer, history: pd.DataFrame) -> None:
+    with live.client() as admin, live.client(Role.REVIEWER) as reviewer, live.client(Role.SCORER) as scorer:
+        admin_name = _key_named(admin, live.keys[Role.ADMIN])
+        reviewer_name = _key_named(admin, live.keys[Role.REVIEWER])
+        before = admin.get("/v1/policy").json()
+        put = admin.put("/v1/policy", json={"policy": before["policy"], "by": "someone.else", "note": "audit"})
+        assert put.status_code == 201, put.text
+        now = admin.get("/v1/policy").json()
+        assert (now["created_by"], now["created_by_key"]) == ("someone.else", admin_name)  # `by` is a note beside it
+
+        entry = entry_json(history, 105)
+        assert scorer.post("/v1/score", json={"entries": [entry]}).status_code == 200
+        waived = reviewer.post(f"/v1/decisions/{entry['entry_id']}/waivers",
+                               json={"action": "release", "reason": "documents in order", "by": "someone.else"})
+        assert waived.status_code == 201 and waived.json()["recorded_by_key"] == reviewer_name
+        outcome = reviewer.post("/v1/outcomes", json={"entry_id": entry["entry_id"], "inspected_at": entry["filed_at"],
+                                                      "violation_types": [], "selected_by": "officer"})
+        assert outcome.status_code == 201 and outcome.json()["recorded_by_key"] == reviewer_name
+
+        made = admin.post("/v1/keys", json={"name": "audited-key", "role": "scorer"}).json()
+        assert made["created_by"] == admin_name
+        assert admin.delete("/v1/keys/audited-key").json()["revoked_by"] == admin_name
+
+
+def test_the_last_admin_key_cannot_be_revoked(empty_database: str, mlflow_store: str, tmp_path: Path) -> None:
+    url = migrated(empty_database)
+    made = make_keys(url)  # one key of each role: a single admin
+    with LiveServer(service_settings(url, mlflow_store, tmp_path / "cache"), made) as server, server.client() as admin:
+        me = _key_named(admin, made[Role.ADMIN])
+        refused = admin.delete(f"/v1/keys/{me}")
+        assert refused.status_code == 409 and "last admin key" in refused.json()["detail"]
+        assert admin.get("/v1/keys").status_code == 200  # still in
+        second = admin.post("/v1/keys", json={"name": "second-admin", "role": "admin"}).json()["key"]
+        assert admin.delete(f"/v1/keys/{me}").status_code == 200  # with another admin left, it may go
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {second}"}) as other:
+            assert other.delete("/v1/keys/second-admin").status_code == 409

@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from service import keys, store
 from service.keys import Role
 from service.store import desk as desk_store
+from service.store import sessions
 from service.web.auth import SESSION_COOKIE
 from tests.live import CSRF, LiveServer, cookie_of, sign_in
 from tests.service.entries import entry_json
@@ -63,6 +64,34 @@ def test_pages_need_a_reviewer_session_and_a_scorer_key_cannot_sign_in(live: Liv
     assert live.keys[Role.REVIEWER] not in cookie  # the key itself never travels back
 
 
+def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(live: LiveServer) -> None:
+    made = sign_in(live, live.keys[Role.REVIEWER])
+    token = cookie_of(made, SESSION_COOKIE)
+    # the cookie is an opaque token: neither the key, nor its hash, nor its name
+    assert keys.hash_key(live.keys[Role.REVIEWER]) not in token and live.keys[Role.REVIEWER] not in token
+    copy = {"cookie": f"{SESSION_COOKIE}={token}"}
+    with httpx.Client(base_url=live.url, headers=copy) as browser, httpx.Client(base_url=live.url,
+                                                                                  headers=copy) as thief:
+        page = browser.get("/desk/queue")
+        assert page.status_code == 200 and thief.get("/desk/queue").status_code == 200
+        assert browser.post("/desk/sign-out", data={"csrf": _token(page)}).status_code == 303
+        assert thief.get("/desk/queue").status_code == 303  # a copy taken before signing out opens nothing now
+        assert browser.get("/desk/queue").status_code == 303
+
+
+def test_an_expired_session_opens_nothing(live: LiveServer) -> None:
+    token = cookie_of(sign_in(live, live.keys[Role.REVIEWER]), SESSION_COOKIE)
+    with httpx.Client(base_url=live.url, headers={"cookie": f"{SESSION_COOKIE}={token}"}) as browser:
+        assert browser.get("/desk/queue").status_code == 200
+        engine = store.make_engine(live.settings.database_url)
+        with Session(engine) as session:  # its hours are up
+            session.execute(update(sessions.DeskSession).where(sessions.DeskSession.token_hash == sessions.token_hash(
+                token)).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+            session.commit()
+        engine.dispose()
+        assert browser.get("/desk/queue").status_code == 303
+
+
 def test_sign_in_needs_its_form_token_and_a_revoked_key_ends_the_session(live: LiveServer) -> None:
     with httpx.Client(base_url=live.url) as anon:
         answer = anon.post("/desk/sign-in", data={"key": live.keys[Role.REVIEWER], "csrf": "made-up"})
@@ -76,7 +105,7 @@ def test_sign_in_needs_its_form_token_and_a_revoked_key_ends_the_session(live: L
     with httpx.Client(base_url=live.url, headers=cookie) as browser:
         assert browser.get("/desk/queue").status_code == 200
         with Session(engine) as session:
-            keys.revoke(session, keys.caller_of(session, keys.hash_key(key)).name)  # type: ignore[union-attr]
+            keys.revoke(session, keys.caller_of(session, keys.hash_key(key)).name, "tests")  # type: ignore[union-attr]
             session.commit()
         assert browser.get("/desk/queue").status_code == 303  # key_cache_seconds is 0 in tests
     engine.dispose()

@@ -90,6 +90,8 @@ def test_upgrade_from_the_previous_schema_loses_nothing(engine: Engine, before_m
         assert conn.execute(text("SELECT recorded_by_key FROM waivers")).scalar_one() is None
         assert conn.execute(text("SELECT count(*) FROM outcomes")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one() == 0
+        assert conn.execute(text("SELECT created_by_key FROM policies")).scalar_one() is None
+        assert conn.execute(text("SELECT count(*) FROM desk_sessions")).scalar_one() == 0
         entry = conn.execute(text("SELECT entry FROM decisions")).scalar_one()
     assert (entry if isinstance(entry, dict) else json.loads(entry))["description"] == "nails ü"
 
