@@ -5,264 +5,36 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 # ISO 3166-1 alpha-2, officially assigned codes.
-ISO_COUNTRIES = frozenset(
-    [
-        "AD",
-        "AE",
-        "AF",
-        "AG",
-        "AI",
-        "AL",
-        "AM",
-        "AO",
-        "AQ",
-        "AR",
-        "AS",
-        "AT",
-        "AU",
-        "AW",
-        "AX",
-        "AZ",
-        "BA",
-        "BB",
-        "BD",
-        "BE",
-        "BF",
-        "BG",
-        "BH",
-        "BI",
-        "BJ",
-        "BL",
-        "BM",
-        "BN",
-        "BO",
-        "BQ",
-        "BR",
-        "BS",
-        "BT",
-        "BV",
-        "BW",
-        "BY",
-        "BZ",
-        "CA",
-        "CC",
-        "CD",
-        "CF",
-        "CG",
-        "CH",
-        "CI",
-        "CK",
-        "CL",
-        "CM",
-        "CN",
-        "CO",
-        "CR",
-        "CU",
-        "CV",
-        "CW",
-        "CX",
-        "CY",
-        "CZ",
-        "DE",
-        "DJ",
-        "DK",
-        "DM",
-        "DO",
-        "DZ",
-        "EC",
-        "EE",
-        "EG",
-        "EH",
-        "ER",
-        "ES",
-        "ET",
-        "FI",
-        "FJ",
-        "FK",
-        "FM",
-        "FO",
-        "FR",
-        "GA",
-        "GB",
-        "GD",
-        "GE",
-        "GF",
-        "GG",
-        "GH",
-        "GI",
-        "GL",
-        "GM",
-        "GN",
-        "GP",
-        "GQ",
-        "GR",
-        "GS",
-        "GT",
-        "GU",
-        "GW",
-        "GY",
-        "HK",
-        "HM",
-        "HN",
-        "HR",
-        "HT",
-        "HU",
-        "ID",
-        "IE",
-        "IL",
-        "IM",
-        "IN",
-        "IO",
-        "IQ",
-        "IR",
-        "IS",
-        "IT",
-        "JE",
-        "JM",
-        "JO",
-        "JP",
-        "KE",
-        "KG",
-        "KH",
-        "KI",
-        "KM",
-        "KN",
-        "KP",
-        "KR",
-        "KW",
-        "KY",
-        "KZ",
-        "LA",
-        "LB",
-        "LC",
-        "LI",
-        "LK",
-        "LR",
-        "LS",
-        "LT",
-        "LU",
-        "LV",
-        "LY",
-        "MA",
-        "MC",
-        "MD",
-        "ME",
-        "MF",
-        "MG",
-        "MH",
-        "MK",
-        "ML",
-        "MM",
-        "MN",
-        "MO",
-        "MP",
-        "MQ",
-        "MR",
-        "MS",
-        "MT",
-        "MU",
-        "MV",
-        "MW",
-        "MX",
-        "MY",
-        "MZ",
-        "NA",
-        "NC",
-        "NE",
-        "NF",
-        "NG",
-        "NI",
-        "NL",
-        "NO",
-        "NP",
-        "NR",
-        "NU",
-        "NZ",
-        "OM",
-        "PA",
-        "PE",
-        "PF",
-        "PG",
-        "PH",
-        "PK",
-        "PL",
-        "PM",
-        "PN",
-        "PR",
-        "PS",
-        "PT",
-        "PW",
-        "PY",
-        "QA",
-        "RE",
-        "RO",
-        "RS",
-        "RU",
-        "RW",
-        "SA",
-        "SB",
-        "SC",
-        "SD",
-        "SE",
-        "SG",
-        "SH",
-        "SI",
-        "SJ",
-        "SK",
-        "SL",
-        "SM",
-        "SN",
-        "SO",
-        "SR",
-        "SS",
-        "ST",
-        "SV",
-        "SX",
-        "SY",
-        "SZ",
-        "TC",
-        "TD",
-        "TF",
-        "TG",
-        "TH",
-        "TJ",
-        "TK",
-        "TL",
-        "TM",
-        "TN",
-        "TO",
-        "TR",
-        "TT",
-        "TV",
-        "TW",
-        "TZ",
-        "UA",
-        "UG",
-        "UM",
-        "US",
-        "UY",
-        "UZ",
-        "VA",
-        "VC",
-        "VE",
-        "VG",
-        "VI",
-        "VN",
-        "VU",
-        "WF",
-        "WS",
-        "YE",
-        "YT",
-        "ZA",
-        "ZM",
-        "ZW",
-    ]
-)
+ISO_COUNTRIES = frozenset([
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB",
+    "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY",
+    "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX",
+    "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK",
+    "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS",
+    "GT", "GU", "GW", "GY", "HK", "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR",
+    "IS", "IT", "JE", "JM", "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA",
+    "LB", "LC", "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE",
+    "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM",
+    "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG",
+    "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF",
+    "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY",
+    "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+])  # fmt: skip
 
 # Entries may be stamped slightly ahead of the server clock by the filer's system.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -318,6 +90,38 @@ class Violation(StrEnum):
     OTHER = "other"
 
 
+# what Python's str.strip() strips, spelled out: regex engines (Rust's in pydantic, ECMA's in clients) differ on \s
+SPACE = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def text(min_chars: int = 1) -> str:
+    """The JSON Schema pattern of text the service takes: no NUL character (no database text column holds one),
+    and at least `min_chars` characters once the whitespace around it is stripped (0: any text)."""
+    if min_chars <= 0:
+        return r"^[^\x00]*$"
+    space, solid = f"[{SPACE}]*", f"[^{SPACE}\\x00]"
+    if min_chars == 1:
+        return rf"^{space}{solid}(?:[^\x00]*{solid})?{space}$"
+    return rf"^{space}{solid}[^\x00]{{{min_chars - 2},}}{solid}{space}$"
+
+
+def text_schema(min_chars: int = 1) -> dict[str, Any]:
+    """`text(min_chars)` as a field's json_schema_extra: the document says it, the field's own validators (strip,
+    lengths, no_nul) enforce it with messages a user can read."""
+    return {"pattern": text(min_chars)}
+
+
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a number is wanted, not true or false")
+    return value
+
+
+# a number where JSON's true and false are refused rather than read as 1 and 0
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
+Share = Annotated[float, Field(ge=0, le=1), BeforeValidator(_not_a_bool)]  # a Number from 0 to 1
+
+
 def no_nul(value: object) -> object:
     """Refuse the NUL character, which no database text column can hold."""
     if isinstance(value, str) and "\x00" in value:
@@ -339,15 +143,23 @@ def _hts(value: str) -> str:
     return digits
 
 
-Country = Annotated[str, AfterValidator(_country)]
-HtsCode = Annotated[str, AfterValidator(_hts)]
+# The schema says what the validators take, so that clients and generated SDKs see it: a country code from the
+# list (the service also takes lower case), ten digits of an HTS code with dots or spaces anywhere.
+Country = Annotated[str, AfterValidator(_country),
+                    WithJsonSchema({"type": "string", "enum": sorted(ISO_COUNTRIES)})]  # fmt: skip
+HtsCode = Annotated[str, Field(json_schema_extra={"pattern": r"^[ .]*(?:\d[ .]*){10}$"}), AfterValidator(_hts)]
 PartyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 
 
 class Entry(BaseModel):
     """One import entry line as filed, before any risk assessment."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True,
+        # a de minimis entry (type 86) is worth at most $800: said in the schema too, for clients that check it
+        json_schema_extra={"if": {"properties": {"entry_type": {"const": "86"}}, "required": ["entry_type"]},
+                           "then": {"properties": {"declared_value_usd": {"maximum": 800}}}},
+    )  # fmt: skip
 
     entry_id: PartyId = Field(description="Entry number: filer code, serial, check digit.", examples=["ABC1234567-8"])
     filed_at: datetime = Field(
@@ -369,27 +181,31 @@ class Entry(BaseModel):
     country_of_export: Country = Field(description="ISO2 country the goods were exported from.", examples=["VN"])
     port_of_entry: str = Field(pattern=r"^\d{4}$", description="Schedule D port code.", examples=["2704"])
     mode_of_transport: TransportMode = Field(description="Census mode-of-transport code.", examples=["11"])
-    carrier: str = Field(min_length=2, max_length=8, description="SCAC or IATA carrier code.", examples=["MAEU"])
+    carrier: str = Field(min_length=2, max_length=8, json_schema_extra=text_schema(2),
+                         description="SCAC or IATA carrier code.", examples=["MAEU"])  # fmt: skip
     hts_code: HtsCode = Field(description="10-digit HTSUS statistical number; dots allowed.", examples=["8541.43.0010"])
     description: str = Field(
-        min_length=1, max_length=500, description="Goods description as declared.", examples=["solar module 400W"]
+        min_length=1, max_length=500, json_schema_extra=text_schema(1), description="Goods description as declared.",
+        examples=["solar module 400W"],
     )
-    declared_value_usd: float = Field(
+    declared_value_usd: Number = Field(
         ge=0, allow_inf_nan=False, description="Entered value in USD.", examples=[18500.0]
     )
-    quantity: float = Field(
+    quantity: Number = Field(
         gt=0, allow_inf_nan=False, description="Quantity in the HTS reporting unit.", examples=[500]
     )
     quantity_unit: QuantityUnit = Field(description="HTS reporting unit.", examples=["NO"])
-    gross_weight_kg: float = Field(
+    gross_weight_kg: Number = Field(
         gt=0, allow_inf_nan=False, description="Gross shipping weight in kg.", examples=[1200.0]
     )
-    related_party: bool = Field(default=False, description="Buyer and seller are related parties.")
+    related_party: bool = Field(default=False, strict=True, description="Buyer and seller are related parties: "
+                                "true or false (not 0 or 1).")  # fmt: skip
     adcvd_case_no: str | None = Field(
         default=None, pattern=r"^[AC]\d{9}$", description="AD/CVD case number when declared.", examples=["A570983000"]
     )
     marketplace: str | None = Field(
-        default=None, max_length=64, description="E-commerce marketplace.", examples=["shopmart"]
+        default=None, max_length=64, json_schema_extra=text_schema(0), description="E-commerce marketplace.",
+        examples=["shopmart"],
     )
     seller_id: PartyId | None = Field(default=None, description="E-commerce seller identifier.", examples=["SLR-0042"])
 

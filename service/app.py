@@ -12,11 +12,14 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service import keys, migrate, outcomes, review, store
 from service.api import decisions, health, monitoring, policy, score
@@ -36,6 +39,7 @@ from service.web.auth import DESK
 
 log = logging.getLogger(__name__)
 CEILING_MAX_BYTES = 8 * 2**20
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 UNBOUNDED = ("/healthz", "/metrics")  # answered without a thread or a database connection: never shed
 
 
@@ -60,6 +64,18 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, 409)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own answer, except that a 405 names every method the path takes in Allow: the route that
+    matched first names only its own (GET /v1/policy answered a DELETE with `Allow: GET`, leaving out PUT)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        routes = request.app.router.routes
+        allowed = [m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL
+                                             for r in routes)]  # fmt: skip
+        exc = StarletteHTTPException(405, exc.detail, {"Allow": ", ".join(allowed)})
+    return await http_exception_handler(request, exc)
 
 
 def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -208,10 +224,12 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     if settings.bench_ceiling:
         app.add_api_route("/v1/_ceiling", _ceiling, methods=["POST"], include_in_schema=False)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(EntryConflict, _conflict)
     app.add_exception_handler(outcomes.OutcomeConflict, _conflict)
     app.add_exception_handler(keys.KeyExists, _conflict)
     app.add_exception_handler(keys.LastAdmin, _conflict)
+    app.add_exception_handler(keys.KeyRefused, _unprocessable)  # any other refusal: the name given
     app.add_exception_handler(outcomes.NoDecision, _not_found)
     app.add_exception_handler(review.NoSuchDecision, _not_found)
     app.add_exception_handler(keys.NoSuchKey, _not_found)

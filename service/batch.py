@@ -33,6 +33,8 @@ from service.scoring import Scorer
 
 log = logging.getLogger(__name__)
 ENTRY_FIELDS = list(Entry.model_fields)
+BOOLEAN_FIELDS = [name for name, f in Entry.model_fields.items() if f.annotation is bool]
+TRUTH = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 OUTPUTS = (".parquet", ".csv")
 
 
@@ -68,6 +70,8 @@ def validate(rows: list[dict[str, Any]], first: int, kind: Format) -> list[Entry
     `first` is the 0-based index of the chunk's first row."""
     out = []
     for n, row in enumerate(rows, start=first):
+        if kind == "csv":  # a CSV's cells are text: its true/false are read here, as the API takes only booleans
+            row = row | {f: TRUTH.get(str(row[f]).strip().lower(), row[f]) for f in BOOLEAN_FIELDS if row.get(f)}
         try:
             out.append(Entry.model_validate(row))
         except ValidationError as exc:

@@ -11,6 +11,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.schema import Number, Share, text, text_schema
+
 
 class Action(StrEnum):
     RELEASE = "release"
@@ -32,12 +34,16 @@ class Objective(StrEnum):
     EXPECTED_REVENUE = "expected_revenue"  # rank by probability x revenue at stake (USD)
 
 
+RISING = "Thresholds must rise: document_review <= non_intrusive_exam <= physical_exam."
+
+
 class Thresholds(BaseModel):
     """Values of the ranking objective from which each action starts."""
 
-    document_review: float = Field(gt=0)
-    non_intrusive_exam: float = Field(gt=0)
-    physical_exam: float = Field(gt=0)
+    model_config = ConfigDict(json_schema_extra={"description": RISING})
+    document_review: Number = Field(gt=0)
+    non_intrusive_exam: Number = Field(gt=0)
+    physical_exam: Number = Field(gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -56,17 +62,19 @@ class Thresholds(BaseModel):
 
 
 class ProbabilityThresholds(Thresholds):
-    document_review: float = Field(0.05, gt=0, lt=1)
-    non_intrusive_exam: float = Field(0.15, gt=0, lt=1)
-    physical_exam: float = Field(0.40, gt=0, lt=1)
+    model_config = ConfigDict(json_schema_extra={"description": f"Calibrated probabilities. {RISING}"})
+    document_review: Number = Field(0.05, gt=0, lt=1)
+    non_intrusive_exam: Number = Field(0.15, gt=0, lt=1)
+    physical_exam: Number = Field(0.40, gt=0, lt=1)
 
 
 class RevenueThresholds(Thresholds):
     """In USD of expected revenue at stake."""
 
-    document_review: float = Field(50.0, gt=0)
-    non_intrusive_exam: float = Field(500.0, gt=0)
-    physical_exam: float = Field(5000.0, gt=0)
+    model_config = ConfigDict(json_schema_extra={"description": f"USD of expected revenue at stake. {RISING}"})
+    document_review: Number = Field(50.0, gt=0)
+    non_intrusive_exam: Number = Field(500.0, gt=0)
+    physical_exam: Number = Field(5000.0, gt=0)
 
 
 ORDER = list(Action)
@@ -76,10 +84,11 @@ class Capacity(BaseModel):
     """Lanes set by inspection capacity: the share of entries each intervention may take, the highest-ranked
     first; thresholds follow from the recent distribution of the ranking objective."""
 
-    model_config = ConfigDict(extra="forbid")
-    physical_exam: float = Field(0.01, ge=0, le=1)
-    non_intrusive_exam: float = Field(0.03, ge=0, le=1)
-    document_review: float = Field(0.05, ge=0, le=1)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "description": "Shares of all entries, adding up to at most 1, the highest-ranked first."})  # fmt: skip
+    physical_exam: Number = Field(0.01, ge=0, le=1)
+    non_intrusive_exam: Number = Field(0.03, ge=0, le=1)
+    document_review: Number = Field(0.05, ge=0, le=1)
     window: int = Field(10_000, ge=100, description="How many recent decisions make the distribution.")
     min_entries: int = Field(500, ge=10, description="Below this, the fixed thresholds apply.")
 
@@ -103,17 +112,11 @@ class Exploration(BaseModel):
     """The random compliance sample: entries inspected whatever their score, the only unbiased labels."""
 
     model_config = ConfigDict(extra="forbid")
-    rate: float = Field(0.005, ge=0, le=1, description="Share of entries drawn at random.")
+    rate: Number = Field(0.005, ge=0, le=1, description="Share of entries drawn at random.")
     by: Literal["entry_type", "port_of_entry"] | None = Field("entry_type", description="Stratum column.")
-    rates: dict[str, float] = Field({}, description="Rates for particular strata, e.g. {'86': 0.001}.")
+    rates: dict[str, Share] = Field(
+        {}, description="Rates for particular strata, e.g. {'86': 0.001}.")  # fmt: skip
     action: Action = Field(Action.PHYSICAL_EXAM, description="What a random pick gets.")
-
-    @model_validator(mode="after")
-    def _rates(self) -> Exploration:
-        for stratum, rate in self.rates.items():
-            if not 0 <= rate <= 1:
-                raise ValueError(f"exploration rate for {stratum!r} must be between 0 and 1")
-        return self
 
     def rate_for(self, stratum: str | None) -> float:
         return self.rates.get(stratum, self.rate) if stratum is not None else self.rate
@@ -151,16 +154,33 @@ def _known_fields() -> frozenset[str]:
     return frozenset(ENTRY_FIELDS) | frozenset(DERIVED_COLUMNS) | {r.feature for r in BUILTIN_SPEC.references} | history
 
 
+def _when_schema(schema: dict[str, Any]) -> None:
+    """`when` in the schema: known fields only, each a value or {operator: value} with a known operator."""
+    scalar = {"type": ["string", "number", "boolean"], "pattern": text(0)}
+    schema["propertyNames"] = {"enum": sorted(_known_fields())}
+    schema["additionalProperties"] = {"anyOf": [
+        scalar, {"type": "array", "items": scalar},
+        {"type": "object", "propertyNames": {"enum": list(OPERATORS)}, "minProperties": 1,
+         "additionalProperties": {"anyOf": [scalar, {"type": "array", "items": scalar}]}},
+    ]}  # fmt: skip
+
+
+def _rule_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [{"required": ["when"], "properties": {"when": {"minProperties": 1}}},
+                       {"required": ["watchlist"], "properties": {"watchlist": {"type": "string"}}}]  # fmt: skip
+
+
 class Rule(BaseModel):
     """A hard rule: when every condition holds (or the entry's party is on a watchlist), the entry gets at
     least `min_action`, and `reason` joins its reasons."""
 
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
-    when: dict[str, Any] = Field({}, description="field: value, or field: {op: value} with op in ==,!=,>,>=,<,<=,in")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_rule_schema)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1))
+    when: dict[str, Any] = Field({}, description="field: value, or field: {op: value} with op in ==,!=,>,>=,<,<=,in",
+                                 json_schema_extra=_when_schema)  # fmt: skip
     watchlist: Literal["importers", "manufacturers", "shippers", "sellers"] | None = None
     min_action: Action
-    reason: str = Field(min_length=5, max_length=300)
+    reason: str = Field(min_length=5, max_length=300, json_schema_extra=text_schema(5))
 
     @model_validator(mode="after")
     def _fields_exist(self) -> Rule:

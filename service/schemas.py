@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from features.schema import Entry, Violation, no_nul
+from features.schema import Entry, Number, Violation, no_nul, text_schema
 from service.keys import Role
 from service.policy import Action, Policy
 
@@ -63,7 +63,9 @@ EXAMPLE_ENTRIES: list[JsonValue] = [
 
 
 class TextInput(BaseModel):
-    """A request body whose text is refused if it holds a NUL character."""
+    """A request body whose text is stripped of the whitespace around it, and refused if it holds a NUL character."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     @field_validator("*")
     @classmethod
@@ -153,16 +155,18 @@ class PastDecision(BaseModel):
 
 
 class WaiverIn(TextInput):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     action: Action = Field(description="The action that replaces the decided one.", examples=["release"])
     reason: str = Field(
         min_length=5,
         max_length=2000,
-        description="Why; mandatory.",
+        json_schema_extra=text_schema(5),
+        description="Why; mandatory (at least 5 characters besides spaces).",
         examples=["Importer's CF-28 response documents the price; valid contract on file."],
     )
-    by: str = Field(min_length=1, max_length=128, description="Who waives (the officer).", examples=["officer.j.doe"])
+    by: str = Field(min_length=1, max_length=128, json_schema_extra=text_schema(1), examples=["officer.j.doe"],
+                    description="Who waives (the officer), a note beside the key that records it.")  # fmt: skip
 
 
 class WaiverOut(BaseModel):
@@ -184,19 +188,19 @@ class SelectedBy(StrEnum):
 
 
 class OutcomeIn(TextInput):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    entry_id: str = Field(min_length=1, max_length=64, examples=["ABC1234567-8"])
+    entry_id: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1), examples=["ABC1234567-8"])
     inspected_at: datetime = Field(description="When the inspection ended (UTC if no zone).",
                                    examples=["2025-03-16T14:00:00Z"])  # fmt: skip
     violation_types: list[Violation] = Field(
-        max_length=len(Violation), description="What was found; empty when the entry was compliant.",
-        examples=[["undervaluation"]],
+        max_length=len(Violation), description="What was found, each type once; empty when the entry was compliant.",
+        examples=[["undervaluation"]], json_schema_extra={"uniqueItems": True},
     )  # fmt: skip
-    revenue_recovered: float = Field(0.0, ge=0, le=1e12, allow_inf_nan=False, description="Duties, fees and "
+    revenue_recovered: Number = Field(0.0, ge=0, le=1e12, allow_inf_nan=False, description="Duties, fees and "
                                      "penalties assessed, in USD.", examples=[4250.0])  # fmt: skip
     selected_by: SelectedBy = Field(description="Why the entry was inspected.", examples=["model"])
-    note: str = Field("", max_length=2000, description="The officer's note.")
+    note: str = Field("", max_length=2000, json_schema_extra=text_schema(0), description="The officer's note.")
 
     @field_validator("inspected_at")
     @classmethod
@@ -229,7 +233,7 @@ class OutcomeOut(BaseModel):
 class KeyIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128, examples=["port-2704-desk"])
+    name: str = Field(min_length=1, max_length=128, json_schema_extra=text_schema(1), examples=["port-2704-desk"])
     role: Role
 
 
@@ -281,9 +285,10 @@ class PolicyIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     policy: Policy = Field(description="The new policy (see service/policy.example.yaml).")
-    note: str = Field("", max_length=500, description="Why this version.")
-    by: str | None = Field(None, min_length=1, max_length=128, description="Who sets it, kept as a note beside the "
-                           "key that sets it; default: the key's name.", examples=["targeting.admin"])  # fmt: skip
+    note: str = Field("", max_length=500, json_schema_extra=text_schema(0), description="Why this version.")
+    by: str | None = Field(None, min_length=1, max_length=128, json_schema_extra=text_schema(1),
+                           examples=["targeting.admin"], description="Who sets it, kept as a note beside the key "
+                           "that sets it; default: the key's name.")  # fmt: skip
 
 
 class PolicyOut(BaseModel):

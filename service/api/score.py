@@ -13,6 +13,16 @@ from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, S
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["scoring"])
+FIRST = "$response.body#/decisions/0/entry_id"
+# what a client does next with a decision, for readers of the document and for stateful testing
+LINKS = {
+    "ReadDecision": {"operationId": "read_decision_v1_decisions__entry_id__get", "parameters": {"entry_id": FIRST},
+                     "description": "The record of the first decision."},
+    "WaiveDecision": {"operationId": "waive_v1_decisions__entry_id__waivers_post", "parameters": {"entry_id": FIRST},
+                      "description": "Override the first decision's action."},
+    "RecordOutcome": {"operationId": "record_outcome_v1_outcomes_post", "requestBody": {"entry_id": FIRST},
+                      "description": "Record what the inspection of the first entry found."},
+}  # fmt: skip
 
 
 def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
@@ -29,7 +39,7 @@ def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
 @router.post(
     "/score",
     response_model=ScoreResponse,
-    responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
+    responses={200: {"links": LINKS}, 400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
                422: {"model": ErrorBody}, 503: {"model": ErrorBody}, **AUTH_ERRORS},
 )  # fmt: skip
 def score(
