@@ -13,7 +13,8 @@
 # Every default below can be overridden with -e (DATABASE_URL=postgresql+psycopg://..., WORKERS=4, ...).
 # The service runs as uid 10001: a bind-mounted data/ or mlruns/ must be writable by it.
 # The reviewers' desk (/desk) signs in with Secure cookies: serve it behind TLS (browsers accept them over plain
-# HTTP only from localhost), and set TARGETING_SESSION_SECRET with TARGETING_ENVIRONMENT=production.
+# HTTP only from localhost), and set TARGETING_SAMPLE_SECRET with TARGETING_ENVIRONMENT=production. Each worker
+# holds TARGETING_MAX_IN_FLIGHT + 4 database connections (16 + 4 by default): WORKERS x that must fit the server.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

@@ -44,13 +44,14 @@ lint: install
 	$(BIN)/ruff check features training service tests bench
 	$(BIN)/mypy
 
-## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 45 minutes
+## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 50 minutes
 bench: install model
 	@mkdir -p bench/results
 	$(BIN)/python bench/treeshap.py --model $$($(BIN)/python bench/champion.py) --json bench/results/treeshap.json
 	$(BIN)/python bench/treeshap.py --trees 500 --leaves 63 --json bench/results/treeshap-500x63.json
 	$(BIN)/python bench/service_path.py --json bench/results/service_path.json
 	$(BIN)/python bench/http_load.py --json bench/results/http.json
+	$(BIN)/python bench/overload.py --json bench/results/overload.json
 	$(BIN)/python bench/batch.py --json bench/results/batch.json
 	$(BIN)/python bench/shape.py --json bench/results/shape.json
 	$(BIN)/python bench/desk.py --json bench/results/desk.json
