@@ -77,9 +77,9 @@ class Admission:
     instead of waiting for a thread or a database connection that the requests already in flight hold.
 
     The worker's thread and connection pools are sized from the same limit (service/app.py), so an admitted
-    request never waits on a pool. Paths in `exempt` (liveness, metrics) touch neither pool and always pass.
-    Once a request's body has been read, a listener notes when its client goes away (`client_gone`), so that
-    the work of a request nobody waits for can be skipped."""
+    request never waits on a pool held by others. Paths in `exempt` (liveness, metrics) always pass. Once a
+    request's body has been read, a listener notes when its client goes away (`check_client`), so that the work
+    of a request nobody waits for is skipped."""
 
     def __init__(self, app: ASGIApp, limit: int, metrics: Metrics, exempt: tuple[str, ...]) -> None:
         self.app = app

@@ -209,10 +209,9 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int | N
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # orjson: a decision's contributions serialise ten times faster than with the standard library
     pool: dict[str, Any] = {}
-    if pool_size is not None and ":memory:" not in url:
-        pool = {"pool_size": pool_size, "max_overflow": 0}
-    if pool_timeout is not None and ":memory:" not in url:
-        pool["pool_timeout"] = pool_timeout
+    if ":memory:" not in url:  # an in-memory SQLite database lives in one connection: no pool to size
+        pool |= {"pool_size": pool_size, "max_overflow": 0} if pool_size is not None else {}
+        pool |= {"pool_timeout": pool_timeout} if pool_timeout is not None else {}
     engine = create_engine(url, pool_pre_ping=True, json_serializer=_json, json_deserializer=orjson.loads, **pool)
     if engine.dialect.name == "sqlite":
 
