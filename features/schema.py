@@ -161,7 +161,7 @@ class Entry(BaseModel):
                            "then": {"properties": {"declared_value_usd": {"maximum": 800}}}},
     )  # fmt: skip
 
-    entry_id: PartyId = Field(description="Entry number: filer code, serial, check digit.", examples=["ABC1234567-8"])
+    entry_id: PartyId = Field(description="Entry number: filer code, serial, check digit.", examples=["DOC0000001-4"])
     filed_at: datetime = Field(
         description="When the entry was filed (UTC if no zone given).", examples=["2025-03-14T09:30:00Z"]
     )

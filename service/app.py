@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
@@ -43,6 +44,7 @@ METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # never shed: liveness, and the scrape that shows the overload (it looks its key up only when the key book has
 # no fresh answer, on one of the pool's spare connections)
 UNBOUNDED = ("/healthz", "/metrics")
+DOCS_STATIC = "/docs-static"
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -208,7 +210,10 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
             task.cancel()
         engine.dispose()
 
-    app = FastAPI(
+    # /docs loads Swagger UI from the service, never from a CDN; no ReDoc: its page fetches its logo from the web
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC,
+        redoc_url=None,
         title="shipment-targeting",
         version="1",
         summary="Risk scores, interventions and reasons for import entries.",

@@ -31,6 +31,15 @@ def _template(path: str) -> str:
     return CONVERTER.sub("}", path)
 
 
+def _route(scope: Scope, root: str) -> str:
+    """The route a request matched, as a template; under a mount (static files) the mount's path and `{path}`."""
+    route = scope.get("route")
+    if route is not None:
+        return _template(route.path)
+    mounted = scope.get("root_path", "")
+    return f"{mounted.removeprefix(root)}/{{path}}" if mounted != root else "unmatched"
+
+
 class RequestContext:
     """Give each request an id (the caller's X-Request-ID if well formed), answer it in X-Request-ID, and count,
     time and log the request by its route template (no ids in labels or logs)."""
@@ -44,6 +53,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         began = time.perf_counter()
+        root = scope.get("root_path", "")
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
@@ -63,7 +73,7 @@ class RequestContext:
         except ClientDisconnect:  # the client left while its body was being read: nobody to answer
             status = CLIENT_CLOSED
         finally:
-            route = _template(getattr(scope.get("route"), "path", "unmatched"))
+            route = _route(scope, root)
             elapsed = time.perf_counter() - began
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route).observe(elapsed)

@@ -14,7 +14,7 @@ from service.policy import Action, Policy
 
 EXAMPLE_ENTRIES: list[JsonValue] = [
     {
-        "entry_id": "ABC1234567-8",
+        "entry_id": "DOC0000001-4",
         "filed_at": "2025-03-14T09:30:00Z",
         "entry_type": "01",
         "importer_id": "12-3456789AB",
@@ -37,7 +37,7 @@ EXAMPLE_ENTRIES: list[JsonValue] = [
         "adcvd_case_no": "A570909000",
     },
     {
-        "entry_id": "EXP7654321-0",
+        "entry_id": "DOC0000002-2",
         "filed_at": "2025-03-14T10:05:00Z",
         "entry_type": "86",
         "importer_id": "24031511-00042",
@@ -109,7 +109,7 @@ class DecisionOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    entry_id: str = Field(examples=["ABC1234567-8"])
+    entry_id: str = Field(examples=["DOC0000001-4"])
     score: float = Field(ge=0, le=1, description="Calibrated probability of a violation.", examples=[0.31])
     risk_band: str = Field(examples=["high"])
     action: Action = Field(examples=["non_intrusive_exam"])
@@ -190,7 +190,7 @@ class SelectedBy(StrEnum):
 class OutcomeIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
-    entry_id: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1), examples=["ABC1234567-8"])
+    entry_id: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1), examples=["DOC0000001-4"])
     inspected_at: datetime = Field(description="When the inspection ended (UTC if no zone).",
                                    examples=["2025-03-16T14:00:00Z"])  # fmt: skip
     violation_types: list[Violation] = Field(

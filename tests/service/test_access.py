@@ -122,6 +122,9 @@ def test_logs_are_json_with_the_request_id_and_never_a_key_or_entry_contents(
             answer = scorer.post("/v1/score", json={"entries": [entry]}, headers={"X-Request-ID": "trace-me-1"})
             assert answer.headers["x-request-id"] == "trace-me-1"
             reviewer.get(f"/v1/decisions/{entry['entry_id']}")
+            assert reviewer.get("/desk/static/desk.css").status_code == 200
+            assert reviewer.get("/docs-static/swagger-ui.css").status_code == 200
+            assert reviewer.get("/no/such/path").status_code == 404
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
@@ -129,6 +132,8 @@ def test_logs_are_json_with_the_request_id_and_never_a_key_or_entry_contents(
     mine = [r for r in records if r.get("request_id") == "trace-me-1"]
     assert any(r.get("route") == "/v1/score" and r.get("status") == 200 and r.get("ms", -1) >= 0 for r in mine)
     assert any(r.get("route") == "/v1/decisions/{entry_id}" for r in records)  # the template, not the id
+    routes = {r.get("route") for r in records if "status" in r}
+    assert {"/desk/static/{path}", "/docs-static/{path}", "unmatched"} <= routes  # a mount is named by its path
     text_ = "\n".join(lines)
     for secret in (*live.keys.values(), entry["entry_id"], entry["importer_id"], entry["description"]):
         assert secret not in text_

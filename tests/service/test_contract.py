@@ -5,7 +5,10 @@ examples it accepts stay valid. Over real HTTP, with the document the service se
 from __future__ import annotations
 
 import copy
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -103,3 +106,18 @@ def test_a_wrong_method_is_answered_with_every_method_the_path_takes(client: htt
     assert answer.status_code == 405
     assert {m.strip() for m in answer.headers["allow"].split(",")} >= {"GET", "PUT"}
     assert client.put("/healthz").headers["allow"] == "GET"
+
+
+def test_the_documents_example_and_the_readmes_curl_both_score_one_after_the_other(live: LiveServer) -> None:
+    # the README's example, then the example request of /docs: different entries, so neither answers 409
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    curl = re.search(r"-X POST localhost:8000/v1/score .*? -d '(\{.*?\})'\n", readme, re.S)
+    assert curl is not None
+    with live.client(Role.SCORER) as api:
+        document = api.get("/openapi.json").json()
+        example = document["components"]["schemas"]["ScoreRequest"]["examples"][0]
+        for body in (json.loads(curl.group(1)), example):
+            answer = api.post("/v1/score", json=body)
+            assert answer.status_code == 200, answer.text
+    readme_ids = set(re.findall(r'"entry_id": "([^"]+)"', readme))
+    assert readme_ids and readme_ids.isdisjoint(e["entry_id"] for e in example["entries"])
