@@ -1,10 +1,11 @@
 """How often the likely violation (service/patterns.py) names the pattern a violation really followed, on
-generated data whose ground truth says it (`truth_violation_type`).
+generated data whose ground truth says it (`truth_violation_type`), and how often it names one at all.
 
-Every entry of the champion's test window is explained (exact TreeSHAP, as the service does); among the entries
-that truly violated, the named pattern is compared with the true one, for all of them and for those the model
-ranks in its top 5 %. Unsafe goods and forced labour are never named (no feature signals them), so they count as
-misses. Usage: .venv/bin/python bench/patterns.py [--data data/entries.parquet] [--json FILE]"""
+Every entry of the champion's test window is explained (exact TreeSHAP, as the service does) and given the lane
+its score earns under the default policy's fixed thresholds. Among the entries that truly violated, the named
+pattern is compared with the true one, for all of them and for those the model ranks in its top 5 %. Unsafe goods
+and forced labour are never named (no feature signals them), so they count as misses; so does a violation with no
+pattern named. Usage: .venv/bin/python bench/patterns.py [--data data/entries.parquet] [--json FILE]"""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from service.patterns import likely_violation
+from service.patterns import MIN_EVIDENCE, likely_violation
+from service.policy import Action, Policy
 from service.scoring import Scorer
 from training.data import read_table, time_split, validate
 from training.registry import tracking_uri
@@ -37,13 +39,21 @@ def main() -> None:
     x = _features(frame, scorer.pipeline, {})[test].to_numpy(dtype=float)
     phi = scorer.contributions(x)
     features = scorer.pipeline.feature_names
-    named = [likely_violation({"feature": f, "contribution": c} for f, c in zip(features, row)) for row in phi.tolist()]
+    margin = phi.sum(axis=1)
+    lanes = [Policy().probability.action(s) for s in scorer.model.calibration.probability(margin).tolist()]
+    named = [likely_violation(({"feature": f, "contribution": c, "input": v} for f, c, v in zip(features, row, given)),
+                              lane) for row, given, lane in zip(phi.tolist(), x.tolist(), lanes)]  # fmt: skip
     window = frame[test].reset_index(drop=True)
     truth = window["truth_violation_type"].to_numpy()
-    margin = phi.sum(axis=1)
     top = margin >= np.quantile(margin, 0.95)
     violated = pd.notna(truth)
-    out: dict[str, object] = {"model_version": scorer.ref.version, "test_entries": int(len(x))}
+    released = np.array([lane is Action.RELEASE for lane in lanes])
+    is_named = np.array([n is not None for n in named])
+    out: dict[str, object] = {
+        "model_version": scorer.ref.version, "test_entries": int(len(x)), "min_evidence": MIN_EVIDENCE,
+        "released_entries": int(released.sum()), "released_named": round(float(is_named[released].mean()), 4),
+        "top_5pct_named": round(float(is_named[top].mean()), 3),
+    }  # fmt: skip
     for name, rows in (("all violations", violated), ("violations in the top 5 %", violated & top)):
         hits = sum(named[i] == truth[i] for i in np.flatnonzero(rows))
         by_type = Counter(str(truth[i]) for i in np.flatnonzero(rows))

@@ -113,7 +113,7 @@ def evaluate(
                 "entry_digest": digest(fields),
                 "importer_id": entry.importer_id,
                 "port_of_entry": entry.port_of_entry,
-                "likely_violation": likely_violation(scored.contributions),
+                "likely_violation": likely_violation(scored.contributions, outcome.lane),
                 "score": scored.score,
                 "raw_score": scored.raw_score,
                 "base_value": scored.base_value,

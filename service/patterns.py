@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from features.schema import Violation
+from service.policy import Action
 
 # a pattern's signals: feature names, or prefixes of the account-history features of an entity
 SIGNALS: dict[Violation, tuple[str, ...]] = {
@@ -24,8 +25,9 @@ SIGNALS: dict[Violation, tuple[str, ...]] = {
     Violation.COUNTERFEIT: ("desc_brand_word", "desc_vague", "is_de_minimis", "marketplace", "mode_of_transport",
                             "seller_id_"),
 }  # fmt: skip
-# below this much log-odds from its signals, no pattern stands out
-MIN_EVIDENCE = 0.05
+# a pattern is named only when its signals add at least this much log-odds: 0.5 is the odds multiplied by 1.65
+MIN_EVIDENCE = 0.5
+NAMEABLE: tuple[Violation, ...] = tuple(SIGNALS)
 
 
 def _pattern_of(feature: str) -> Violation | None:
@@ -35,21 +37,40 @@ def _pattern_of(feature: str) -> Violation | None:
     return None
 
 
-# a brand claimed at a low price is the counterfeit's signature (domain.md): then low value speaks for counterfeit
-BRAND = "desc_brand_word"
+# a low price speaks for counterfeit, not undervaluation, where a brand is claimed (domain.md's signature of a
+# counterfeit) and on a de minimis parcel, which owes no duty to evade
+BRAND, DE_MINIMIS = "desc_brand_word", "is_de_minimis"
 VALUE = frozenset({"declared_value_usd", "unit_value", "value_per_kg", "unit_value_to_reference"})
 
 
-def likely_violation(contributions: Iterable[dict[str, Any]]) -> str | None:
-    """The pattern whose signals add the most log-odds to the score, if they add at least MIN_EVIDENCE."""
-    raising = [(c["feature"], c["contribution"]) for c in contributions if c["contribution"] > 0]
-    branded = any(feature == BRAND for feature, _ in raising)
-    evidence: dict[Violation, float] = {}
+def evidence(contributions: Iterable[dict[str, Any]]) -> dict[Violation, float]:
+    """The log-odds each nameable pattern's signals add to the score (only the signals that raise it)."""
+    given = list(contributions)
+    parcel = any(c["feature"] == DE_MINIMIS and c.get("input") for c in given)
+    raising = [(c["feature"], c["contribution"]) for c in given if c["contribution"] > 0]
+    branded = parcel or any(feature == BRAND for feature, _ in raising)
+    found: dict[Violation, float] = {}
     for feature, contribution in raising:
         pattern = Violation.COUNTERFEIT if branded and feature in VALUE else _pattern_of(feature)
         if pattern is not None:
-            evidence[pattern] = evidence.get(pattern, 0.0) + contribution
-    if not evidence:
+            found[pattern] = found.get(pattern, 0.0) + contribution
+    return found
+
+
+def strongest(contributions: Iterable[dict[str, Any]]) -> tuple[Violation, float] | None:
+    """The pattern whose signals add the most log-odds, and how much, if at least MIN_EVIDENCE."""
+    found = evidence(contributions)
+    if not found:
         return None
-    best = max(evidence, key=lambda p: evidence[p])
-    return best.value if evidence[best] >= MIN_EVIDENCE else None
+    best = max(found, key=lambda p: found[p])
+    return (best, found[best]) if found[best] >= MIN_EVIDENCE else None
+
+
+def likely_violation(contributions: Iterable[dict[str, Any]], lane: Action) -> str | None:
+    """The pattern an intervention should look for: named only for an entry whose score puts it in an
+    intervention's lane (`lane`, the action its score alone earns), and only when its signals add at least
+    MIN_EVIDENCE. A released entry names none: the strongest signal of a low score is noise to an officer."""
+    if lane is Action.RELEASE:
+        return None
+    found = strongest(contributions)
+    return found[0].value if found is not None else None

@@ -134,6 +134,7 @@ class Outcome:
     objective: Objective
     selection: str | None  # "model", "random" or None (released)
     selection_probability: float  # the chance this policy inspects the entry: 1 when the model picks it
+    lane: Action  # the action the ranking objective alone gives, before rules and the random sample
 
 
 WATCHLISTS = {"importers": "importer_id", "manufacturers": "manufacturer_id", "shippers": "shipper_id",
@@ -249,12 +250,13 @@ class Policy(BaseModel):
             objective = Objective.PROBABILITY
             action = (lanes if lanes is not None and self.objective is Objective.PROBABILITY
                       else self.probability).action(score)  # fmt: skip
+        lane = action
         by_rule = ORDER.index(floor) > ORDER.index(action)
         action = max(action, floor, key=ORDER.index)
         rate = self.exploration.rate_for(stratum)
         if u < rate:
             stronger = max(action, self.exploration.action, key=ORDER.index)
-            return Outcome(stronger, objective, "random", 1.0 if action is not Action.RELEASE else rate)
+            return Outcome(stronger, objective, "random", 1.0 if action is not Action.RELEASE else rate, lane)
         if action is not Action.RELEASE:
-            return Outcome(action, objective, "rule" if by_rule else "model", 1.0)
-        return Outcome(action, objective, None, rate)
+            return Outcome(action, objective, "rule" if by_rule else "model", 1.0, lane)
+        return Outcome(action, objective, None, rate, lane)

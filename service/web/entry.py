@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from features.pipeline import HISTORY_FEATURES
 from features.schema import Entry
-from service import outcomes, review, store
+from service import outcomes, patterns, review, store
 from service.deps import ScorerDep, SessionDep
 from service.explain import ENTITY_LABELS, feature_label, label
 from service.registry_view import NotInRegistry, RegistryView
@@ -40,6 +40,13 @@ def account_history(contributions: list[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
+def strongest_signal(contributions: list[dict[str, Any]]) -> tuple[str, float] | None:
+    """The pattern an entry's signals point to most, however weakly: shown on request where none was named."""
+    found = patterns.evidence(contributions)
+    best = max(found, key=lambda p: found[p], default=None)
+    return (best.value, found[best]) if best is not None else None
+
+
 def _entry_context(request: Request, session: SessionDep, entry_id: str, version: int | None) -> dict[str, Any]:
     decision, others = review.decision_of(session, entry_id, version)
     contributions = decision.contributions
@@ -58,6 +65,8 @@ def _entry_context(request: Request, session: SessionDep, entry_id: str, version
         "d": decision, "others": others, "chart": chart, "run_url": run_url, "waivers": waivers,
         "effective": waivers[-1].action if waivers else decision.action,
         "outcome": store.outcome_of(session, entry_id), "history": account_history(contributions),
+        "signal": None if decision.likely_violation else strongest_signal(contributions),
+        "min_evidence": patterns.MIN_EVIDENCE,
         "fields": [(label(f), decision.entry.get(f)) for f in Entry.model_fields],
         "rules": [r for r in decision.reasons if r.get("effect") == "rule"],
         "reasons": [r for r in decision.reasons if r.get("effect") != "rule"],

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from features.schema import Violation
 from service import store
 from service.deps import ScorerDep, SessionDep
 from service.monitoring import DriftMonitor
+from service.patterns import NAMEABLE
 from service.policy import BANDS, Action
 from service.registry_view import NotInRegistry, RegistryView
 from service.store import desk
@@ -109,8 +109,8 @@ def queue_filter(params: dict[str, str]) -> tuple[desk.QueueFilter, dict[str, st
     if band and band not in BANDS.values():
         errors["band"] = "not a risk band"
     violation = params.get("violation", "")
-    if violation and violation not in {v.value for v in Violation}:
-        errors["violation"] = "not a violation type"
+    if violation and violation not in NAMEABLE:
+        errors["violation"] = "not a pattern the desk names"
     port = params.get("port", "").strip()
     if port and not (len(port) == 4 and port.isdigit()):
         errors["port"] = "a port code is 4 digits"
@@ -135,7 +135,7 @@ def queue_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResp
     after, before = _cursor(params.get("after", ""), "after", errors), _cursor(params.get("before", ""), "before",
                                                                                 errors)  # fmt: skip
     if errors:
-        context = {"user": user, "nav": "queue", "params": params, "errors": errors, "page": None}
+        context = {"user": user, "nav": "queue", "params": params, "errors": errors, "page": None, "patterns": NAMEABLE}
         return render(request, "queue.html", context, 422)
     page = desk.queue(session, where, request.app.state.settings.queue_page_size, after, before)
     kept = {k: v for k, v in params.items() if k not in ("after", "before") and v}
@@ -147,7 +147,7 @@ def queue_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResp
              "older": link(after=f"{page.older[0]!r}:{page.older[1]}") if page.older else None,
              "first": link() if page.newer else None}  # fmt: skip
     return render(request, "queue.html", {"user": user, "nav": "queue", "params": params, "errors": {}, "page": page,
-                                           "pages": pages})  # fmt: skip
+                                           "pages": pages, "patterns": NAMEABLE})  # fmt: skip
 
 
 # ---- the model ------------------------------------------------------------------------------------------------

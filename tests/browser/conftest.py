@@ -47,3 +47,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     shots = sorted(SHOTS.glob("*.png")) if SHOTS.is_dir() else []
     if shots:
         terminalreporter.write_line(f"desk screenshots ({len(shots)}): {SHOTS}: {', '.join(p.name for p in shots)}")
+
+
+def sign_in(page: Page, url: str, key: str, then: str = "/desk/queue") -> None:
+    """Sign in to the desk through its form, landing on `then`."""
+    page.goto(f"{url}/desk/sign-in?next={then}")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}{then}")

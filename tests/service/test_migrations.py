@@ -122,7 +122,7 @@ DECISION_AT_0002 = text(
 def test_upgrade_to_the_desk_fills_the_queue_columns_of_earlier_decisions(engine: Engine) -> None:
     migrate.upgrade(engine, "0002")
     contributions = [{"feature": "unit_value_to_reference", "value": 0.1, "input": 0.1, "contribution": 0.8},
-                     {"feature": "is_de_minimis", "value": 1, "input": 1.0, "contribution": 0.3},
+                     {"feature": "round_value", "value": 1, "input": 1.0, "contribution": 0.3},
                      {"feature": "country_of_origin", "value": "VN", "input": 3.0, "contribution": -0.2}]  # fmt: skip
     with engine.begin() as conn:
         conn.execute(text(ROWS["policies"]))

@@ -13,13 +13,15 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-from service.patterns import likely_violation
+from service.patterns import evidence
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
+# the least evidence that named a pattern when this revision was written (service/patterns.py has since asked more)
+BACKFILL_EVIDENCE = 0.05
 FILTERS = ("action", "risk_band", "port_of_entry", "importer_id", "likely_violation")
 CHUNK = 5_000
 
@@ -43,9 +45,10 @@ def _backfill() -> None:
         updates = []
         for id_, contributions in rows:
             parsed = contributions if isinstance(contributions, list) else json.loads(contributions)
-            pattern = likely_violation(c for c in parsed if "feature" in c and "contribution" in c)
-            if pattern is not None:
-                updates.append({"b_id": id_, "pattern": pattern})
+            found = evidence(c for c in parsed if "feature" in c and "contribution" in c)
+            best = max(found, key=lambda p: found[p], default=None)
+            if best is not None and found[best] >= BACKFILL_EVIDENCE:
+                updates.append({"b_id": id_, "pattern": best.value})
         if updates:
             bind.execute(decisions.update().where(decisions.c.id == sa.bindparam("b_id"))
                          .values(likely_violation=sa.bindparam("pattern")), updates)  # fmt: skip
