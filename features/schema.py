@@ -13,10 +13,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import to_jsonable_python
 
 # ISO 3166-1 alpha-2, officially assigned codes.
 ISO_COUNTRIES = frozenset([
@@ -161,53 +164,116 @@ class Entry(BaseModel):
                            "then": {"properties": {"declared_value_usd": {"maximum": 800}}}},
     )  # fmt: skip
 
-    entry_id: PartyId = Field(description="Entry number: filer code, serial, check digit.", examples=["DOC0000001-4"])
-    filed_at: datetime = Field(
-        description="When the entry was filed (UTC if no zone given).", examples=["2025-03-14T09:30:00Z"]
+    entry_id: PartyId = Field(
+        title="Entry number", description="Entry number: filer code, serial, check digit.", examples=["DOC0000001-4"]
     )
-    entry_type: EntryType = Field(description="01 formal, 11 informal, 86 de minimis.", examples=["01"])
+    filed_at: datetime = Field(
+        title="Filed", description="When the entry was filed (UTC if no zone given).", examples=["2025-03-14T09:30:00Z"]
+    )
+    entry_type: EntryType = Field(
+        title="Entry type", description="01 formal, 11 informal, 86 de minimis.", examples=["01"]
+    )
     importer_id: PartyId = Field(
-        description="Importer of record number (EIN+suffix or CBP-assigned).", examples=["12-3456789AB"]
+        title="Importer of record",
+        description="Importer of record number (EIN+suffix or CBP-assigned).",
+        examples=["12-3456789AB"],
     )
     filer_code: str = Field(
-        pattern=r"^[A-Z0-9]{3}$", description="Three-character broker or self-filer code.", examples=["ABC"]
+        title="Filer code",
+        pattern=r"^[A-Z0-9]{3}$",
+        description="Three-character broker or self-filer code.",
+        examples=["ABC"],
     )
     manufacturer_id: PartyId = Field(
-        max_length=15, description="Manufacturer identification code (MID).", examples=["CNAMAPLA1145SHA"]
+        title="Manufacturer (MID)",
+        max_length=15,
+        description="Manufacturer identification code (MID).",
+        examples=["CNAMAPLA1145SHA"],
     )
-    shipper_id: PartyId = Field(description="Shipper (foreign exporter) identifier.", examples=["SHP-000123"])
-    consignee_id: PartyId = Field(description="Ultimate consignee identifier.", examples=["CNS-004567"])
-    country_of_origin: Country = Field(description="ISO2 country where the goods were made.", examples=["VN"])
-    country_of_export: Country = Field(description="ISO2 country the goods were exported from.", examples=["VN"])
-    port_of_entry: str = Field(pattern=r"^\d{4}$", description="Schedule D port code.", examples=["2704"])
-    mode_of_transport: TransportMode = Field(description="Census mode-of-transport code.", examples=["11"])
-    carrier: str = Field(min_length=2, max_length=8, json_schema_extra=text_schema(2),
+    shipper_id: PartyId = Field(
+        title="Shipper", description="Shipper (foreign exporter) identifier.", examples=["SHP-000123"]
+    )
+    consignee_id: PartyId = Field(
+        title="Ultimate consignee", description="Ultimate consignee identifier.", examples=["CNS-004567"]
+    )
+    country_of_origin: Country = Field(
+        title="Country of origin", description="ISO2 country where the goods were made.", examples=["VN"]
+    )
+    country_of_export: Country = Field(
+        title="Country of export", description="ISO2 country the goods were exported from.", examples=["VN"]
+    )
+    port_of_entry: str = Field(
+        title="Port of entry", pattern=r"^\d{4}$", description="Schedule D port code.", examples=["2704"]
+    )
+    mode_of_transport: TransportMode = Field(
+        title="Mode of transport", description="Census mode-of-transport code.", examples=["11"]
+    )
+    carrier: str = Field(title="Carrier", min_length=2, max_length=8, json_schema_extra=text_schema(2),
                          description="SCAC or IATA carrier code.", examples=["MAEU"])  # fmt: skip
-    hts_code: HtsCode = Field(description="10-digit HTSUS statistical number; dots allowed.", examples=["8541.43.0010"])
+    hts_code: HtsCode = Field(
+        title="HTS code", description="10-digit HTSUS statistical number; dots allowed.", examples=["8541.43.0010"]
+    )
     description: str = Field(
-        min_length=1, max_length=500, json_schema_extra=text_schema(1), description="Goods description as declared.",
+        title="Description of goods",
+        min_length=1,
+        max_length=500,
+        json_schema_extra=text_schema(1),
+        description="Goods description as declared.",
         examples=["solar module 400W"],
     )
     declared_value_usd: Number = Field(
-        ge=0, allow_inf_nan=False, description="Entered value in USD.", examples=[18500.0]
+        title="Declared value (USD)", ge=0, allow_inf_nan=False, description="Entered value in USD.", examples=[18500.0]
     )
     quantity: Number = Field(
-        gt=0, allow_inf_nan=False, description="Quantity in the HTS reporting unit.", examples=[500]
+        title="Quantity", gt=0, allow_inf_nan=False, description="Quantity in the HTS reporting unit.", examples=[500]
     )
-    quantity_unit: QuantityUnit = Field(description="HTS reporting unit.", examples=["NO"])
+    quantity_unit: QuantityUnit = Field(title="Quantity unit", description="HTS reporting unit.", examples=["NO"])
     gross_weight_kg: Number = Field(
-        gt=0, allow_inf_nan=False, description="Gross shipping weight in kg.", examples=[1200.0]
+        title="Gross weight (kg)",
+        gt=0,
+        allow_inf_nan=False,
+        description="Gross shipping weight in kg.",
+        examples=[1200.0],
     )
-    related_party: bool = Field(default=False, strict=True, description="Buyer and seller are related parties: "
-                                "true or false (not 0 or 1).")  # fmt: skip
+    related_party: bool = Field(
+        title="Related parties",
+        default=False,
+        strict=True,
+        description="Buyer and seller are related parties: true or false (not 0 or 1).",
+    )
     adcvd_case_no: str | None = Field(
-        default=None, pattern=r"^[AC]\d{9}$", description="AD/CVD case number when declared.", examples=["A570983000"]
+        title="AD/CVD case number",
+        default=None,
+        pattern=r"^[AC]\d{9}$",
+        description="AD/CVD case number when declared.",
+        examples=["A570983000"],
     )
     marketplace: str | None = Field(
-        default=None, max_length=64, json_schema_extra=text_schema(0), description="E-commerce marketplace.",
+        title="Marketplace",
+        default=None,
+        max_length=64,
+        json_schema_extra=text_schema(0),
+        description="E-commerce marketplace.",
         examples=["shopmart"],
     )
-    seller_id: PartyId | None = Field(default=None, description="E-commerce seller identifier.", examples=["SLR-0042"])
+    seller_id: PartyId | None = Field(
+        title="Seller", default=None, description="E-commerce seller identifier.", examples=["SLR-0042"]
+    )
+
+    # the entry exactly as it was given, kept for the record: the fields above hold it normalised
+    _sent: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_as_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Entry]) -> Entry:
+        entry = handler(data)
+        if isinstance(data, dict):
+            entry._sent = dict(data)
+        return entry
+
+    def as_sent(self) -> dict[str, Any]:
+        """The entry as it was given (an HTS code with its dots, a country in lower case), in JSON's types."""
+        return to_jsonable_python(self._sent) if self._sent is not None else self.model_dump(mode="json")
 
     @field_validator("*")
     @classmethod

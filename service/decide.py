@@ -109,7 +109,7 @@ def evaluate(
                 "model_alias": ref.alias,
                 "decided_at": decided_at,
                 "request_id": request_id,
-                "entry": fields,
+                "entry": entry.as_sent(),
                 "entry_digest": digest(fields),
                 "importer_id": entry.importer_id,
                 "port_of_entry": entry.port_of_entry,

@@ -51,7 +51,8 @@ def feature_label(feature: str) -> str:
     return label(feature)
 
 
-def _hts(code: str) -> str:
+def hts_text(code: str) -> str:
+    """An HTS code as printed in the tariff schedule: 7317.00.5503 (ten digits), 7317.00 (six)."""
     if len(code) == 10 and code.isdigit():
         return f"{code[:4]}.{code[4:6]}.{code[6:]}"
     if len(code) == 6 and code.isdigit():
@@ -110,7 +111,7 @@ class Explainer:
             if value is None:
                 return f"{label(k.column)} is not given"
             known = value in self.known.get(k.column, ())
-            shown = _hts(value) if k.column.startswith("hts") else value
+            shown = hts_text(value) if k.column.startswith("hts") else value
             return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
         if value is None:
             if k.kind == "history":
@@ -132,7 +133,7 @@ class Explainer:
         if level >= 0:
             by = ref.by[level]
             group = str(batch.text[by][i])
-            where = f"for {label(by)} {_hts(group) if by.startswith('hts') else group}"
+            where = f"for {label(by)} {hts_text(group) if by.startswith('hts') else group}"
         declared = _number(ref.value, number(batch.rows[i].get(ref.value)))
         usual = _number(ref.value, float(medians[i]))
         return f"{label(ref.value)} is {ratio:.0%} of the usual {where} ({declared} against {usual})"

@@ -256,7 +256,10 @@ class NewKey(KeyOut):
 class DecisionRecord(DecisionOut):
     """Exactly what was decided: the entry as received and every feature's contribution, and any waivers."""
 
-    entry: Entry
+    entry: dict[str, JsonValue] = Field(
+        description="The entry exactly as it was sent (an HTS code with its dots, a country in lower case): the "
+        "record, not the normalised values scored."
+    )
     contributions: list[Contribution]
     earlier: list[PastDecision] = Field(default=[], description="Decisions on this entry by other model versions.")
     waivers: list[WaiverOut] = Field(default=[], description="Overrides of this decision, oldest first.")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from features.schema import Entry
 from features.spec import BUILTIN_SPEC
 from service import migrate, store
 from training.data import DataError
@@ -31,7 +32,7 @@ def history_from_db(database_url: str) -> pd.DataFrame:
         raise DataError(f"no decisions in {database_url}: score entries before training from them")
     rows = []
     for decision, outcome in pairs:
-        row = dict(decision.entry)
+        row = Entry.model_validate(decision.entry).model_dump(mode="json")  # recorded as sent: normalise it
         if outcome is None:
             row |= {LABEL: np.nan, REVENUE: np.nan, OUTCOME_AT: pd.NaT, SELECTION: None,
                     CHANCE: decision.selection_probability}  # fmt: skip

@@ -3,6 +3,7 @@ recorded through the same code as the API's."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -13,7 +14,6 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from features.pipeline import HISTORY_FEATURES
-from features.schema import Entry
 from service import outcomes, patterns, review, store
 from service.deps import ScorerDep, SessionDep
 from service.explain import ENTITY_LABELS, feature_label, label
@@ -21,6 +21,7 @@ from service.registry_view import NotInRegistry, RegistryView
 from service.schemas import OutcomeIn, SelectedBy, WaiverIn
 from service.web.auth import DESK, FormUserDep, UserDep
 from service.web.charts import waterfall
+from service.web.filed import filed_fields
 from service.web.render import entry_path, render, see_other
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _entry_context(request: Request, session: SessionDep, entry_id: str, version
         "outcome": store.outcome_of(session, entry_id), "history": account_history(contributions),
         "signal": None if decision.likely_violation else strongest_signal(contributions),
         "min_evidence": patterns.MIN_EVIDENCE,
-        "fields": [(label(f), decision.entry.get(f)) for f in Entry.model_fields],
+        "fields": filed_fields(decision.entry), "sent": json.dumps(decision.entry, indent=1, ensure_ascii=False),
         "rules": [r for r in decision.reasons if r.get("effect") == "rule"],
         "reasons": [r for r in decision.reasons if r.get("effect") != "rule"],
         "selected_by": list(SelectedBy), "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),

@@ -51,3 +51,35 @@ def test_released_entries_name_no_pattern_unless_the_reviewer_asks(live: LiveSer
         expect(signals).not_to_contain_text("log-odds", use_inner_text=True)  # closed
         signals.locator("summary").click()
         expect(signals).to_contain_text("log-odds from its signals", use_inner_text=True)
+
+
+def test_the_entry_is_recorded_as_sent_and_shown_in_peoples_units(live: LiveServer, page: Page,
+                                                                  history: pd.DataFrame) -> None:  # fmt: skip
+    sent = entry_json(history, 1100) | {
+        "hts_code": "7317.00.5503", "country_of_origin": "cn", "declared_value_usd": 3800, "quantity": 59,
+        "quantity_unit": "KG", "gross_weight_kg": 61.5, "related_party": False, "adcvd_case_no": None,
+        "entry_type": "01", "mode_of_transport": "11", "filed_at": "2025-03-14T09:30:00Z",
+    }  # fmt: skip
+    _score(live, [sent])
+    with live.client(Role.REVIEWER) as api:
+        recorded = api.get(f"/v1/decisions/{sent['entry_id']}").json()["entry"]
+    assert recorded == sent  # exactly as sent: the dots, the lower case, the whole number
+
+    sign_in(page, live.url, live.keys[Role.REVIEWER], f"/desk/entries/{sent['entry_id']}")
+    fields = page.locator("dl.fields")
+    shown = dict(zip(fields.locator("dt").all_inner_texts(), fields.locator("dd").all_inner_texts()))
+    assert shown["HTS code"] == "7317.00.5503"
+    assert shown["Country of origin"] == "CN"
+    assert shown["Declared value (USD)"] == "$3,800.00"
+    assert shown["Quantity"] == "59 KG"
+    assert shown["Gross weight (kg)"] == "61.5 kg"
+    assert shown["Related parties"] == "no"
+    assert shown["AD/CVD case number"] == "—"
+    assert shown["Entry type"] == "01 (formal)"
+    assert shown["Mode of transport"] == "11 (vessel, container)"
+    assert shown["Filed"] == "2025-03-14 09:30 UTC"
+    assert not {"False", "True", "3800.0", "7317005503"} & set(shown.values())
+    # the record itself, on request
+    expect(page.locator("#as-sent pre")).not_to_be_visible()
+    page.locator("#as-sent summary").click()
+    expect(page.locator("#as-sent pre")).to_contain_text('"hts_code": "7317.00.5503"')
