@@ -46,15 +46,19 @@ DERIVED_COLUMNS: dict[str, str] = {
 }
 
 
+def heading_words(description: str) -> dict[str, frozenset[str]]:
+    """The words of a description that name goods, each with the HTS headings such goods fall under."""
+    lower = description.lower()
+    return {word: headings for word, headings in KEYWORD_HEADINGS.items() if word in lower}
+
+
 def _text_flags(descriptions: pd.Series) -> pd.DataFrame:
     """Brand, vagueness and heading keywords per description, computed once per distinct text."""
     uniq = pd.Series(descriptions.dropna().unique(), dtype=object)
     lower = uniq.str.lower()
     brand = lower.map(lambda d: any(w in d for w in BRAND_WORDS))
     vague = lower.str.strip().isin(VAGUE_DESCRIPTIONS)
-    headings = lower.map(
-        lambda d: frozenset().union(*(h for w, h in KEYWORD_HEADINGS.items() if w in d))  # type: ignore[arg-type]
-    )
+    headings = uniq.map(lambda d: frozenset().union(*heading_words(d).values()))
     table = pd.DataFrame(
         {"brand": brand.to_numpy(), "vague": vague.to_numpy(), "headings": headings.to_numpy()}, index=uniq.to_numpy()
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from features.derive import DERIVED_COLUMNS, FLAGS
+from features.derive import DERIVED_COLUMNS, FLAGS, heading_words
 from features.online import Batch, number
 from features.pipeline import HISTORY_FEATURES, FeaturePipeline
 from features.schema import Entry
@@ -60,6 +60,21 @@ def hts_text(code: str) -> str:
     return code
 
 
+MISMATCH = "desc_hts_mismatch"
+
+
+def _mismatch_sentence(row: dict[str, Any]) -> str:
+    """Which heading the description names, against the declared one."""
+    words = heading_words(str(row.get("description") or ""))
+    declared = str(row.get("hts_code") or "")[:4]
+    named = sorted({h for hs in words.values() for h in hs} - {declared})
+    if not named:
+        return YES_NO[MISMATCH][0]
+    said = ", ".join(f'"{w}"' for w in words)
+    return (f"the description ({said}) names goods of HTS heading {' or '.join(named)}, not the declared "
+            f"heading {declared}")  # fmt: skip
+
+
 UNITS = {"gross_weight_kg": " kg", "kg_per_unit": " kg"}
 
 
@@ -93,6 +108,7 @@ class Explainer:
             name = spec.entity_name(entity)
             kinds |= {f"{name}_{stat}": _Kind("history", name, entity=name, stat=stat) for stat in HISTORY_FEATURES}
         self.kinds = [kinds[f] for f in pipeline.feature_names]
+        self.compared = frozenset(k.column for k in self.kinds if k.kind == "reference")  # values with a usual
 
     def display_values(self, batch: Batch, inputs: list[list[float | None]]) -> list[list[Any]]:
         """What a reviewer reads for each feature: the category as text, otherwise the model input
@@ -113,11 +129,15 @@ class Explainer:
             known = value in self.known.get(k.column, ())
             shown = hts_text(value) if k.column.startswith("hts") else value
             return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
+        if k.kind == "history" and (value is None or self.absent(k, batch, i)):
+            who = ENTITY_LABELS.get(k.entity, label(k.entity))
+            return (f"no {who} on this entry: the model rates entries without one by how often such entries "
+                    "violated before")  # fmt: skip
         if value is None:
-            if k.kind == "history":
-                return f"no {ENTITY_LABELS.get(k.entity, label(k.entity))} on this entry"
             return f"{label(k.column)} is not given"
         if k.kind == "yes_no":
+            if k.column == MISMATCH and value >= 0.5:
+                return _mismatch_sentence(batch.rows[i])
             yes, no = YES_NO[k.column]
             return yes if value >= 0.5 else no
         if k.kind == "number":
@@ -125,6 +145,35 @@ class Explainer:
         if k.kind == "reference":
             return self._reference_sentence(k.reference, batch, i, value)  # type: ignore[arg-type]
         return self._history_sentence(k, batch, i, value)
+
+    def absent(self, k: _Kind, batch: Batch, i: int) -> bool:
+        """Whether the entry names no account of a history feature's entity (a parcel without a seller)."""
+        return any(batch.rows[i].get(part) in (None, "") for part in k.entity.split("+"))
+
+    def pick(self, order: list[int], batch: Batch, i: int, top: int) -> list[int]:
+        """The features whose reasons are shown, the largest contributions first (`order`), one reason per fact:
+        a value's ratio to the usual stands for the value itself, and one history feature of an absent account
+        for all of them."""
+        chosen: list[int] = []
+        facts: set[str] = set()
+        for j in order:
+            k = self.kinds[j]
+            if k.kind == "history" and self.absent(k, batch, i):
+                fact = f"absent:{k.entity}"
+            elif k.kind == "reference":  # the ratio says more than the bare value: it takes the value's place
+                fact = f"ratio:{k.column}"
+                chosen = [c for c in chosen if (self.kinds[c].kind, self.kinds[c].column) != ("number", k.column)]
+                facts.add(f"value:{k.column}")
+            elif k.kind == "number" and k.column in self.compared:
+                fact = f"value:{k.column}"
+            else:
+                fact = f"feature:{j}"
+            if fact not in facts:
+                facts.add(fact)
+                chosen.append(j)
+            if len(chosen) == top:
+                break
+        return chosen
 
     def _reference_sentence(self, ref: Reference, batch: Batch, i: int, ratio: float) -> str:
         medians, levels = batch.references[ref.feature]

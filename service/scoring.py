@@ -160,7 +160,8 @@ class Scorer:
         inputs = missing_as_none(x)
         shown = self.explainer.display_values(batch, inputs)
         names = self.pipeline.feature_names
-        orders = np.argsort(-np.abs(contrib[:, :-1]), axis=1, kind="stable")[:, :top].tolist()
+        # a few more than `top`: the explainer may pass over features whose fact another reason states
+        orders = np.argsort(-np.abs(contrib[:, :-1]), axis=1, kind="stable")[:, : 2 * top + 2].tolist()
         out = []
         for i, (values, given_row, phi, order) in enumerate(zip(shown, inputs, contrib.tolist(), orders)):
             contributions = [
@@ -175,7 +176,7 @@ class Scorer:
                     "effect": "raises risk" if phi[j] > 0 else "lowers risk",
                     "sentence": self.explainer.sentence(j, batch, i, values[j]),
                 }
-                for j in order
+                for j in self.explainer.pick(order, batch, i, top)
             ]
             money = None if np.isnan(expected[i]) else float(expected[i])
             out.append(Scored(float(scores[i]), float(raw[i]), phi[-1], money, contributions, reasons))

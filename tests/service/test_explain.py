@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,14 +47,33 @@ def test_contributions_agree_with_the_shap_library_and_add_up(scorer: Scorer, sc
     assert np.allclose(scores, scorer.model.calibration.probability(raw), atol=1e-15)
 
 
-def test_reasons_are_the_largest_contributions_in_plain_words(scored: tuple) -> None:
-    _, _, _, results = scored
-    for r in results:
-        by_size = sorted(r.contributions, key=lambda c: -abs(c["contribution"]))[:5]
-        assert [x["feature"] for x in r.reasons] == [c["feature"] for c in by_size]
+BARE = {"unit_value": "unit_value_to_reference", "kg_per_unit": "kg_per_unit_to_reference"}  # value: its ratio
+
+
+def test_reasons_are_the_largest_contributions_in_plain_words_one_per_fact(scored: tuple) -> None:
+    rows, _, _, results = scored
+    passed_over = 0
+    for i, r in enumerate(results):
+        shown = [x["feature"] for x in r.reasons]
+        sizes = [abs(x["contribution"]) for x in r.reasons]
+        assert len(shown) == 5 and sizes == sorted(sizes, reverse=True)
+        absent = {e for e in ("seller_id", "importer_id", "manufacturer_id", "shipper_id") if pd.isna(rows.loc[i, e])}
+
+        def fact(feature: str, absent: set[str] = absent) -> str:
+            if feature in BARE:
+                return BARE[feature]
+            return next((e for e in absent if feature.startswith(f"{e}_")), feature)
+
+        assert len({fact(f) for f in shown}) == 5  # no fact twice: a value beside its ratio, an absent seller twice
+        # every larger contribution left out states a fact a shown reason states
+        for c in r.contributions:
+            if abs(c["contribution"]) > sizes[-1] and c["feature"] not in shown:
+                passed_over += 1
+                assert fact(c["feature"]) in {fact(f) for f in shown}, c["feature"]
         for reason in r.reasons:
             assert reason["effect"] == ("raises risk" if reason["contribution"] > 0 else "lowers risk")
             assert reason["sentence"] and "_" not in reason["sentence"].replace("_to_", "")
+    assert passed_over > 0  # the rule was put to the test
 
 
 def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple) -> None:
@@ -69,8 +90,16 @@ def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple)
         flag = x[i, names.index("adcvd_scope_without_case")]
         assert ("but no case number is declared" in s) == (flag == 1)
     seller = say["seller_id_violation_rate"]
-    assert {s for i, s in enumerate(seller) if pd.isna(rows.loc[i, "seller_id"])} == {"no seller on this entry"}
+    assert {s for i, s in enumerate(seller) if pd.isna(rows.loc[i, "seller_id"])} == {
+        "no seller on this entry: the model rates entries without one by how often such entries violated before"}
     assert any(s.startswith("seller: ") and "violations in" in s for s in seller)
+    mismatch = names.index("desc_hts_mismatch")
+    flagged = [(i, s) for i, s in enumerate(say["desc_hts_mismatch"]) if x[i, mismatch] == 1]
+    assert flagged
+    for i, s in flagged:  # which heading the description names, and the declared one
+        declared = str(rows.loc[i, "hts_code"])[:4]
+        assert re.fullmatch(rf'the description \(".+"\) names goods of HTS heading \d{{4}}( or \d{{4}})*, not the '
+                            rf"declared heading {declared}", s), s  # fmt: skip
     first = [s for s in say["importer_id_first_time"] if s.startswith("first entry")]
     assert len(first) == int(np.nansum(x[:, names.index("importer_id_first_time")]))
     assert all(s.startswith("country of origin is ") for s in say["country_of_origin"])
