@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WIDTH, LABEL_W, VALUE_W, ROW_H, TOP = 880, 330, 80, 26, 28
+LINE_CHARS, LINE_H = 46, 15  # a label longer than a line wraps onto a second, and its row grows by a line
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Bar:
     y: float = 0.0
     text: str = ""
     detail: str = ""  # the entry's value of the feature, as a reviewer reads it
+    lines: tuple[str, ...] = ()  # the label as drawn, one or two lines
+    height: float = ROW_H
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Waterfall:
     ticks: list[tuple[float, str]]  # x and label of each axis tick
     zero: float  # x of margin 0
     height: int
+    axis_y: float  # where the axis's ticks and title are drawn
     width: int = WIDTH
     label_width: int = LABEL_W
     row_height: int = ROW_H
@@ -47,6 +51,16 @@ def _detail(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
+
+
+def wrap(label: str, width: int = LINE_CHARS) -> tuple[str, ...]:
+    """A label in at most two lines of about `width` characters, broken between words; a second line still
+    too long ends in an ellipsis (the whole label is in the bar's tooltip)."""
+    if len(label) <= width:
+        return (label,)
+    cut = label.rfind(" ", 0, width + 1)
+    first, rest = (label[:cut], label[cut + 1 :]) if cut > 0 else (label[:width], label[width:])
+    return (first, rest if len(rest) <= width else rest[: width - 1].rstrip() + "…")
 
 
 def _nice_step(span: float) -> float:
@@ -83,12 +97,16 @@ def waterfall(contributions: list[dict[str, Any]], base_value: float, labels: di
         return LABEL_W + (v - low) / (high - low) * plot
 
     drawn = []
-    for i, b in enumerate(bars):
+    y = float(TOP)
+    for b in bars:
         left, right = sorted((x_of(b.start), x_of(b.end)))
         amount = _signed(b.value) if b.kind in ("contribution", "rest") else f"{b.value:.3f}".replace("-", "\u2212")
-        drawn.append(Bar(b.kind, b.label, b.value, b.start, b.end, left, max(right - left, 1.0), TOP + i * ROW_H,
-                         amount, b.detail))  # fmt: skip
+        lines = wrap(b.label)
+        height = ROW_H + LINE_H * (len(lines) - 1)
+        drawn.append(Bar(b.kind, b.label, b.value, b.start, b.end, left, max(right - left, 1.0), y, amount, b.detail,
+                         lines, height))  # fmt: skip
+        y += height
     step = _nice_step(high - low)
     first = int(low // step) + 1
     ticks = [(x_of(k * step), f"{k * step:g}".replace("-", "\u2212")) for k in range(first, int(high // step) + 1)]
-    return Waterfall(drawn, ticks, x_of(0.0), TOP + len(drawn) * ROW_H + 30)
+    return Waterfall(drawn, ticks, x_of(0.0), int(y) + 48, axis_y=y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -48,6 +49,12 @@ def strongest_signal(contributions: list[dict[str, Any]]) -> tuple[str, float] |
     return (best.value, found[best]) if best is not None else None
 
 
+def _odds(margin: float) -> str:
+    """Log-odds as odds a reader knows: "1 to 15.6" against, "2.3 to 1" for."""
+    odds = math.exp(margin)
+    return f"{odds:.3g} to 1" if odds >= 1 else f"1 to {1 / odds:.3g}"
+
+
 def _entry_context(request: Request, session: SessionDep, entry_id: str, version: int | None) -> dict[str, Any]:
     decision, others = review.decision_of(session, entry_id, version)
     contributions = decision.contributions
@@ -68,6 +75,7 @@ def _entry_context(request: Request, session: SessionDep, entry_id: str, version
         "outcome": store.outcome_of(session, entry_id), "history": account_history(contributions),
         "signal": None if decision.likely_violation else strongest_signal(contributions),
         "min_evidence": patterns.MIN_EVIDENCE,
+        "raw_probability": 1 / (1 + math.exp(-decision.raw_score)), "odds": _odds(decision.raw_score),
         "fields": filed_fields(decision.entry), "sent": json.dumps(decision.entry, indent=1, ensure_ascii=False),
         "rules": [r for r in decision.reasons if r.get("effect") == "rule"],
         "reasons": [r for r in decision.reasons if r.get("effect") != "rule"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,8 +24,19 @@ def entry_path(entry_id: str, version: int | None = None, saved: str | None = No
     return f"/desk/entries/{quote(entry_id, safe='')}" + (f"?{query}" if query else "")
 
 
+STAMPED = re.compile(r"^(?P<name>.+)-(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})T\d{6,12}$")
+
+
+def key_label(name: str) -> str:
+    """A key's name as a reviewer reads it: `local-admin-20261205T135107867849` is "local-admin (key of
+    2026-12-05)"; a name someone chose is shown as it is."""
+    stamped = STAMPED.match(name)
+    return f"{stamped['name']} (key of {stamped['y']}-{stamped['m']}-{stamped['d']})" if stamped else name
+
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["feature_label"] = feature_label
+templates.env.filters["key_label"] = key_label
 templates.env.globals["entry_path"] = entry_path
 
 # pages load nothing but their own stylesheet and script; none may be framed, cached or leak its address

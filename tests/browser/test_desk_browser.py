@@ -174,8 +174,13 @@ def test_long_feature_names_are_drawn_whole_inside_the_chart(live: LiveServer, p
     page.goto(f"{live.url}/desk/sign-in?next=/desk/entries/{entry['entry_id']}")
     page.get_by_label("API key").fill(live.keys[Role.REVIEWER])
     page.get_by_role("button", name="Sign in").click()
-    names = page.locator("#waterfall text.name").evaluate_all("ts => ts.map(t => t.textContent)")
-    assert any(n.endswith("…") for n in names), names  # the longest names are cut to fit, and drawn whole
+    labels = page.locator("#waterfall text.name").evaluate_all(
+        "ts => ts.map(t => [t.querySelector('title').textContent, [...t.querySelectorAll('tspan')].map(s => "
+        "s.textContent)])")  # fmt: skip
+    assert any(len(lines) == 2 for _, lines in labels), labels  # the longest names wrap onto a second line
+    for label, lines in labels:  # and are drawn whole, the full name in the tooltip
+        assert " ".join(lines) == label or (len(label) > 80 and lines[-1].endswith("…")), (label, lines)
+    names = [" ".join(lines) for _, lines in labels]
     outside = page.locator("#waterfall text").evaluate_all(
         "ts => ts.filter(t => t.getBBox().x < 0 || t.getBBox().x + t.getBBox().width > "
         "t.ownerSVGElement.viewBox.baseVal.width + 0.5).map(t => t.textContent)")
@@ -220,6 +225,7 @@ def test_a_waiver_posted_from_the_page_of_an_id_with_dot_segments_lands_on_that_
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {tricky}")
     page.get_by_label("New action").select_option("release")
     page.get_by_label("Reason (required)").fill("CF-28 answer documents the price")
+    page.get_by_label("Officer").fill("officer.j.doe")
     page.get_by_role("button", name="Record waiver").click()
     expect(page.get_by_role("status")).to_contain_text("Waiver recorded")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {tricky}")

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from service.keys import Role
 from service.patterns import NAMEABLE
@@ -83,3 +84,66 @@ def test_the_entry_is_recorded_as_sent_and_shown_in_peoples_units(live: LiveServ
     expect(page.locator("#as-sent pre")).not_to_be_visible()
     page.locator("#as-sent summary").click()
     expect(page.locator("#as-sent pre")).to_contain_text('"hts_code": "7317.00.5503"')
+
+
+# elements drawn on more than one line: an inline element broken over lines, or a box taller than a line
+WRAPPED = """els => els.filter(e => {
+  const style = getComputedStyle(e), line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.45;
+  return e.getClientRects().length > 1 || e.getBoundingClientRect().height > line * 1.6;
+}).map(e => e.textContent)"""
+
+
+def test_the_queue_at_1280_px_keeps_badges_and_ids_on_one_line_and_answers_keys_at_once(
+    live: LiveServer, page: Page, history: pd.DataFrame
+) -> None:
+    importer = f"IMP-LAYOUT-WITH-A-LONG-HYPHENATED-NAME-{datetime.now():%H%M%S%f}"
+    entries = [entry_json(history, i) | {"importer_id": importer, "entry_id": f"ABC-{i}-{datetime.now():%H%M%S%f}-X"}
+               for i in range(1200, 1215)]  # fmt: skip
+    decided = _score(live, entries)
+    sign_in(page, live.url, live.keys[Role.REVIEWER], f"/desk/queue?importer={importer}")
+    assert page.evaluate("window.innerWidth") == 1280
+    assert page.locator("table.queue .band").evaluate_all(WRAPPED) == []
+    assert page.locator("table.queue .id").evaluate_all(WRAPPED) == []
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert page.locator("table.queue span.id").first.get_attribute("title") == importer  # whole, on hover
+    # no outcome or waiver on this page: no empty Review column
+    assert "Review" not in page.locator("table.queue thead").inner_text()
+
+    # j, j, Enter as soon as the first row shows, the desk's script slow to arrive: the second entry opens
+    order = page.locator("a.entry-link").all_inner_texts()
+    held: list[Route] = []
+    page.route("**/desk/static/desk.js", lambda route: held.append(route))
+    page.goto(f"{live.url}/desk/queue?importer={importer}", wait_until="commit")
+    try:  # a page that shows its rows before its script has them answer no key
+        page.wait_for_selector("a.entry-link", state="visible", timeout=1500)
+        keys_before_script = True
+    except PlaywrightTimeout:
+        keys_before_script = False
+    if keys_before_script:
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+    assert len(held) == 1
+    page.unroute("**/desk/static/desk.js")  # lets the held script through; the entry's page loads it as usual
+    if not keys_before_script:
+        page.wait_for_selector("a.entry-link", state="visible")
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Entry {order[1]}")
+    assert set(order) == set(decided)
+
+
+def test_the_entry_page_shows_the_calibration_step_the_axis_and_an_empty_officer(
+    live: LiveServer, page: Page, history: pd.DataFrame
+) -> None:
+    entry = entry_json(history, 1300)
+    decision = _score(live, [entry])[entry["entry_id"]]
+    sign_in(page, live.url, live.keys[Role.REVIEWER], f"/desk/entries/{entry['entry_id']}")
+    step = page.locator("#calibration")
+    expect(step).to_contain_text(f"{float(decision['raw_score']):.3f}".replace("-", "−"))  # type: ignore[arg-type]
+    expect(step).to_contain_text(f"maps it to the score {float(decision['score']):.3f}")  # type: ignore[arg-type]
+    expect(page.locator("#wf-axis")).to_contain_text("log-odds")
+    expect(page.get_by_label("Officer")).to_have_value("")  # who waives is typed by the officer, not the key's name
+    assert page.locator("#waterfall text.name tspan").evaluate_all("ts => ts.filter(t => t.textContent.endsWith('…'))"
+                                                                   ".length") == 0  # fmt: skip

@@ -131,7 +131,7 @@ def test_forms_without_the_session_token_or_from_another_site_are_refused(live: 
 def _queue_ids(desk: httpx.Client, query: dict[str, str]) -> tuple[list[str], httpx.Response]:
     page = desk.get("/desk/queue", params=query)
     assert page.status_code == 200, page.text
-    return re.findall(r'class="entry-link" href="/desk/entries/([^"?]+)\?', page.text), page
+    return re.findall(r'class="entry-link id" href="/desk/entries/([^"?]+)\?', page.text), page
 
 
 def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, desk: httpx.Client,
@@ -337,3 +337,10 @@ def test_a_date_range_reads_the_same_by_date_or_by_score(live: LiveServer, histo
     engine.dispose()
     assert pages[0] == pages[1] and len(pages[0]) == 50
     assert none.rows == []
+
+
+def test_a_generated_key_name_is_shown_as_a_name_and_a_date() -> None:
+    from service.web.render import key_label
+
+    assert key_label("local-admin-20261205T135107867849") == "local-admin (key of 2026-12-05)"
+    assert key_label("officer-doe") == "officer-doe"
