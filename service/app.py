@@ -199,7 +199,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         app.state.metrics.model.labels(ref.name, ref.alias).set(ref.version)
         app.state.registry_view = RegistryView(_tracking_uri(settings), settings.model_name, settings.mlflow_ui_url)
         app.state.drift = DriftMonitor(app.state.sessions, app.state.metrics, settings.drift_days,
-                                       settings.drift_max_decisions)  # fmt: skip
+                                       settings.drift_max_decisions, settings.drift_refresh_seconds)  # fmt: skip
         tasks = []
         if scorer is None and settings.model_poll_seconds > 0:
             tasks.append(asyncio.create_task(_poll(app, settings.model_poll_seconds)))

@@ -71,8 +71,11 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
                          "drift")  # fmt: skip
     rows = desk.recent_inputs(session, ref.name, ref.version, since, limit)
     if not rows:
-        return report(0, f"no decisions by {window}")
+        return report(0, f"{NO_DECISIONS} {window}")
     return report(len(rows), columns=compare(reference, recent_values(rows, scorer.pipeline.feature_names)))
+
+
+NO_DECISIONS = "no decisions by"
 
 
 class DriftMonitor:
@@ -80,17 +83,29 @@ class DriftMonitor:
     the background (app.py) and on request; a reader never waits for a computation unless there is no report
     of the serving version yet. Every computation also sets the drift gauges of /metrics."""
 
-    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int) -> None:
+    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int,
+                 every: float = 0) -> None:  # fmt: skip
         self.sessions, self.metrics, self.days, self.limit = sessions, metrics, days, limit
+        self.every = every  # seconds between the background rounds (0: none)
         self._report: DriftReport | None = None
         self._lock = threading.Lock()  # one computation at a time: the background round's or a caller's
 
     def latest(self, scorer: Scorer) -> DriftReport:
-        """The last report of the serving version, computed now if there is none."""
+        """The last report of the serving version, computed now if there is none, or if it compared nothing and
+        the version has decided entries since (the first decisions show at once, not at the next round)."""
         report = self._report
-        if report is not None and report.model_version == scorer.ref.version:
-            return report
-        return self.refresh(scorer)
+        if report is None or report.model_version != scorer.ref.version:
+            return self.refresh(scorer)
+        if report.decisions == 0 and report.note.startswith(NO_DECISIONS):
+            with self.sessions() as session:
+                if desk.decided_since(session, scorer.ref.name, scorer.ref.version, report.since):
+                    return self.refresh(scorer)
+        return report
+
+    def next_round(self) -> datetime | None:
+        """When the background will next recompute the report, if it does."""
+        report = self._report
+        return report.computed_at + timedelta(seconds=self.every) if report is not None and self.every > 0 else None
 
     def refresh(self, scorer: Scorer) -> DriftReport:
         """Compute the report now."""

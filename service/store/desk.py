@@ -118,3 +118,10 @@ def recent_inputs(session: Session, model_name: str, version: int, since: dateti
         .limit(limit)
     )
     return [(s, c) for s, c in session.execute(query).tuples()]
+
+
+def decided_since(session: Session, model_name: str, version: int, since: datetime) -> bool:
+    """Whether a model version has decided any entry since `since` (one indexed look)."""
+    query = select(Decision.id).where(Decision.model_name == model_name, Decision.model_version == version,
+                                      Decision.decided_at >= since).limit(1)  # fmt: skip
+    return session.execute(query).first() is not None

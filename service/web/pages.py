@@ -167,6 +167,7 @@ def model_page(request: Request, session: SessionDep, scorer: ScorerDep, user: U
         "user": user, "nav": "model", "cards": [(c, view.run_url(c.run_id, c.experiment_id)) for c in cards],
         "registry_error": registry_error, "history": history, "key_metrics": KEY_METRICS,
         "promotion_metric": PROMOTION_METRIC, "serving": scorer.ref, "drift": monitor.latest(scorer),
+        "next_round": monitor.next_round(),
     })  # fmt: skip
 
 

@@ -5,10 +5,11 @@ value features and not on others."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from features.history import HistoryProfiles
 from features.pipeline import prepare
@@ -16,7 +17,8 @@ from features.schema import Entry
 from features.spec import BUILTIN_SPEC
 from service import store
 from service.decide import PolicyInForce, decide
-from service.monitoring import drift
+from service.monitoring import DriftMonitor, drift
+from service.observe import Metrics
 from service.policy import Policy
 from service.scoring import Scorer
 from tests.live import migrated
@@ -64,3 +66,21 @@ def test_a_planted_shift_is_flagged_and_nothing_else(empty_database: str, scorer
     for name in ("country_of_origin", "quantity", "gross_weight_kg", "mode_of_transport", "kg_per_unit"):
         assert not by_name[name].flagged and by_name[name].psi < 0.1, (name, by_name[name].psi)
     assert [c.psi for c in shifted.columns] == sorted((c.psi for c in shifted.columns), reverse=True)
+
+
+def test_the_first_decisions_of_the_serving_version_show_at_once_not_at_the_next_round(
+    empty_database: str, scorer: Scorer, history: pd.DataFrame
+) -> None:
+    engine = store.make_engine(migrated(empty_database))
+    monitor = DriftMonitor(sessionmaker(engine), Metrics(), days=7, limit=10_000, every=300)
+    before = monitor.latest(scorer)
+    assert before.decisions == 0 and before.note.startswith("no decisions by version")
+    assert monitor.next_round() == before.computed_at + timedelta(seconds=300)
+    assert monitor.latest(scorer) is before  # nothing decided: the report stands, not recomputed
+    with Session(engine) as session:
+        _decide(session, scorer, [entry_json(history, i) | {"filed_at": datetime.now(UTC).isoformat()}
+                                  for i in range(40)])  # fmt: skip
+    after = monitor.latest(scorer)  # the first view after the first decisions: recomputed
+    assert after.decisions == 40 and after.computed_at > before.computed_at
+    assert monitor.latest(scorer) is after  # and kept until the next round
+    engine.dispose()
