@@ -12,7 +12,8 @@ up: model
 	$(BIN)/targeting db upgrade
 	$(BIN)/targeting history load --data $(DATA)
 	@$(BIN)/targeting keys local --file data/admin.key
-	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --port 5000 --workers 1"
+	@echo "  (the desk links runs to $${TARGETING_MLFLOW_UI_URL:-http://127.0.0.1:5000}: set TARGETING_MLFLOW_UI_URL for another port)"
 	@echo "Reviewer's desk: http://127.0.0.1:8000/desk (sign in with the key above, or a reviewer key)"
 	$(BIN)/targeting serve --host 127.0.0.1 --port 8000
 

@@ -187,8 +187,16 @@ def train(
         f"PR-AUC {m.get('pr_auc', float('nan')):.3f}"
     )
     _table(m, "", "inspected entries of the test window (biased by the past policy)")
+    from training.evaluate import MIN_SAMPLE_VIOLATIONS
+
     if "random_n" in m:
-        _table(m, "random_", f"random compliance sample of the window ({int(m['random_n'])} entries, 90% intervals)")
+        sample = f"random compliance sample of the window ({int(m['random_n'])} entries"
+        found = int(m.get("random_positives", 0))
+        if found < MIN_SAMPLE_VIOLATIONS:  # an interval from one or two violations is a point, not an estimate
+            typer.echo(f"{sample}): too few random-sample violations ({found}) to estimate; the sample grows with "
+                       "the exploration rate and time")  # fmt: skip
+        else:
+            _table(m, "random_", f"{sample}, 90% intervals)")
     if "all_n" in m:
         _table(m, "all_", f"every entry of the window against the ground truth ({int(m['all_n'])} entries)")
     if "by_revenue_all_revenue_recall_at_5pct" in m:
@@ -204,14 +212,18 @@ def backtest(
     windows: Annotated[int, typer.Option(min=1, help="Consecutive test windows, ending at the newest entry.")] = 4,
     window_days: Annotated[int, typer.Option(min=1, help="Days per window.")] = 60,
     label_delay_days: Annotated[int, typer.Option(min=0, help="Days before an outcome is known.")] = 30,
+    full: Annotated[bool, typer.Option("--full", help="Every metric and every slice.")] = False,
 ) -> None:
     """Prequential backtest: each window scored by a model trained only on what was known before it."""
     import tempfile
 
+    began = time.time()
+
     from features.spec import BUILTIN_SPEC
     from training.backtest import backtest as run_backtest
+    from training.backtest import report as backtest_report
     from training.data import load_spec
-    from training.registry import log_backtest, tracking_uri
+    from training.registry import log_backtest, run_name, tracking_uri
 
     try:
         spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
@@ -220,20 +232,17 @@ def backtest(
         _fail(str(exc))
         return
     summary = result.summary()
-    shown = [k for k in summary.index if k.endswith("_at_5pct") or k.endswith("_of_oracle") or k == "base_rate"]
-    typer.echo(f"{windows} windows of {window_days} days, outcomes known {label_delay_days} days late:")
-    for name in shown:
-        typer.echo(f"  {name:<48} {summary.loc[name, 'mean']:.3f} +- {summary.loc[name, 'std']:.3f}")
-    by_slice = result.slices.groupby(["slice", "value"])[["entries", "violations", "recall_at_5pct"]].mean()
-    typer.echo("recall at 5 % by slice (mean over windows):")
-    typer.echo(by_slice.round(3).to_string())
+    typer.echo(f"{windows} windows of {window_days} days, outcomes known {label_delay_days} days late "
+               "(mean ± sd over the windows):")  # fmt: skip
+    typer.echo(backtest_report(result, full))
     with tempfile.TemporaryDirectory() as tmp:
         result.windows.to_csv(Path(tmp) / "windows.csv", index=False)
         result.slices.to_csv(Path(tmp) / "slices.csv", index=False)
         metrics = {f"{stat}_{k}": float(v) for k, row in summary.iterrows() for stat, v in row.items() if v == v}
         params = {"data_path": str(data), "windows": windows, "window_days": window_days,
                   "label_delay_days": label_delay_days}  # fmt: skip
-        run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp))
+        run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp), run_name(f"backtest {windows}x{window_days}d",
+                              data), began)  # fmt: skip
     typer.echo(f"logged as MLflow run {run_id}")
 
 
@@ -270,13 +279,14 @@ def compare(
         "data/entries.parquet"
     ),
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    full: Annotated[bool, typer.Option("--full", help="Every metric, the equal ones and the oracle's too.")] = False,
 ) -> None:
-    """Two registered versions side by side, scored on the same test window."""
+    """Two registered versions side by side, scored on the same test window: the targeting metrics that differ."""
     from training.promotion import compare_report
     from training.registry import tracking_uri
 
     try:
-        typer.echo(compare_report(tracking_uri(), model_name, a, b, data))
+        typer.echo(compare_report(tracking_uri(), model_name, a, b, data, full))
     except DataError as exc:
         _fail(str(exc))
 
@@ -289,7 +299,9 @@ def promote(
         "data/entries.parquet"
     ),
     gate: Annotated[Path | None, typer.Option(help="Gate YAML (see training/gate.example.yaml).")] = None,
-    force: Annotated[bool, typer.Option(help="Move the alias even if the gate refuses; recorded as forced.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Move the alias even if the gate refuses; recorded as forced.")
+    ] = False,
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
 ) -> None:
     """Move the champion alias through the promotion gate; every move is recorded in the database."""
@@ -362,7 +374,7 @@ app.add_typer(history_app, name="history")
 def history_load(
     data: Annotated[Path, typer.Option(help="The history the model was trained on.")] = Path("data/entries.parquet"),
     dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
-    replace: Annotated[bool, typer.Option(help="Replace profiles that are already loaded.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace profiles that are already loaded.")] = False,
 ) -> None:
     """Build importer, manufacturer, shipper... profiles from a history into the service's database."""
     import pandas as pd
@@ -514,7 +526,7 @@ def simulate(
     from service.policy import Policy
     from training.data import load_yaml
     from training.registry import champion_version, load_model, tracking_uri
-    from training.simulate import replay
+    from training.simulate import replay, simulation_table
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -527,8 +539,7 @@ def simulate(
     except DataError as exc:
         _fail(str(exc))
         return
-    pd_options = {"float_format": lambda v: f"{v:,.3f}", "index": False, "na_rep": ""}
-    typer.echo(table.to_string(**pd_options))  # type: ignore[arg-type]
+    typer.echo(simulation_table(table))
 
 
 db_app = typer.Typer(help="The service database's schema (Alembic migrations).", no_args_is_help=True)
@@ -652,9 +663,12 @@ def score(
     target: Annotated[Path, typer.Argument(help="Where to write the decisions: .parquet or .csv.")],
     chunk: Annotated[int, typer.Option(min=1, max=1000, help="Entries per chunk; each is decided as one API "
                                        "request of that many entries.")] = 1000,  # fmt: skip
-    contributions: Annotated[bool, typer.Option(help="Also write every feature's SHAP contribution.")] = False,
-    record: Annotated[bool, typer.Option(help="Record the decisions in the decisions store (DATABASE_URL), as "
-                                         "the API does; otherwise a dry run that writes nothing there.")] = False,
+    contributions: Annotated[
+        bool, typer.Option("--contributions", help="Also write every feature's SHAP contribution.")
+    ] = False,
+    record: Annotated[bool, typer.Option("--record", help="Record the decisions in the decisions store "
+                                         "(DATABASE_URL), as the API does; otherwise a dry run that writes nothing "
+                                         "there.")] = False,  # fmt: skip
     dask: Annotated[str | None, typer.Option(help="Spread the chunks over a Dask cluster: its scheduler address "
                                              "(tcp://host:8786), or none for a local cluster, one worker per "
                                              "core.", show_default=False)] = None,

@@ -48,7 +48,7 @@ from training.drift import build_reference
 from training.evaluate import default_slices, slice_metrics, targeting_metrics
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 from training.model import ModelParts, ShipmentRiskModel
-from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
+from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
 from training.report import write_report
 from training.train import (
     SHAP_SAMPLE,
@@ -245,6 +245,7 @@ def register_dask(
             uri=uri or tracking_uri(), model_name=model_name, params=run_params, metrics=fitted.metrics,
             tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom", "engine": "dask"},
             artifact_dir=folder, parts=fitted.parts, example=x_te.head(5), score_champion=score_champion,
+            run_name=run_name("train on dask", p.data, p.n), began=p.began,
         )  # fmt: skip
 
 

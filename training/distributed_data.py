@@ -4,6 +4,7 @@ and prior, and the point-in-time history (each entity's rows shuffled into one p
 
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,11 +236,13 @@ class DaskPrepared:
     labelled: pd.Series  # labelled rows per (window, label)
     pipeline: FeaturePipeline
     weighting: Weighting
+    began: float  # when preparing began (epoch seconds): the training run starts then
 
 
 def prepare_dask(data: Path, spec: DatasetSpec, partitions: int, valid_frac: float = 0.15, test_frac: float = 0.15,
                  weighting: Weighting = "auto") -> DaskPrepared:  # fmt: skip
     """`prepare_training` on a cluster, up to the model inputs, which are built per partition when needed."""
+    began = time.time()
     rows = load(data, spec, partitions).persist()
     duplicated = rows[[spec.id]].shuffle(spec.id).map_partitions(_first_duplicate, spec.id).compute()
     if len(duplicated):
@@ -251,7 +254,7 @@ def prepare_dask(data: Path, spec: DatasetSpec, partitions: int, valid_frac: flo
     if weighting == "ipw" and not known:
         raise DataError("weighting 'ipw' needs the spec's selection_probability column")
     weighting = ("ipw" if known else "none") if weighting == "auto" else weighting
-    return DaskPrepared(data, spec, history(rows, spec).persist(), n, split, labelled, pipeline, weighting)
+    return DaskPrepared(data, spec, history(rows, spec).persist(), n, split, labelled, pipeline, weighting, began)
 
 
 def train_rows(part: pd.DataFrame, pipeline: FeaturePipeline, split: Split, weighted: bool) -> pd.DataFrame:

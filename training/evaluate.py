@@ -12,6 +12,9 @@ from features.spec import DatasetSpec
 
 INSPECTION_RATES = (0.01, 0.02, 0.05, 0.10)
 
+# below this many violations in the random compliance sample, its metrics are points, not estimates
+MIN_SAMPLE_VIOLATIONS = 5
+
 
 def rate_name(k: float) -> str:
     return f"{round(k * 100)}pct"

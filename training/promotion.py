@@ -123,22 +123,32 @@ _GROUPS = {
 }
 
 
-def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, label_b: str) -> str:
-    """A side-by-side table of the main metrics, one group per yardstick present, with b - a."""
+def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, label_b: str,
+                      full: bool = False) -> str:  # fmt: skip
+    """A side-by-side table of the main metrics, one group per yardstick present, with b - a. Unless `full`, only
+    the metrics that differ (to four places) are listed, and not the oracle's, which is the same for both."""
     groups = {
         (prefix, title): [prefix + m for m in _MAIN if prefix + m in metrics_a or prefix + m in metrics_b]
         for prefix, title in _GROUPS.items()
+        if full or prefix != "oracle_"
     }
     name = max([len(k) for keys in groups.values() for k in keys] + [6])
     width = max(len(label_a), len(label_b), 10)
     out = [f"  {'metric':<{name}} {label_a:>{width}} {label_b:>{width}} {'difference':>10}"]
+    left_out = 0
     for (prefix, title), keys in groups.items():
-        if keys:
-            out.append(f"{title}:")
+        rows = []
         for key in keys:
             a, b = metrics_a.get(key, math.nan), metrics_b.get(key, math.nan)
+            if not full and round(a, 4) == round(b, 4):
+                left_out += 1
+                continue
             fmt = ".0f" if key == f"{prefix}n" else ".4f"
-            out.append(f"  {key:<{name}} {a:>{width}{fmt}} {b:>{width}{fmt}} {b - a:>+10{fmt}}")
+            rows.append(f"  {key:<{name}} {a:>{width}{fmt}} {b:>{width}{fmt}} {b - a:>+10{fmt}}")
+        if rows:
+            out += [f"{title}:", *rows]
+    if not full:
+        out.append(f"{left_out} metrics equal for both, and the oracle's, left out: --full lists every one")
     return "\n".join(out)
 
 
@@ -254,12 +264,14 @@ def record_registration(
         engine.dispose()
 
 
-def compare_report(uri: str, model_name: str, a: int, b: int, data: Path) -> str:
+def compare_report(uri: str, model_name: str, a: int, b: int, data: Path, full: bool = False) -> str:
     """`targeting compare A B`: the two versions side by side, with the aliases each one holds."""
     metrics_a, metrics_b = compare(uri, model_name, a, b, data)
     client = MlflowClient(uri, uri)
     labels = [" ".join([f"v{v}", *(f"@{x}" for x in _version(client, model_name, v).aliases)]) for v in (a, b)]
-    return f"{model_name} on the test window of {data}:\n" + format_comparison(metrics_a, metrics_b, *labels)
+    window = f"{int(metrics_a['n'])} labelled entries, violation rate {metrics_a['base_rate']:.3f}"
+    return (f"{model_name} on the test window of {data} ({window}):\n"
+            + format_comparison(metrics_a, metrics_b, labels[0], labels[1], full))  # fmt: skip
 
 
 def promote_report(

@@ -7,9 +7,11 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from training.model import ModelParts, ShipmentRiskModel
 
@@ -52,11 +55,22 @@ def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
     return str(client.create_experiment(name, artifact_location=location))
 
 
-def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], artifact_dir: Path) -> str:
-    """One run in the `shipment-targeting-backtest` experiment; returns its id."""
+def run_name(kind: str, data: Path, rows: int | None = None) -> str:
+    """A run's name that says what it did: `train 200k entries 2026-12-05 14:07` (kind, rows, data, when)."""
+    size = "" if rows is None else (f"{rows / 1e6:.3g}M " if rows >= 1_000_000 else
+                                    f"{rows / 1e3:.3g}k " if rows >= 1000 else f"{rows} ")  # fmt: skip
+    return f"{kind} {size}{data.stem} {datetime.now(UTC):%Y-%m-%d %H:%M}"
+
+
+def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], artifact_dir: Path,
+                 name: str | None = None, began: float | None = None) -> str:  # fmt: skip
+    """One run in the `shipment-targeting-backtest` experiment, named `name` and started at `began` (epoch
+    seconds); returns its id."""
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri, uri)
-    with mlflow.start_run(experiment_id=_experiment_id(client, uri, f"{EXPERIMENT}-backtest")) as run:
+    experiment_id = _experiment_id(client, uri, f"{EXPERIMENT}-backtest")
+    opened = client.create_run(experiment_id, start_time=int((began or time.time()) * 1000), run_name=name)
+    with mlflow.start_run(run_id=opened.info.run_id) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(artifact_dir))
@@ -131,8 +145,13 @@ def log_and_register(
     score_champion: Callable[[ShipmentRiskModel], float],
     alias: str | None = None,
     nested: bool = False,
+    run_name: str | None = None,
+    began: float | None = None,
 ) -> Registration:
     """Log one training run, register its model, and give it the champion or challenger alias.
+
+    The run is named `run_name` and, given `began` (epoch seconds, when training began), starts then, so that
+    its recorded duration is the training's, not the logging's.
 
     The new version becomes champion when there is none, or when it beats the champion's
     precision@5 % on this run's test window (scored by `score_champion`); a given `alias` is
@@ -151,9 +170,14 @@ def log_and_register(
         promote = champion_score is None or metrics[PROMOTION_METRIC] > champion_score
         alias = CHAMPION if promote else CHALLENGER
     # the model's files live apart from the run's artifacts, so nothing is logged twice
+    parent = mlflow.active_run() if nested else None
+    opened = client.create_run(
+        experiment_id, start_time=int((began or time.time()) * 1000), run_name=run_name,
+        tags={MLFLOW_PARENT_RUN_ID: parent.info.run_id} if parent is not None else None,
+    )  # fmt: skip
     with (
         tempfile.TemporaryDirectory(prefix="model-") as model_dir,
-        mlflow.start_run(experiment_id=experiment_id, nested=nested) as run,
+        mlflow.start_run(run_id=opened.info.run_id, nested=nested) as run,
     ):
         mlflow.set_tags(tags)
         mlflow.log_params(params)

@@ -63,3 +63,17 @@ def replay(model: ShipmentRiskModel, data: Path, policies: dict[str, Policy]) ->
             "compliant_released": float((compliant & ~inspected).sum() / max(compliant.sum(), 1)),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def simulation_table(table: pd.DataFrame) -> str:
+    """`replay`'s table as a person reads it, within 80 columns: counts with separators, money in whole dollars,
+    shares in per cent; the total rows' catch and release rates on a line of their own."""
+    lines = [f"{'policy':<14} {'lane':<19} {'entries':>9} {'share':>7} {'violations':>10} {'revenue':>13}"]
+    for row in table.itertuples(index=False):
+        money = f"${round(row.revenue):,}"
+        lines.append(f"{str(row.policy)[:14]:<14} {str(row.lane).replace('_', ' '):<19} {row.entries:>9,} "
+                     f"{row.share:>7.1%} {row.violations:>10,} {money:>13}")  # fmt: skip
+        if row.lane == "total inspected":
+            lines.append(f"  caught {row.violations_caught:.1%} of violations, {row.revenue_caught:.1%} of revenue; "
+                         f"released {row.compliant_released:.1%} of compliant")  # fmt: skip
+    return "\n".join(lines)

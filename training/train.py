@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,7 @@ from training.drift import build_reference
 from training.evaluate import default_slices, slice_metrics, targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.model import ModelParts, RevenueModel, ShipmentRiskModel
-from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, tracking_uri
+from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
 from training.report import write_report
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class Prepared:
     ipw: np.ndarray | None  # 1 / selection probability, when the data give it
     weighting: Weighting  # what the fit uses: "none" or "ipw"
     cache: dict[str, pd.DataFrame]
+    began: float  # when preparing began (epoch seconds): the training run starts then
 
     def labelled(self, mask: np.ndarray) -> np.ndarray:
         return mask & ~np.isnan(self.y)
@@ -156,6 +158,7 @@ def prepare_training(
     data: Path, spec: DatasetSpec, valid_frac: float = 0.15, test_frac: float = 0.15, weighting: Weighting = "auto"
 ) -> Prepared:
     """Validate and split the data, fit the feature pipeline on the training window, build every model input."""
+    began = time.time()
     frame = validate(read_table(data), spec)
     split = time_split(frame, spec, valid_frac, test_frac)
     masks = split.masks(frame[spec.timestamp])
@@ -168,7 +171,7 @@ def prepare_training(
     if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
         weighting = "none" if ipw is None else "ipw"
     y = frame[spec.label].to_numpy(dtype=float)
-    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache)
+    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began)
 
 
 def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
@@ -269,6 +272,8 @@ def register(
             score_champion=score_champion,
             alias=alias,
             nested=nested,
+            run_name=run_name("train", p.data, len(frame)),
+            began=p.began,
         )
 
 

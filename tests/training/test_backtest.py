@@ -51,8 +51,12 @@ def test_backtest_command_logs_a_run(history_file: Path, mlflow_uri: str) -> Non
     out = subprocess.run([TARGETING, "backtest", "--data", str(history_file), "--windows", "2"], capture_output=True,
                          text=True, env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "all_precision_at_5pct" in out.stdout and "violation_type" in out.stdout
+    lines = out.stdout.splitlines()
+    assert any(x.startswith("  every entry (ground truth)") for x in lines) and "violation_type" in out.stdout
+    assert max(len(x) for x in lines) <= 80 and len(lines) < 30, [(len(x), x) for x in lines]  # 80 columns
+    assert "importer_id_first_time" not in out.stdout and "--full: every metric and every slice" in lines
     client = MlflowClient(mlflow_uri)
     runs = client.search_runs([client.get_experiment_by_name("shipment-targeting-backtest").experiment_id])
     assert len(runs) == 1 and "mean_all_precision_at_5pct" in runs[0].data.metrics
+    assert runs[0].info.run_name.startswith(f"backtest 2x60d {history_file.stem} ")
     assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} == {"windows.csv", "slices.csv"}

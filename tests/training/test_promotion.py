@@ -110,12 +110,20 @@ def test_lower_is_better_and_missing_metrics() -> None:
 def test_format_comparison_shows_the_groups_present() -> None:
     a = {"n": 1000.0, "base_rate": 0.1, "precision_at_5pct": 0.3, "all_n": 5000.0, "all_precision_at_5pct": 0.2}
     b = {"n": 1000.0, "base_rate": 0.1, "precision_at_5pct": 0.25, "all_n": 5000.0, "all_precision_at_5pct": 0.22}
-    table = format_comparison(a, b, "v1 @champion", "v2")
+    a["oracle_precision_at_5pct"] = b["oracle_precision_at_5pct"] = 0.4
+    table = format_comparison(a, b, "v1 @champion", "v2", full=True)
     assert table.splitlines()[0].split() == ["metric", "v1", "@champion", "v2", "difference"]
     row = next(x for x in table.splitlines() if x.split()[0] == "precision_at_5pct")
     assert row.split()[1:] == ["0.3000", "0.2500", "-0.0500"]
     assert "every entry against the ground truth:" in table and "random compliance sample" not in table
     assert next(x for x in table.splitlines() if x.split()[0] == "all_n").split()[1:] == ["5000", "5000", "+0"]
+    assert "oracle_precision_at_5pct" in table
+    # by default: only what differs, and never the oracle's rows, which are the same for both
+    short = format_comparison(a, b, "v1 @champion", "v2")
+    listed = [x.split()[0] for x in short.splitlines()[1:] if x.startswith("  ")]
+    assert listed == ["precision_at_5pct", "all_precision_at_5pct"]
+    assert short.splitlines()[-1] == "3 metrics equal for both, and the oracle's, left out: --full lists every one"
+    assert max(len(x) for x in short.splitlines()) <= 80
 
 
 # --- alias history -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,9 @@ def test_replay_compares_capacities_and_rankings(history_file: Path, mlflow_uri:
                          capture_output=True, text=True, env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "total inspected" in out.stdout and "five" in out.stdout
+    lines = out.stdout.splitlines()
+    assert max(len(x) for x in lines) <= 80, out.stdout
+    money = [x.split()[-1] for x in lines[1:] if x.startswith("five")]
+    assert money and all(re.fullmatch(r"\$\d{1,3}(,\d{3})*", m) for m in money), money  # whole dollars
+    assert re.search(r"caught \d+\.\d% of violations, \d+\.\d% of revenue; released \d+\.\d% of compliant",
+                     out.stdout)  # fmt: skip

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +90,23 @@ def test_cli_generate_train_and_champion(tmp_path: Path, mlflow_uri: str) -> Non
     none = subprocess.run([TARGETING, "champion"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert none.returncode == 1 and "no shipment-risk@champion" in none.stderr
     split = ["--valid-from", "2024-05-01", "--test-from", "2024-08-01"]
+    began = time.time()
     fit = subprocess.run(
         [TARGETING, "train", "--data", str(data), *split], capture_output=True, text=True, env=env, cwd=tmp_path
     )
+    took = time.time() - began
     assert fit.returncode == 0, fit.stderr
     assert "registered shipment-risk version 1 as @champion" in fit.stdout
     assert "test window from 2024-08-01" in fit.stdout
+    # a random sample with a violation or two is said to be too small, not shown as a degenerate interval
+    assert "[0.00-0.00]" not in fit.stdout
+    too_few = re.search(r"too few random-sample violations \((\d+)\) to estimate", fit.stdout)
+    assert too_few is not None and int(too_few.group(1)) < 5, fit.stdout
+    # the run is named for what it did, and lasts as long as training did, not just its logging
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    (run,) = client.search_runs([client.get_experiment_by_name("shipment-targeting").experiment_id])
+    assert re.fullmatch(r"train 20k entries \d{4}-\d{2}-\d{2} \d{2}:\d{2}", run.info.run_name), run.info.run_name
+    assert run.info.start_time >= began * 1000 and (run.info.end_time - run.info.start_time) / 1000 > 0.3 * took
     with Session(store.make_engine(env["DATABASE_URL"])) as session:  # training's alias move is on record too
         (move,) = store.alias_history(session, "shipment-risk", "champion")
         assert (move.version, move.previous_version, move.forced) == (1, None, False)
