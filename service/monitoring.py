@@ -54,6 +54,9 @@ def recent_values(rows: list[tuple[float, list[dict[str, object]]]], names: list
     return values
 
 
+NO_DECISIONS = "no decisions by"
+
+
 def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime | None = None) -> DriftReport:
     """The serving version's drift over its decisions of the last `days` days (the latest `limit` of them)."""
     now = now or datetime.now(UTC)
@@ -73,9 +76,6 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
     if not rows:
         return report(0, f"{NO_DECISIONS} {window}")
     return report(len(rows), columns=compare(reference, recent_values(rows, scorer.pipeline.feature_names)))
-
-
-NO_DECISIONS = "no decisions by"
 
 
 class DriftMonitor:

@@ -57,13 +57,11 @@ def evidence(contributions: Iterable[dict[str, Any]]) -> dict[Violation, float]:
     return found
 
 
-def strongest(contributions: Iterable[dict[str, Any]]) -> tuple[Violation, float] | None:
-    """The pattern whose signals add the most log-odds, and how much, if at least MIN_EVIDENCE."""
+def strongest(contributions: Iterable[dict[str, Any]], minimum: float = MIN_EVIDENCE) -> tuple[Violation, float] | None:
+    """The pattern whose signals add the most log-odds, and how much, if at least `minimum`."""
     found = evidence(contributions)
-    if not found:
-        return None
-    best = max(found, key=lambda p: found[p])
-    return (best, found[best]) if found[best] >= MIN_EVIDENCE else None
+    best = max(found, key=lambda p: found[p], default=None)
+    return (best, found[best]) if best is not None and found[best] >= minimum else None
 
 
 def likely_violation(contributions: Iterable[dict[str, Any]], lane: Action) -> str | None:

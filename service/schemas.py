@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel, field_validator
 
 from features.schema import Entry, Number, Violation, no_nul, text_schema
 from service.keys import Role
@@ -253,13 +253,15 @@ class NewKey(KeyOut):
     key: str = Field(description="The key itself: shown this once, kept only as a hash.")
 
 
+class EntryOut(RootModel[dict[str, JsonValue]]):
+    """The entry exactly as it was sent (an HTS code with its dots, a country in lower case, a CSV's cells as
+    text): the record, not the normalised values that were scored."""
+
+
 class DecisionRecord(DecisionOut):
     """Exactly what was decided: the entry as received and every feature's contribution, and any waivers."""
 
-    entry: dict[str, JsonValue] = Field(
-        description="The entry exactly as it was sent (an HTS code with its dots, a country in lower case): the "
-        "record, not the normalised values scored."
-    )
+    entry: EntryOut
     contributions: list[Contribution]
     earlier: list[PastDecision] = Field(default=[], description="Decisions on this entry by other model versions.")
     waivers: list[WaiverOut] = Field(default=[], description="Overrides of this decision, oldest first.")

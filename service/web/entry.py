@@ -42,13 +42,6 @@ def account_history(contributions: list[dict[str, Any]]) -> list[dict[str, Any]]
     return rows
 
 
-def strongest_signal(contributions: list[dict[str, Any]]) -> tuple[str, float] | None:
-    """The pattern an entry's signals point to most, however weakly: shown on request where none was named."""
-    found = patterns.evidence(contributions)
-    best = max(found, key=lambda p: found[p], default=None)
-    return (best.value, found[best]) if best is not None else None
-
-
 def _odds(margin: float) -> str:
     """Log-odds as odds a reader knows: "1 to 15.6" against, "2.3 to 1" for."""
     odds = math.exp(margin)
@@ -73,7 +66,8 @@ def _entry_context(request: Request, session: SessionDep, entry_id: str, version
         "d": decision, "others": others, "chart": chart, "run_url": run_url, "waivers": waivers,
         "effective": waivers[-1].action if waivers else decision.action,
         "outcome": store.outcome_of(session, entry_id), "history": account_history(contributions),
-        "signal": None if decision.likely_violation else strongest_signal(contributions),
+        # what the signals point to, however weakly: shown on request where no pattern was named
+        "signal": None if decision.likely_violation else patterns.strongest(contributions, minimum=0.0),
         "min_evidence": patterns.MIN_EVIDENCE,
         "raw_probability": 1 / (1 + math.exp(-decision.raw_score)), "odds": _odds(decision.raw_score),
         "fields": filed_fields(decision.entry), "sent": json.dumps(decision.entry, indent=1, ensure_ascii=False),

@@ -13,7 +13,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-from service.patterns import evidence
+from service.patterns import strongest
 
 revision = "0003"
 down_revision = "0002"
@@ -45,10 +45,9 @@ def _backfill() -> None:
         updates = []
         for id_, contributions in rows:
             parsed = contributions if isinstance(contributions, list) else json.loads(contributions)
-            found = evidence(c for c in parsed if "feature" in c and "contribution" in c)
-            best = max(found, key=lambda p: found[p], default=None)
-            if best is not None and found[best] >= BACKFILL_EVIDENCE:
-                updates.append({"b_id": id_, "pattern": best.value})
+            found = strongest((c for c in parsed if "feature" in c and "contribution" in c), BACKFILL_EVIDENCE)
+            if found is not None:
+                updates.append({"b_id": id_, "pattern": found[0].value})
         if updates:
             bind.execute(decisions.update().where(decisions.c.id == sa.bindparam("b_id"))
                          .values(likely_violation=sa.bindparam("pattern")), updates)  # fmt: skip
