@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -139,10 +140,26 @@ class Outcome:
 
 WATCHLISTS = {"importers": "importer_id", "manufacturers": "manufacturer_id", "shippers": "shipper_id",
               "sellers": "seller_id"}  # fmt: skip
-OPERATORS = {
+
+
+def _holds_if_comparable(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """A comparison that does not hold, rather than raising, when its two sides cannot be compared: text
+    against a number, or a number `in` a text. The schema lets a rule name any scalar, so the values an entry
+    brings decide whether a comparison makes sense; a policy must never turn scoring into an error."""
+
+    def check(value: Any, operand: Any) -> bool:
+        try:
+            return bool(compare(value, operand))
+        except TypeError:
+            return False
+
+    return check
+
+
+OPERATORS = {op: _holds_if_comparable(compare) for op, compare in {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "in": lambda a, b: a in b,
-}  # fmt: skip
+}.items()}  # fmt: skip
 
 
 def _known_fields() -> frozenset[str]:

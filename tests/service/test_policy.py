@@ -173,6 +173,22 @@ def test_a_rule_hit_sets_a_minimum_lane() -> None:
     assert not policy.rules[0].holds({**values, "declared_value_usd": 10.0}, set())
 
 
+def test_a_rule_whose_sides_cannot_be_compared_does_not_hold_and_never_raises() -> None:
+    # what a fuzzer's policy did to every score: a text operand against a number, a number `in` a text
+    policy = Policy.model_validate({"rules": [
+        {"name": "text-above", "when": {"declared_value_usd": {">": "abc"}}, "min_action": "physical_exam",
+         "reason": "compares a number with text"},
+        {"name": "number-in-text", "when": {"declared_value_usd": {"in": "1000"}}, "min_action": "physical_exam",
+         "reason": "looks for a number in text"},
+        {"name": "text-below-number", "when": {"country_of_origin": {"<": 5}}, "min_action": "physical_exam",
+         "reason": "orders text against a number"},
+        {"name": "origin-in-list", "when": {"country_of_origin": {"in": ["CN", "HK"]}}, "min_action": "document_review",
+         "reason": "origin on the list"},
+    ]})  # fmt: skip
+    values = {"declared_value_usd": 1000.0, "country_of_origin": "CN"}
+    assert [r.name for r in policy.rules if r.holds(values, set())] == ["origin-in-list"]
+
+
 @pytest.mark.slow
 def test_a_watchlisted_manufacturer_is_examined_with_the_rule_as_reason(
     client: httpx.Client,
