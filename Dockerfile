@@ -29,12 +29,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > requirements.txt \
     && pip install -c constraints.txt -r requirements.txt
 COPY features features
+COPY model model
+COPY decisions decisions
 COPY training training
 COPY service service
+COPY cli cli
 # A regular (not editable) install: the migrations and their script.py.mako go into site-packages.
 # Checked from / so that the installed package is imported, not the sources in /src.
 RUN pip install -c constraints.txt . \
-    && cd / && python -c "import service.migrate as m; assert (m.SCRIPTS / 'script.py.mako').is_file(); print(m.head())" \
+    && cd / && python -c "import decisions.migrate as m; assert (m.SCRIPTS / 'script.py.mako').is_file(); print(m.head())" \
     && python -c "import service.web as w; assert (w.STATIC / 'desk.css').is_file() and (w.STATIC.parent / 'templates' / 'entry.html').is_file()"
 
 FROM ${PYTHON_IMAGE} AS runtime

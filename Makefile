@@ -42,7 +42,7 @@ chromium:
 	@command -v $(CHROMIUM) >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 lint: install
-	$(BIN)/ruff check features training service tests bench
+	$(BIN)/ruff check features model decisions training service cli tests bench
 	$(BIN)/mypy
 
 ## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 50 minutes

@@ -27,7 +27,7 @@ import psutil
 
 from features.history import point_in_time_counts
 from features.pipeline import prepare
-from service.scoring import Scorer
+from model.scoring import Scorer
 
 BIN = Path(sys.executable).parent
 

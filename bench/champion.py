@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from service.scoring import Scorer
-from training.model import BOOSTER_FILE
+from model.artifact import BOOSTER_FILE
+from model.scoring import Scorer
 from training.registry import tracking_uri
 
 if __name__ == "__main__":

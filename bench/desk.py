@@ -58,16 +58,16 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from decisions import keys, migrate, store
+from decisions.decide import PolicyInForce, decide, digest
+from decisions.keys import Role
+from decisions.policy import Policy
+from decisions.store import desk
 from features.history import HistoryProfiles
 from features.pipeline import entry_payloads, prepare
 from features.schema import Entry
-from service import keys, migrate, store
-from service.decide import PolicyInForce, decide, digest
-from service.keys import Role
-from service.policy import Policy
-from service.scoring import Scorer
+from model.scoring import Scorer
 from service.settings import Settings
-from service.store import desk
 from service.web.auth import SESSION_COOKIE, SIGN_IN_COOKIE
 from service.web.pages import queue_filter
 from training.data import read_table, validate
@@ -77,7 +77,7 @@ MODEL = "shipment-risk"
 GOAL_MS = 300.0
 DAYS = 90
 CHUNK = 10_000
-# the indexes migration 0003 creates (service/migrations/versions/0003_reviewer_desk.py)
+# the indexes migration 0003 creates (decisions/migrations/versions/0003_reviewer_desk.py)
 DESK_INDEXES = ("ix_decisions_decided_at", "ix_decisions_score",
                 *(f"ix_decisions_{c}_score" for c in store.QUEUE_FILTERS))  # fmt: skip
 PER_ENTRY = ("entry_id", "decided_at", "request_id", "entry", "entry_digest", "importer_id", "port_of_entry")

@@ -297,7 +297,7 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def facts(env: dict[str, str], cache: Path) -> dict[str, Any]:
     """The machine and the served model."""
-    from service.scoring import Scorer
+    from model.scoring import Scorer
 
     scorer = Scorer.load(env["MLFLOW_TRACKING_URI"], "shipment-risk", "champion", cache)
     booster = scorer.model.booster

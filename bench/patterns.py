@@ -1,4 +1,4 @@
-"""How often the likely violation (service/patterns.py) names the pattern a violation really followed, on
+"""How often the likely violation (decisions/patterns.py) names the pattern a violation really followed, on
 generated data whose ground truth says it (`truth_violation_type`), and how often it names one at all.
 
 Every entry of the champion's test window is explained (exact TreeSHAP, as the service does) and given the lane
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from service.patterns import MIN_EVIDENCE, likely_violation
-from service.policy import Action, Policy
-from service.scoring import Scorer
+from decisions.patterns import MIN_EVIDENCE, likely_violation
+from decisions.policy import Action, Policy
+from model.scoring import Scorer
 from training.data import read_table, time_split, validate
 from training.registry import tracking_uri
 from training.train import _features

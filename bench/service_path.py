@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import sessionmaker
 
+from decisions import migrate, store
+from decisions.decide import PolicyInForce, decide
+from decisions.policy import Policy
 from features.history import HistoryProfiles
 from features.pipeline import entry_payloads, prepare
-from service import migrate, store
+from model.scoring import Scorer
 from service.api.score import to_out
-from service.decide import PolicyInForce, decide
-from service.policy import Policy
 from service.schemas import ScoreRequest, ScoreResponse
-from service.scoring import Scorer
 from training.data import read_table, validate
 
 

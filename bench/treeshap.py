@@ -1,4 +1,4 @@
-"""Time training.treeshap against LightGBM's own pred_contrib, on one model, in one run.
+"""Time model.treeshap against LightGBM's own pred_contrib, on one model, in one run.
 
     .venv/bin/python bench/treeshap.py [--trees 500 --leaves 63 --features 38 --rows 2000] [--model FILE]
                                        [--single 300] [--repeat 3] [--json PATH]
@@ -22,7 +22,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from training.treeshap import TreeShap
+from model.treeshap import TreeShap
 
 TOLERANCE = 1e-9
 

@@ -22,16 +22,16 @@ from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from service import keys, migrate, outcomes, review, store
+from decisions import keys, migrate, outcomes, review, store
+from decisions.decide import DuplicateEntry, EntryConflict
+from model.scoring import Scorer, resolve
 from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
-from service.decide import DuplicateEntry, EntryConflict
 from service.deps import KeyBook, ScorerKey
 from service.middleware import CLIENT_CLOSED, Admission, BodyLimit, ClientGone, RequestContext
 from service.monitoring import DriftMonitor
 from service.observe import Metrics, configure_logging
 from service.registry_view import RegistryView
-from service.scoring import Scorer, resolve
 from service.serving import ModelSlot
 from service.settings import Settings
 from service.web import install as install_desk
@@ -134,7 +134,7 @@ def _slot(settings: Settings, scorer: Scorer | None, metrics: Metrics) -> ModelS
 
 
 def _tracking_uri(settings: Settings) -> str:
-    from training.registry import tracking_uri
+    from model.registry import tracking_uri
 
     return settings.mlflow_tracking_uri or tracking_uri()
 

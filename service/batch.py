@@ -24,12 +24,12 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from decisions import migrate, store
+from decisions.decide import DuplicateEntry, EntryConflict, PolicyInForce, decide, first_conflict
+from decisions.policy import Policy
 from features.schema import Entry
 from features.tables import DataError, Format, read_chunks, row_label, table_format
-from service import migrate, store
-from service.decide import DuplicateEntry, EntryConflict, PolicyInForce, decide, first_conflict
-from service.policy import Policy
-from service.scoring import Scorer
+from model.scoring import Scorer
 
 log = logging.getLogger(__name__)
 ENTRY_FIELDS = list(Entry.model_fields)

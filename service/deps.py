@@ -12,12 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from service import keys, store
-from service.decide import PolicyInForce
-from service.keys import Caller, Role
+from decisions import keys, store
+from decisions.decide import PolicyInForce
+from decisions.keys import Caller, Role
+from decisions.policy import Policy
+from model.scoring import Scorer
 from service.observe import Metrics
-from service.policy import Policy
-from service.scoring import Scorer
 from service.settings import Settings
 
 

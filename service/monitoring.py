@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from decisions.store import desk
+from model.drift import SCORE, THRESHOLD, ColumnDrift, compare
+from model.scoring import Scorer
 from service.observe import Metrics
-from service.scoring import Scorer
-from service.store import desk
-from training.drift import SCORE, THRESHOLD, ColumnDrift, compare
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 
-from training.registry import CHALLENGER, CHAMPION
+from model.registry import CHALLENGER, CHAMPION
 
 log = logging.getLogger(__name__)
 REPORT = "report.html"

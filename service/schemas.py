@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
-from features.schema import Entry, Number, Violation, no_nul, text_schema
-from service.keys import Role
-from service.policy import Action, Policy
+from decisions.inputs import OutcomeIn, SelectedBy, TextInput, WaiverIn  # noqa: F401  (part of the API)
+from decisions.keys import Role
+from decisions.policy import Action, Policy
+from features.schema import Entry, Violation, text_schema
 
 EXAMPLE_ENTRIES: list[JsonValue] = [
     {
@@ -60,17 +60,6 @@ EXAMPLE_ENTRIES: list[JsonValue] = [
         "seller_id": "SLR-0042",
     },
 ]
-
-
-class TextInput(BaseModel):
-    """A request body whose text is stripped of the whitespace around it, and refused if it holds a NUL character."""
-
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, value: object) -> object:
-        return no_nul(value)
 
 
 class ScoreRequest(BaseModel):
@@ -154,21 +143,6 @@ class PastDecision(BaseModel):
     action: Action
 
 
-class WaiverIn(TextInput):
-    model_config = ConfigDict(extra="forbid")
-
-    action: Action = Field(description="The action that replaces the decided one.", examples=["release"])
-    reason: str = Field(
-        min_length=5,
-        max_length=2000,
-        json_schema_extra=text_schema(5),
-        description="Why; mandatory (at least 5 characters besides spaces).",
-        examples=["Importer's CF-28 response documents the price; valid contract on file."],
-    )
-    by: str = Field(min_length=1, max_length=128, json_schema_extra=text_schema(1), examples=["officer.j.doe"],
-                    description="Who waives (the officer), a note beside the key that records it.")  # fmt: skip
-
-
 class WaiverOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -178,41 +152,6 @@ class WaiverOut(BaseModel):
     waived_at: datetime
     recorded_by_key: str | None = Field(None, description="The API key that recorded the waiver.")
     model_version: int = Field(description="The model version of the decision waived.")
-
-
-class SelectedBy(StrEnum):
-    MODEL = "model"  # the score or expected revenue passed the lane's threshold
-    RULE = "rule"  # a policy rule or watchlist hit
-    RANDOM = "random"  # the random compliance sample
-    OFFICER = "officer"  # an officer's own referral
-
-
-class OutcomeIn(TextInput):
-    model_config = ConfigDict(extra="forbid")
-
-    entry_id: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1), examples=["DOC0000001-4"])
-    inspected_at: datetime = Field(description="When the inspection ended (UTC if no zone).",
-                                   examples=["2025-03-16T14:00:00Z"])  # fmt: skip
-    violation_types: list[Violation] = Field(
-        max_length=len(Violation), description="What was found, each type once; empty when the entry was compliant.",
-        examples=[["undervaluation"]], json_schema_extra={"uniqueItems": True},
-    )  # fmt: skip
-    revenue_recovered: Number = Field(0.0, ge=0, le=1e12, allow_inf_nan=False, description="Duties, fees and "
-                                     "penalties assessed, in USD.", examples=[4250.0])  # fmt: skip
-    selected_by: SelectedBy = Field(description="Why the entry was inspected.", examples=["model"])
-    note: str = Field("", max_length=2000, json_schema_extra=text_schema(0), description="The officer's note.")
-
-    @field_validator("inspected_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @field_validator("violation_types")
-    @classmethod
-    def _distinct(cls, value: list[Violation]) -> list[Violation]:
-        if len(set(value)) < len(value):
-            raise ValueError("a violation type is listed twice")
-        return sorted(value)
 
 
 class OutcomeOut(BaseModel):
@@ -289,7 +228,7 @@ class ReloadOut(BaseModel):
 class PolicyIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
-    policy: Policy = Field(description="The new policy (see service/policy.example.yaml).")
+    policy: Policy = Field(description="The new policy (see decisions/policy.example.yaml).")
     note: str = Field("", max_length=500, json_schema_extra=text_schema(0), description="Why this version.")
     by: str | None = Field(None, min_length=1, max_length=128, json_schema_extra=text_schema(1),
                            examples=["targeting.admin"], description="Who sets it, kept as a note beside the key "
@@ -303,7 +242,7 @@ class PolicyOut(BaseModel):
     created_by_key: str | None = Field(description="The API key that set it; null when set from the command line "
                                        "or the service's settings.")  # fmt: skip
     note: str
-    policy: dict[str, Any] = Field(description="The policy document (see service/policy.py and policy.example.yaml).")
+    policy: dict[str, Any] = Field(description="The policy document (see decisions/policy.py and policy.example.yaml).")
 
 
 class Health(BaseModel):

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from model.scoring import Scorer
 from service.observe import Metrics
-from service.scoring import Scorer
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.policy import Policy
+from decisions.policy import Policy
 
 DEV_SECRET = "development-only-sample-secret"
 POOL_SPARE = 4

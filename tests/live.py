@@ -16,10 +16,10 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session
 
-from service import keys, migrate, store
+from decisions import keys, migrate, store
+from decisions.keys import Role
+from model.scoring import Scorer
 from service.app import create_app
-from service.keys import Role
-from service.scoring import Scorer
 from service.settings import Settings
 from service.web.auth import SIGN_IN_COOKIE
 from tests.pg import postgres_database

@@ -10,7 +10,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from training.treeshap import TreeShap
+from model.treeshap import TreeShap
 
 
 def per_row_us(explain: Callable[[np.ndarray], Any], x: np.ndarray, seconds: float) -> float:

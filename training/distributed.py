@@ -29,6 +29,8 @@ from lightgbm.dask import DaskLGBMRegressor
 from sklearn.metrics import average_precision_score
 
 from features.spec import BUILTIN_SPEC, DatasetSpec
+from model.artifact import ModelParts, ShipmentRiskModel
+from model.drift import build_reference
 from training import plots
 from training.cost import explanation_cost
 from training.data import DataError, fingerprint
@@ -44,10 +46,8 @@ from training.distributed_data import (
     time_ordered,
     train_rows,
 )
-from training.drift import build_reference
 from training.evaluate import default_slices, slice_metrics, targeting_metrics
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
-from training.model import ModelParts, ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
 from training.report import write_report
 from training.train import (

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from training.model import Calibration, RevenueModel
+from model.artifact import Calibration, RevenueModel
 
 
 @dataclass(frozen=True)

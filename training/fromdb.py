@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from decisions import migrate, store
 from features.schema import Entry
 from features.spec import BUILTIN_SPEC
-from service import migrate, store
 from training.data import DataError
 
 LABEL, REVENUE, OUTCOME_AT = BUILTIN_SPEC.label, str(BUILTIN_SPEC.revenue), str(BUILTIN_SPEC.outcome_time)

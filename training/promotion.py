@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from service import migrate, store
+from decisions import migrate, store
 from training.data import DataError, load_yaml
 from training.evaluate import INSPECTION_RATES, rate_name
 from training.registry import CHAMPION, Registration, load_model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,24 +24,20 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from training.model import ModelParts, ShipmentRiskModel
+from model.artifact import ModelParts, ShipmentRiskModel
+from model.registry import (  # noqa: F401  (the read side, re-exported for training's callers)
+    ARTIFACT_DIGESTS,
+    CHALLENGER,
+    CHAMPION,
+    MODEL_NAME,
+    PROMOTION_METRIC,
+    load_model,
+    tracking_uri,
+)
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "shipment-risk"
 EXPERIMENT = "shipment-targeting"
-CHAMPION, CHALLENGER = "champion", "challenger"
-PROMOTION_METRIC = "precision_at_5pct"
-ARTIFACT_DIGESTS = "artifact_sha256"  # model version tag: {file name: SHA-256} of the model's files
-
-
-def tracking_uri(root: Path | None = None) -> str:
-    """MLFLOW_TRACKING_URI if set, else the project's embedded store `mlruns/mlflow.db`."""
-    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
-        return uri
-    folder = (root or Path.cwd()) / "mlruns"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
 
 
 def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
@@ -103,12 +98,6 @@ def champion_version(client: MlflowClient, model_name: str) -> Any | None:
         return client.get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException:
         return None
-
-
-def load_model(uri: str) -> ShipmentRiskModel:
-    """Load a registered model (e.g. models:/shipment-risk@champion) with its booster and pipeline."""
-    model: ShipmentRiskModel = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    return model
 
 
 @dataclass(frozen=True)

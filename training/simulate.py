@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from service.policy import Action, Objective, Policy, draw
+from decisions.policy import Action, Objective, Policy, draw
+from model.artifact import ShipmentRiskModel
 from training.data import read_table, time_split, validate
-from training.model import ShipmentRiskModel
 from training.train import _features
 
 SECRET = b"simulation-only-secret"

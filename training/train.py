@@ -17,13 +17,13 @@ import yaml
 from features.history import point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
+from model.artifact import ModelParts, RevenueModel, ShipmentRiskModel
+from model.drift import build_reference
 from training import plots
 from training.cost import explanation_cost
 from training.data import DataError, Split, fingerprint, read_table, time_split, validate
-from training.drift import build_reference
 from training.evaluate import default_slices, slice_metrics, targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
-from training.model import ModelParts, RevenueModel, ShipmentRiskModel
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
 from training.report import write_report
 

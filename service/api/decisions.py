@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from service import outcomes, review, store
+from decisions import outcomes, review, store
 from service.api.score import to_out
 from service.deps import ReviewerKey, ScorerDep, SessionDep
 from service.schemas import (

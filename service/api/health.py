@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import store
+from decisions import store
 from service.deps import AdminKey, AnyKey, MetricsDep, ScorerDep, ScrapeKey
 from service.schemas import AUTH_ERRORS, ErrorBody, Health, ModelInfo, ReloadOut
 from service.serving import ModelSlot

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service import keys, store
+from decisions import keys, store
 from service.deps import AdminKey, SessionDep
 from service.schemas import AUTH_ERRORS, BODY_ERRORS, ErrorBody, KeyIn, KeyOut, NewKey
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service import store
+from decisions import store
 from service.deps import AdminKey, ReviewerKey, SessionDep
 from service.schemas import AUTH_ERRORS, BODY_ERRORS, PolicyIn, PolicyOut
 

@@ -17,11 +17,11 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Form, Request
 from fastapi.responses import Response
 
-from service import keys, store
+from decisions import keys, store
+from decisions.keys import Role
+from decisions.store import sessions
 from service.deps import SessionDep
-from service.keys import Role
 from service.settings import Settings
-from service.store import sessions
 
 SESSION_COOKIE = "desk_session"
 SIGN_IN_COOKIE = "desk_sign_in"  # the sign-in form's CSRF token, before there is a session

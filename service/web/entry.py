@@ -14,10 +14,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from decisions import outcomes, patterns, review, store
 from features.pipeline import HISTORY_FEATURES
-from service import outcomes, patterns, review, store
+from model.explain import ENTITY_LABELS, feature_label, label
 from service.deps import ScorerDep, SessionDep
-from service.explain import ENTITY_LABELS, feature_label, label
 from service.registry_view import NotInRegistry, RegistryView
 from service.schemas import OutcomeIn, SelectedBy, WaiverIn
 from service.web.auth import DESK, FormUserDep, UserDep

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from features.schema import Entry, EntryType, TransportMode
-from service.explain import hts_text
+from model.explain import hts_text
 
 MISSING = "—"
 

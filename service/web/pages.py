@@ -9,17 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from service import store
+from decisions import store
+from decisions.patterns import NAMEABLE
+from decisions.policy import BANDS, Action
+from decisions.store import desk
+from model.registry import CHALLENGER, CHAMPION, PROMOTION_METRIC
 from service.deps import ScorerDep, SessionDep
 from service.monitoring import DriftMonitor
-from service.patterns import NAMEABLE
-from service.policy import BANDS, Action
 from service.registry_view import NotInRegistry, RegistryView
-from service.store import desk
 from service.web import auth
 from service.web.auth import DESK, FormUserDep, UserDep
 from service.web.render import render, see_other
-from training.registry import CHALLENGER, CHAMPION, PROMOTION_METRIC
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=DESK, include_in_schema=False)

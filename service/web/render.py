@@ -11,9 +11,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from decisions.policy import BANDS, Action
 from features.schema import Violation
-from service.explain import feature_label
-from service.policy import BANDS, Action
+from model.explain import feature_label
 
 
 def entry_path(entry_id: str, version: int | None = None, saved: str | None = None) -> str:

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
-from service.keys import Role
+from decisions.keys import Role
+from model.scoring import Scorer
 from service.schemas import EXAMPLE_ENTRIES
-from service.scoring import Scorer
 from tests.browser.conftest import shot as _shot
 from tests.live import LiveServer
 from tests.service.entries import entry_json

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from service.keys import Role
-from service.patterns import NAMEABLE
+from decisions.keys import Role
+from decisions.patterns import NAMEABLE
 from tests.browser.conftest import sign_in
 from tests.live import LiveServer
 from tests.service.entries import entry_json

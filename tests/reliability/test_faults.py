@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from sqlalchemy import text
 
-from service import store
+from decisions import store
+from decisions.keys import Role
+from model.scoring import ModelUnavailable
 from service.app import create_app
-from service.keys import Role
-from service.scoring import ModelUnavailable
 from service.web.auth import SESSION_COOKIE
 from tests.live import LiveServer, _free_port, cookie_of, make_keys, migrated, service_settings, sign_in
 from tests.pg import PG_ADMIN, postgres_database

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     use_after_free,
 )
 
-from service.keys import Role
+from decisions.keys import Role
 from service.schemas import ErrorBody
 from tests.live import LiveServer, make_keys, migrated, own_database, service_settings
 from tests.service.entries import entry_json

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from service import store
-from service.keys import Role
+from decisions import store
+from decisions.keys import Role
 from service.settings import Settings
 from tests.live import make_keys, migrated, own_database
 from tests.reliability.process import ServiceProcess

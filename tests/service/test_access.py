@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from service import store
-from service.keys import Role
+from cli.main import app as cli
+from decisions import store
+from decisions.keys import Role
 from service.observe import JsonFormatter
 from tests.live import LiveServer, make_keys, migrated, service_settings
 from tests.service.entries import entry_json
-from training.cli import app as cli
 
 OPEN = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.scoring import Scorer
+from model.scoring import Scorer
 from tests.service.entries import entry_json
 
 pytestmark = pytest.mark.slow

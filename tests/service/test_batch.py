@@ -14,12 +14,15 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from decisions import migrate, store
+from decisions.keys import Role
 from features.pipeline import entry_payloads
-from service import batch, migrate, store
+from model.scoring import Scorer
+from service import batch
 from service.distributed import over_dask
-from service.keys import Role
-from service.scoring import Scorer
 from tests.live import LiveServer, make_keys, own_database, service_settings
 from tests.service.entries import entry_json
 from training.cluster import connect
@@ -85,7 +88,7 @@ def test_a_dry_run_decides_as_one_request_and_writes_nothing(
     out = tmp_path / "out.parquet"
     assert batch.score_file(_write(entries, tmp_path / "in.parquet"), out, job, chunk=1000) == 120
     with store.make_engine(url).connect() as c:  # nothing recorded: the API decides them afresh below
-        assert store.prior_decisions(store.Session(c), [e["entry_id"] for e in entries], "shipment-risk", 1)[0] == set()
+        assert store.prior_decisions(Session(c), [e["entry_id"] for e in entries], "shipment-risk", 1)[0] == set()
     with live.client(Role.SCORER) as client:
         answer = client.post("/v1/score", json={"entries": entries})
     assert answer.status_code == 200
@@ -109,7 +112,7 @@ def test_recorded_chunks_decide_as_consecutive_requests(
     pd.testing.assert_frame_equal(_file(out), expected, check_dtype=False)
     assert expected["reasons"].map(lambda r: any("filed" in s and "entries before" in s for s in r)).any()
     with store.make_engine(batch_db).connect() as c:
-        seen, mine = store.prior_decisions(store.Session(c), [e["entry_id"] for e in entries], "shipment-risk", 1)
+        seen, mine = store.prior_decisions(Session(c), [e["entry_id"] for e in entries], "shipment-risk", 1)
     assert len(seen) == len(mine) == 90  # every decision recorded once
 
 
@@ -167,7 +170,7 @@ def test_the_command_line(live: LiveServer, history: pd.DataFrame, mlflow_store:
 def _decided(url: str, ids: list[str]) -> int:
     engine = store.make_engine(url)
     with engine.connect() as c:
-        seen, _ = store.prior_decisions(store.Session(c), ids, "shipment-risk", 1)
+        seen, _ = store.prior_decisions(Session(c), ids, "shipment-risk", 1)
     engine.dispose()
     return len(seen)
 
@@ -175,7 +178,7 @@ def _decided(url: str, ids: list[str]) -> int:
 def _profiles(url: str) -> list[tuple[Any, ...]]:
     engine = store.make_engine(url)
     with engine.connect() as c:
-        rows = sorted(tuple(r) for r in c.execute(store.select(store.Profile.__table__)))
+        rows = sorted(tuple(r) for r in c.execute(select(store.Profile.__table__)))
     engine.dispose()
     return rows
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.keys import Role
+from decisions.keys import Role
 from tests.live import LiveServer, service_settings
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import jsonschema_rs
 import pandas as pd
 import pytest
 
-from service.keys import Role
+from decisions.keys import Role
 from tests.live import LiveServer
 from tests.service.entries import entry_json
 

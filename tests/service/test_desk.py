@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from service import keys, store
-from service.keys import Role
-from service.store import desk as desk_store
-from service.store import sessions
+from decisions import keys, store
+from decisions.keys import Role
+from decisions.store import desk as desk_store
+from decisions.store import sessions
 from service.web.auth import SESSION_COOKIE
 from tests.live import CSRF, LiveServer, cookie_of, sign_in
 from tests.service.entries import entry_json

@@ -12,7 +12,7 @@ import shap
 from features.history import point_in_time_counts
 from features.online import Batch, missing_as_none
 from features.pipeline import entry_payloads, prepare
-from service.scoring import Scorer
+from model.scoring import Scorer
 
 pytestmark = pytest.mark.slow
 

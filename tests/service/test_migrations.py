@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from service import migrate, store
+from decisions import migrate, store
+from model.scoring import Scorer
 from service.app import create_app
-from service.scoring import Scorer
 from service.settings import Settings
 
 

@@ -11,16 +11,16 @@ import pandas as pd
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from decisions import store
+from decisions.decide import PolicyInForce, decide
+from decisions.policy import Policy
 from features.history import HistoryProfiles
 from features.pipeline import prepare
 from features.schema import Entry
 from features.spec import BUILTIN_SPEC
-from service import store
-from service.decide import PolicyInForce, decide
+from model.scoring import Scorer
 from service.monitoring import DriftMonitor, drift
 from service.observe import Metrics
-from service.policy import Policy
-from service.scoring import Scorer
 from tests.live import migrated
 from tests.service.entries import entry_json
 

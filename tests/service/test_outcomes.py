@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from service.keys import Role
+from decisions.keys import Role
 from tests.live import LiveServer
 from tests.service.entries import entry_json
 

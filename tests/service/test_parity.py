@@ -12,10 +12,10 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy.orm import Session
 
+from decisions import store
 from features.history import HistoryProfiles, point_in_time_counts
 from features.pipeline import prepare
-from service import store
-from service.scoring import Scorer
+from model.scoring import Scorer
 from tests.live import LiveServer
 from tests.service.entries import entry_json
 from training.train import train

@@ -3,8 +3,8 @@ intervention's lane and only with enough evidence."""
 
 from __future__ import annotations
 
-from service.patterns import MIN_EVIDENCE, likely_violation
-from service.policy import Action
+from decisions.patterns import MIN_EVIDENCE, likely_violation
+from decisions.policy import Action
 
 LANE = Action.DOCUMENT_REVIEW
 

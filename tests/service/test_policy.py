@@ -13,8 +13,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from service import store
-from service.policy import Action, Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
+from decisions import store
+from decisions.policy import Action, Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
 from service.settings import Settings
 from tests.service.entries import entry_json
 

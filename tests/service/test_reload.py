@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from service.keys import Role
+from decisions.keys import Role
 from tests.live import LiveServer, make_keys, migrated, service_settings
 from tests.service.entries import entry_json
 from training.train import train

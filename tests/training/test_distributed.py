@@ -14,16 +14,16 @@ from distributed import Client
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from cli.main import app
 from features.history import count_columns, point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC
-from training.cli import app
+from model.artifact import ShipmentRiskModel
 from training.cluster import connect
 from training.data import DataError, read_table, time_split, validate
 from training.distributed import fit_and_evaluate_dask, train_dask
 from training.distributed_data import DaskPrepared, _clean, _order_stats, prepare_dask, read_partitions
 from training.fit import FitParams
-from training.model import ShipmentRiskModel
 from training.registry import load_model
 from training.train import evaluate_model, fit_and_evaluate, prepare_training
 

@@ -13,7 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from features.spec import BUILTIN_SPEC
-from training.drift import (
+from model.artifact import REFERENCE_FILE, ModelParts
+from model.drift import (
     MAX_CATEGORIES,
     SCORE,
     THRESHOLD,
@@ -24,7 +25,6 @@ from training.drift import (
     psi,
 )
 from training.fit import FitParams
-from training.model import REFERENCE_FILE, ModelParts
 from training.registry import ARTIFACT_DIGESTS, PROMOTION_METRIC, load_model, log_and_register
 from training.train import fit_and_evaluate, prepare_training
 

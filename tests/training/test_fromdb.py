@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
+from decisions import outcomes, store
+from decisions.decide import PolicyInForce, decide
+from decisions.policy import Policy
 from features.pipeline import entry_payloads
 from features.schema import Entry
-from service import outcomes, store
-from service.decide import PolicyInForce, decide
-from service.policy import Policy
+from model.scoring import Scorer
 from service.schemas import OutcomeIn
-from service.scoring import Scorer
 from tests.live import migrated
 from training.fromdb import history_from_db
 from training.train import train

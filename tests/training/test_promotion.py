@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from sqlalchemy.orm import Session
 
 import training
-from service import migrate, store
+from decisions import migrate, store
 from training.data import DataError
 from training.fit import FitParams
 from training.promotion import (

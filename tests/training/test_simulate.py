@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.policy import Policy
+from decisions.policy import Policy
 from training.registry import load_model
 from training.simulate import replay
 from training.train import train

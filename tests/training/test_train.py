@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from sqlalchemy.orm import Session
 
-from service import store
+from decisions import store
 from training.data import DataError, load_spec
 from training.registry import load_model
 from training.train import train

@@ -16,10 +16,10 @@ import pytest
 
 from features.history import point_in_time_counts
 from features.pipeline import prepare
-from training.treeshap import TreeShap
+from model.treeshap import TreeShap
 
 if TYPE_CHECKING:
-    from service.scoring import Scorer
+    from model.scoring import Scorer
 
 TOLERANCE = 1e-9
 ENTRIES = 10_000
@@ -173,7 +173,7 @@ def test_works_where_numba_cannot_cache(models: dict[str, lgb.Booster], tmp_path
     np.save(tmp_path / "expected.npy", models["binary"].predict(x, pred_contrib=True))
     script = textwrap.dedent(f"""
         import lightgbm as lgb, numpy as np
-        from training import treeshap
+        from model import treeshap
         assert type(treeshap._kernel._cache).__name__ == "NullCache"
         shap = treeshap.TreeShap.from_booster(lgb.Booster(model_file={str(model)!r}))
         got = shap.contributions(np.load({str(tmp_path / "x.npy")!r}))

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from decisions import store
+from decisions.patterns import likely_violation
+from decisions.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
 from features.online import Counts, entity_keys, history_counts
 from features.schema import Entry
-from service import store
-from service.patterns import likely_violation
-from service.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
-from service.scoring import ModelRef, Scorer
+from model.scoring import ModelRef, Scorer
 
 
 class EntryConflict(ValueError):

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ForeignKey, Integer, String, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from service.store import ApiKey
-from service.store.base import Base, UtcDateTime
+from decisions.store.base import Base, UtcDateTime
+from decisions.store.keys import ApiKey
 
 FORGET_AFTER = timedelta(days=30)  # ended and expired sessions are kept this long, then deleted
 

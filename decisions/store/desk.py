@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
-from service.store import Decision, Outcome, UtcDateTime, Waiver
+from decisions.store.base import UtcDateTime
+from decisions.store.decisions import Decision, Outcome, Waiver
 
 QUEUE_COLUMNS = (Decision.id, Decision.entry_id, Decision.score, Decision.action, Decision.risk_band,
                  Decision.importer_id, Decision.port_of_entry, Decision.likely_violation, Decision.decided_at,

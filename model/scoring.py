@@ -16,11 +16,11 @@ from mlflow import MlflowClient
 
 from features.online import Batch, OnlineFeatures, missing_as_none
 from features.pipeline import FeaturePipeline
-from service import model_cache
-from service.explain import Explainer
-from training.model import ShipmentRiskModel
-from training.registry import ARTIFACT_DIGESTS, load_model
-from training.treeshap import TreeShap
+from model import cache as model_cache
+from model.artifact import ShipmentRiskModel
+from model.explain import Explainer
+from model.registry import ARTIFACT_DIGESTS, load_model
+from model.treeshap import TreeShap
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from decisions.policy import Action
 from features.schema import Violation
-from service.policy import Action
 
 # a pattern's signals: feature names, or prefixes of the account-history features of an entity
 SIGNALS: dict[Violation, tuple[str, ...]] = {

@@ -13,14 +13,14 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-from service.patterns import strongest
+from decisions.patterns import strongest
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# the least evidence that named a pattern when this revision was written (service/patterns.py has since asked more)
+# the least evidence that named a pattern when this revision was written (decisions/patterns.py has since asked more)
 BACKFILL_EVIDENCE = 0.05
 FILTERS = ("action", "risk_band", "port_of_entry", "importer_id", "likely_violation")
 CHUNK = 5_000

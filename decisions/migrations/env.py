@@ -1,16 +1,17 @@
-"""Alembic environment: runs on the connection `service.migrate` hands over, or on DATABASE_URL
+"""Alembic environment: runs on the connection `decisions.migrate` hands over, or on DATABASE_URL
 (for `alembic revision --autogenerate` while writing a new revision)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from alembic import context
 
-from service import store
-from service.settings import Settings
+from decisions import store
 
 config = context.config
+DEFAULT_URL = "sqlite:///data/targeting.db"  # the service's own default (service/settings.py)
 
 
 def _render(type_: str, obj: Any, autogen_context: Any) -> Any:
@@ -32,7 +33,7 @@ given = config.attributes.get("connection")
 if given is not None:
     _run(given)
 else:
-    engine = store.make_engine(config.get_main_option("sqlalchemy.url") or Settings().database_url)
+    engine = store.make_engine(config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL", DEFAULT_URL))
     with engine.begin() as conn:
         _run(conn)
     engine.dispose()

@@ -34,7 +34,7 @@ import lightgbm as lgb
 import numba
 import numpy as np
 
-from training.treeshap_layout import NAN_BIT, ZERO_BIT, Flattener, split_thresholds
+from model.treeshap_layout import NAN_BIT, ZERO_BIT, Flattener, split_thresholds
 
 # LightGBM's kZeroThreshold is the float literal 1e-35f widened to double.
 ZERO = float(np.float32(1e-35))

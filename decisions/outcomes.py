@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from decisions import store
+from decisions.inputs import OutcomeIn
 from features.history import entity_key
 from features.pipeline import entries_frame, prepare
 from features.schema import CLOCK_SKEW, Entry
-from service import store
-from service.schemas import OutcomeIn
-from service.scoring import Scorer
+from model.scoring import Scorer
 
 
 class NoDecision(LookupError):

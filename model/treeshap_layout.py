@@ -1,4 +1,4 @@
-"""A LightGBM booster laid out as flat arrays for the TreeSHAP kernel (`training.treeshap`).
+"""A LightGBM booster laid out as flat arrays for the TreeSHAP kernel (`model.treeshap`).
 
 Split nodes of every tree in parent-first order with their decision rules (threshold, NaN and zero
 flag bits, categorical bitsets) and the bit of the path slot each clears; leaves grouped by the number

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from service import store
+from decisions import store
 
 PREFIX = "tgt_"
 

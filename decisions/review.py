@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from service import store
-from service.schemas import WaiverIn
+from decisions import store
+from decisions.inputs import WaiverIn
 
 
 class NoSuchDecision(LookupError):

@@ -1,0 +1,1 @@
+"""The `targeting` command line: one module per group of commands, each calling the packages' functions."""

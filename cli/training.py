@@ -1,0 +1,241 @@
+"""`targeting train`, `backtest` and `tune`: fit, judge and search models on a history."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, cast, get_args
+
+import typer
+
+from cli.app import app, fail
+from training.data import DataError
+
+if TYPE_CHECKING:
+    from training.registry import Registration
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of declarations.")] = Path("data/entries.parquet"),
+    dataset_spec: Annotated[
+        Path | None, typer.Option(help="YAML dataset spec; default: the built-in entry schema.")
+    ] = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    valid_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the validation window.")] = 0.15,
+    test_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the test window.")] = 0.15,
+    valid_from: Annotated[datetime | None, typer.Option(help="Explicit split: validation from this date.")] = None,
+    test_from: Annotated[datetime | None, typer.Option(help="Explicit split: test window from this date.")] = None,
+    weighting: Annotated[
+        str, typer.Option(help="ipw: weight inspected rows by 1/selection probability; none; auto: ipw when known.")
+    ] = "auto",
+    from_db: Annotated[
+        str | None,
+        typer.Option(help="Train on the service's decisions and outcomes in this DATABASE_URL instead of --data; "
+                     "they are exported to a Parquet file first (printed), which the run records."),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(help="Train on a Dask cluster, for data larger than one machine: its scheduler address "
+                     "(tcp://host:8786), or none for a local cluster, one worker per core. --data may then be a "
+                     "folder of Parquet files, read by the workers.", show_default=False),
+    ] = None,
+    rounds: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --dask: boosting rounds to train (default 500); lightgbm.dask cannot stop "
+                     "early, so the validation window picks the best round afterwards."),
+    ] = None,
+) -> None:
+    """Train a LightGBM risk model, track the run in MLflow and register it."""
+    from pydantic import ValidationError
+
+    from features.spec import BUILTIN_SPEC, DatasetSpec
+    from training.data import load_spec
+    from training.train import Weighting
+    from training.train import train as run_training
+
+    try:
+        if from_db:
+            from training.fromdb import history_from_db
+
+            if dataset_spec:
+                raise DataError("--from-db reads the service's own entries: leave out --dataset-spec")
+            exported = history_from_db(from_db)
+            data = Path(f"data/decisions-{datetime.now():%Y%m%dT%H%M%S}.parquet")
+            data.parent.mkdir(parents=True, exist_ok=True)
+            exported.to_parquet(data, index=False)
+            labelled = exported[BUILTIN_SPEC.label].notna()
+            typer.echo(f"exported {len(exported):,} decided entries ({int(labelled.sum()):,} with outcomes) to {data}")
+        spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+        if valid_from or test_from:  # the command line overrides the spec
+            spec = DatasetSpec.model_validate({**spec.model_dump(), "valid_from": valid_from, "test_from": test_from})
+        began = time.perf_counter()
+        if weighting not in get_args(Weighting):
+            raise DataError(f"unknown weighting {weighting!r}: use auto, ipw or none")
+        if dask:
+            import lightgbm
+
+            from training.cluster import LOCAL, connect
+            from training.distributed import ROUNDS, train_dask
+            from training.fit import FitParams
+
+            def quiet() -> None:
+                # LightGBM prints its network set-up, and lightgbm.dask warns that n_jobs is ignored (it always is)
+                lightgbm.register_logger(logging.getLogger("lightgbm"))
+                logging.getLogger("lightgbm").setLevel(logging.ERROR)
+
+            def quiet_worker() -> None:
+                # A local worker shares this terminal: it logs each bad row it meets (the error comes here anyway),
+                # and LightGBM prints its network set-up from task threads, out of reach of register_logger.
+                logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+
+            quiet()
+            with connect(dask) as client:
+                # Dask logs every shuffle as a warning; set here, as a local cluster resets the level when it starts
+                logging.getLogger("distributed").setLevel(logging.ERROR)
+                if dask == LOCAL:
+                    client.run(quiet_worker)
+                result = train_dask(
+                    data, client, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+                    params=FitParams(max_rounds=rounds or ROUNDS), weighting=cast(Weighting, weighting),
+                )  # fmt: skip
+        elif rounds:
+            raise DataError("--rounds goes with --dask: the single-process fit stops early by itself")
+        else:
+            result = run_training(
+                data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+                weighting=cast(Weighting, weighting),
+            )  # fmt: skip
+    except OSError as exc:  # no Dask scheduler at that address
+        if not dask:
+            raise
+        fail(f"Dask cluster {dask}: {str(exc).splitlines()[0]}")
+    except DataError as exc:
+        fail(str(exc))
+    except ValidationError as exc:
+        fail(exc.errors()[0]["msg"])
+    m, reg = result.metrics, result.registration
+    before = "first version" if reg.champion_score is None else f"champion's precision@5% {reg.champion_score:.4f}"
+    _record(model_name, reg, m, f"trained: precision@5% {m['precision_at_5pct']:.4f}; {before}")
+    typer.echo(
+        f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}) "
+        f"in {time.perf_counter() - began:.1f}s"
+    )
+    typer.echo(
+        f"test window from {result.split.test_from:%Y-%m-%d}: {int(m['n'])} labelled entries, "
+        f"base rate {m['base_rate']:.3f}, ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
+        f"PR-AUC {m.get('pr_auc', float('nan')):.3f}"
+    )
+    _table(m, "", "inspected entries of the test window (biased by the past policy)")
+    from training.evaluate import MIN_SAMPLE_VIOLATIONS
+
+    if "random_n" in m:
+        sample = f"random compliance sample of the window ({int(m['random_n'])} entries"
+        found = int(m.get("random_positives", 0))
+        if found < MIN_SAMPLE_VIOLATIONS:  # an interval from one or two violations is a point, not an estimate
+            typer.echo(f"{sample}): too few random-sample violations ({found}) to estimate; the sample grows with "
+                       "the exploration rate and time")  # fmt: skip
+        else:
+            _table(m, "random_", f"{sample}, 90% intervals)")
+    if "all_n" in m:
+        _table(m, "all_", f"every entry of the window against the ground truth ({int(m['all_n'])} entries)")
+    if "by_revenue_all_revenue_recall_at_5pct" in m:
+        _table(m, "by_revenue_all_", "the same, ranked by expected revenue at stake instead of probability")
+    if reg.champion_score is not None:
+        typer.echo(f"previous champion's precision@5% on this window: {reg.champion_score:.3f}")
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of declarations.")] = Path("data/entries.parquet"),
+    dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
+    windows: Annotated[int, typer.Option(min=1, help="Consecutive test windows, ending at the newest entry.")] = 4,
+    window_days: Annotated[int, typer.Option(min=1, help="Days per window.")] = 60,
+    label_delay_days: Annotated[int, typer.Option(min=0, help="Days before an outcome is known.")] = 30,
+    full: Annotated[bool, typer.Option("--full", help="Every metric and every slice.")] = False,
+) -> None:
+    """Prequential backtest: each window scored by a model trained only on what was known before it."""
+    import tempfile
+
+    began = time.time()
+
+    from features.spec import BUILTIN_SPEC
+    from training.backtest import backtest as run_backtest
+    from training.backtest import report as backtest_report
+    from training.data import load_spec
+    from training.registry import log_backtest, run_name, tracking_uri
+
+    try:
+        spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+        result = run_backtest(data, spec, windows=windows, window_days=window_days, label_delay_days=label_delay_days)
+    except DataError as exc:
+        fail(str(exc))
+    summary = result.summary()
+    typer.echo(f"{windows} windows of {window_days} days, outcomes known {label_delay_days} days late "
+               "(mean ± sd over the windows):")  # fmt: skip
+    typer.echo(backtest_report(result, full))
+    with tempfile.TemporaryDirectory() as tmp:
+        result.windows.to_csv(Path(tmp) / "windows.csv", index=False)
+        result.slices.to_csv(Path(tmp) / "slices.csv", index=False)
+        metrics = {f"{stat}_{k}": float(v) for k, row in summary.iterrows() for stat, v in row.items() if v == v}
+        params = {"data_path": str(data), "windows": windows, "window_days": window_days,
+                  "label_delay_days": label_delay_days}  # fmt: skip
+        run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp), run_name(f"backtest {windows}x{window_days}d",
+                              data), began)  # fmt: skip
+    typer.echo(f"logged as MLflow run {run_id}")
+
+
+@app.command()
+def tune(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of declarations.")] = Path("data/entries.parquet"),
+    dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+) -> None:
+    """Search LightGBM settings (Optuna, each trial a nested MLflow run); register the best as challenger."""
+    from features.spec import BUILTIN_SPEC
+    from training.data import load_spec
+    from training.tune import tune as run_tune
+
+    try:
+        spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
+        result = run_tune(data, spec, trials=trials, model_name=model_name)
+    except DataError as exc:
+        fail(str(exc))
+    reg = result.registration
+    _record(model_name, reg, result.metrics, f"tuned: best of {trials} trials")
+    typer.echo(f"best of {trials} trials: validation PR-AUC {result.best_value:.3f} with {result.best}")
+    typer.echo(f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
+               f"test precision@5% {result.metrics['precision_at_5pct']:.3f}")  # fmt: skip
+
+
+
+
+def _record(model_name: str, registration: Registration, metrics: dict[str, float], reason: str) -> None:
+    """Record the alias that training gave, in the service's database, like any promotion."""
+    import getpass
+
+    from service.settings import Settings
+    from training.promotion import record_registration
+
+    record_registration(Settings().database_url, model_name, registration, getpass.getuser(), reason, metrics)
+
+
+def _table(m: dict[str, float], prefix: str, title: str) -> None:
+    typer.echo(f"{title}:")
+    typer.echo("  k      precision          recall             revenue-recall")
+    for k in ("1pct", "2pct", "5pct", "10pct"):
+        cells = []
+        for name in ("precision", "recall", "revenue_recall"):
+            key = f"{prefix}{name}_at_{k}"
+            cell = f"{m.get(key, float('nan')):.3f}"
+            if f"{key}_ci_low" in m:
+                cell += f" [{m[f'{key}_ci_low']:.2f}-{m[f'{key}_ci_high']:.2f}]"
+            elif prefix.endswith("all_") and f"oracle_{name}_at_{k}" in m:
+                cell += f" (oracle {m[f'oracle_{name}_at_{k}']:.3f})"
+            cells.append(f"{cell:<18}")
+        typer.echo(f"  {k:<6} {' '.join(cells)}")

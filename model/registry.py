@@ -1,0 +1,31 @@
+"""Where served models are found: the registry's names and aliases, the default tracking store, and loading a
+registered version. Reading only; training/registry.py is the one writer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow.pyfunc
+
+from model.artifact import ShipmentRiskModel
+
+MODEL_NAME = "shipment-risk"
+CHAMPION, CHALLENGER = "champion", "challenger"
+PROMOTION_METRIC = "precision_at_5pct"
+ARTIFACT_DIGESTS = "artifact_sha256"  # model version tag: {file name: SHA-256} of the model's files
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """MLFLOW_TRACKING_URI if set, else the project's embedded store `mlruns/mlflow.db`."""
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    folder = (root or Path.cwd()) / "mlruns"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+
+
+def load_model(uri: str) -> ShipmentRiskModel:
+    """Load a registered model (e.g. models:/shipment-risk@champion) with its booster and pipeline."""
+    model: ShipmentRiskModel = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return model
