@@ -5,17 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightgbm as lgb
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shap
 
-matplotlib.use("Agg")  # files only: training runs headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import shap  # noqa: E402
+
+def _to_files() -> None:
+    """Draw into files only (training runs headless): chosen when a figure is drawn, not when this is imported."""
+    if plt.get_backend().lower() != "agg":
+        plt.switch_backend("agg")
 
 
 def shap_summary(booster: lgb.Booster, x: pd.DataFrame, path: Path, max_display: int = 20) -> None:
     """Beeswarm of exact TreeSHAP values (LightGBM's pred_contrib) on a sample of test entries."""
+    _to_files()
     contributions = np.asarray(booster.predict(x, pred_contrib=True))[:, :-1]
     plt.figure()
     shap.summary_plot(contributions, x, max_display=max_display, show=False, plot_size=(9, 8))
@@ -27,6 +31,7 @@ def shap_summary(booster: lgb.Booster, x: pd.DataFrame, path: Path, max_display:
 
 def feature_importance(booster: lgb.Booster, path: Path, top: int = 25) -> pd.DataFrame:
     """Gain and split importance; the top features by gain as a bar chart."""
+    _to_files()
     table = pd.DataFrame(
         {
             "feature": booster.feature_name(),
@@ -47,6 +52,7 @@ def feature_importance(booster: lgb.Booster, path: Path, top: int = 25) -> pd.Da
 
 def reliability(sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]], path: Path, bins: int = 10) -> None:
     """Observed violation rate against the mean score, in equal-count bins of the score."""
+    _to_files()
     fig, ax = plt.subplots(figsize=(6, 6))
     top = 0.0
     for name, (y, p, w) in sets.items():
@@ -70,6 +76,7 @@ def reliability(sets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]
 def gains(y: np.ndarray, rankings: dict[str, np.ndarray], revenue: np.ndarray | None, path: Path) -> None:
     """Gains curves: share of violations (and of revenue at stake) caught against the share inspected,
     for each ranking (the model, the model by expected revenue, the oracle)."""
+    _to_files()
     fig, axes = plt.subplots(1, 2 if revenue is not None else 1, figsize=(12 if revenue is not None else 6, 5))
     axes = np.atleast_1d(axes)
     rate = np.arange(1, len(y) + 1) / len(y)
