@@ -15,7 +15,9 @@ from cli.app import app, fail
 from training.data import DataError
 
 if TYPE_CHECKING:
+    from features.spec import DatasetSpec
     from training.registry import Registration
+    from training.train import TrainResult, Weighting
 
 
 @app.command()
@@ -59,16 +61,9 @@ def train(
 
     try:
         if from_db:
-            from training.fromdb import history_from_db
-
             if dataset_spec:
                 raise DataError("--from-db reads the service's own entries: leave out --dataset-spec")
-            exported = history_from_db(from_db)
-            data = Path(f"data/decisions-{datetime.now():%Y%m%dT%H%M%S}.parquet")
-            data.parent.mkdir(parents=True, exist_ok=True)
-            exported.to_parquet(data, index=False)
-            labelled = exported[BUILTIN_SPEC.label].notna()
-            typer.echo(f"exported {len(exported):,} decided entries ({int(labelled.sum()):,} with outcomes) to {data}")
+            data = _export_decisions(from_db)
         spec = load_spec(dataset_spec) if dataset_spec else BUILTIN_SPEC
         if valid_from or test_from:  # the command line overrides the spec
             spec = DatasetSpec.model_validate({**spec.model_dump(), "valid_from": valid_from, "test_from": test_from})
@@ -76,33 +71,8 @@ def train(
         if weighting not in get_args(Weighting):
             raise DataError(f"unknown weighting {weighting!r}: use auto, ipw or none")
         if dask:
-            import lightgbm
-
-            from training.cluster import LOCAL, connect
-            from training.distributed import ROUNDS, train_dask
-            from training.fit import FitParams
-
-            def quiet() -> None:
-                # LightGBM prints its network set-up, and lightgbm.dask warns that n_jobs is ignored (it always is)
-                lightgbm.register_logger(logging.getLogger("lightgbm"))
-                logging.getLogger("lightgbm").setLevel(logging.ERROR)
-
-            def quiet_worker() -> None:
-                # A local worker shares this terminal: it logs each bad row it meets (the error comes here anyway),
-                # and LightGBM prints its network set-up from task threads, out of reach of register_logger.
-                logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
-                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-
-            quiet()
-            with connect(dask) as client:
-                # Dask logs every shuffle as a warning; set here, as a local cluster resets the level when it starts
-                logging.getLogger("distributed").setLevel(logging.ERROR)
-                if dask == LOCAL:
-                    client.run(quiet_worker)
-                result = train_dask(
-                    data, client, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
-                    params=FitParams(max_rounds=rounds or ROUNDS), weighting=cast(Weighting, weighting),
-                )  # fmt: skip
+            result = _train_on_dask(data, dask, spec, model_name, valid_frac, test_frac, rounds,
+                                    cast(Weighting, weighting))  # fmt: skip
         elif rounds:
             raise DataError("--rounds goes with --dask: the single-process fit stops early by itself")
         else:
@@ -118,6 +88,56 @@ def train(
         fail(str(exc))
     except ValidationError as exc:
         fail(exc.errors()[0]["msg"])
+    _summary(model_name, result, began)
+
+def _export_decisions(database_url: str) -> Path:
+    """The service's decided entries with their outcomes, as a Parquet file the run records."""
+    from features.spec import BUILTIN_SPEC
+    from training.fromdb import history_from_db
+
+    exported = history_from_db(database_url)
+    data = Path(f"data/decisions-{datetime.now():%Y%m%dT%H%M%S}.parquet")
+    data.parent.mkdir(parents=True, exist_ok=True)
+    exported.to_parquet(data, index=False)
+    labelled = exported[BUILTIN_SPEC.label].notna()
+    typer.echo(f"exported {len(exported):,} decided entries ({int(labelled.sum()):,} with outcomes) to {data}")
+    return data
+
+
+def _train_on_dask(data: Path, dask: str, spec: DatasetSpec, model_name: str, valid_frac: float, test_frac: float,
+                   rounds: int | None, weighting: Weighting) -> TrainResult:  # fmt: skip
+    """`train --dask`: the same training on a cluster, its chatter kept off the terminal."""
+    import lightgbm
+
+    from training.cluster import LOCAL, connect
+    from training.distributed import ROUNDS, train_dask
+    from training.fit import FitParams
+
+    def quiet() -> None:
+        # LightGBM prints its network set-up, and lightgbm.dask warns that n_jobs is ignored (it always is)
+        lightgbm.register_logger(logging.getLogger("lightgbm"))
+        logging.getLogger("lightgbm").setLevel(logging.ERROR)
+
+    def quiet_worker() -> None:
+        # A local worker shares this terminal: it logs each bad row it meets (the error comes here anyway),
+        # and LightGBM prints its network set-up from task threads, out of reach of register_logger.
+        logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+
+    quiet()
+    with connect(dask) as client:
+        # Dask logs every shuffle as a warning; set here, as a local cluster resets the level when it starts
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        if dask == LOCAL:
+            client.run(quiet_worker)
+        return train_dask(data, client, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+                          params=FitParams(max_rounds=rounds or ROUNDS), weighting=weighting)  # fmt: skip
+
+
+def _summary(model_name: str, result: TrainResult, began: float) -> None:
+    """What training registered, and its targeting metrics on the test window."""
+    from training.evaluate import MIN_SAMPLE_VIOLATIONS
+
     m, reg = result.metrics, result.registration
     before = "first version" if reg.champion_score is None else f"champion's precision@5% {reg.champion_score:.4f}"
     _record(model_name, reg, m, f"trained: precision@5% {m['precision_at_5pct']:.4f}; {before}")
@@ -131,8 +151,6 @@ def train(
         f"PR-AUC {m.get('pr_auc', float('nan')):.3f}"
     )
     _table(m, "", "inspected entries of the test window (biased by the past policy)")
-    from training.evaluate import MIN_SAMPLE_VIOLATIONS
-
     if "random_n" in m:
         sample = f"random compliance sample of the window ({int(m['random_n'])} entries"
         found = int(m.get("random_positives", 0))
