@@ -43,6 +43,7 @@ chromium:
 
 lint: install
 	$(BIN)/ruff check features model decisions training service cli tests bench
+	$(BIN)/ruff format --check features model decisions training service cli tests bench
 	$(BIN)/mypy
 
 ## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 50 minutes

@@ -82,8 +82,10 @@ async def drive(port: int, key: str, queue: Iterator[tuple[str, bytes]], connect
     deadline = time.perf_counter() + seconds
 
     def request(body: bytes) -> bytes:
-        return (f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        return (
+            f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
 
     async def client() -> None:
         connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None

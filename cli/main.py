@@ -12,6 +12,7 @@ import typer
 # isort: off
 # each module registers its commands on `app`, in the order `targeting --help` lists them
 from cli import data, training, models, serving, service  # noqa: F401
+
 # isort: on
 from cli.app import app
 

@@ -59,8 +59,6 @@ def promote(
         fail(str(exc))
 
 
-
-
 @app.command()
 def champion(
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
@@ -81,8 +79,6 @@ def champion(
         f"precision@5% {metrics.get('precision_at_5pct', float('nan')):.3f}, "
         f"base rate {metrics.get('base_rate', float('nan')):.3f}, ROC-AUC {metrics.get('roc_auc', float('nan')):.3f}"
     )
-
-
 
 
 @app.command()

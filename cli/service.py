@@ -163,8 +163,6 @@ def watchlist_remove(
     typer.echo(f"{value} is off the {list_name} watchlist")
 
 
-
-
 db_app = typer.Typer(help="The service database's schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -251,9 +249,7 @@ def keys_list() -> None:
 
 @keys_app.command("local")
 def keys_local(
-    file: Annotated[Path, typer.Option(help="Where the local admin key is kept (mode 600).")] = Path(
-        "data/admin.key"
-    ),
+    file: Annotated[Path, typer.Option(help="Where the local admin key is kept (mode 600).")] = Path("data/admin.key"),
 ) -> None:
     """Print the local admin key for this machine, creating it (and its file) if needed."""
     from decisions import keys

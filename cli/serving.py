@@ -28,17 +28,33 @@ def serve(
 def score(
     source: Annotated[Path, typer.Argument(help="Entries to score: Parquet or CSV with the entry schema's columns.")],
     target: Annotated[Path, typer.Argument(help="Where to write the decisions: .parquet or .csv.")],
-    chunk: Annotated[int, typer.Option(min=1, max=1000, help="Entries per chunk; each is decided as one API "
-                                       "request of that many entries.")] = 1000,  # fmt: skip
+    chunk: Annotated[
+        int,
+        typer.Option(
+            min=1, max=1000, help="Entries per chunk; each is decided as one API request of that many entries."
+        ),
+    ] = 1000,  # fmt: skip
     contributions: Annotated[
         bool, typer.Option("--contributions", help="Also write every feature's SHAP contribution.")
     ] = False,
-    record: Annotated[bool, typer.Option("--record", help="Record the decisions in the decisions store "
-                                         "(DATABASE_URL), as the API does; otherwise a dry run that writes nothing "
-                                         "there.")] = False,  # fmt: skip
-    dask: Annotated[str | None, typer.Option(help="Spread the chunks over a Dask cluster: its scheduler address "
-                                             "(tcp://host:8786), or none for a local cluster, one worker per "
-                                             "core.", show_default=False)] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Record the decisions in the decisions store "
+            "(DATABASE_URL), as the API does; otherwise a dry run that writes nothing "
+            "there.",
+        ),
+    ] = False,  # fmt: skip
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Spread the chunks over a Dask cluster: its scheduler address "
+            "(tcp://host:8786), or none for a local cluster, one worker per "
+            "core.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score a file of entries with the served model (settings from the environment, as `serve`), streamed in
     chunks, with the same decisions as the API."""

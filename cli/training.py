@@ -36,19 +36,27 @@ def train(
     ] = "auto",
     from_db: Annotated[
         str | None,
-        typer.Option(help="Train on the service's decisions and outcomes in this DATABASE_URL instead of --data; "
-                     "they are exported to a Parquet file first (printed), which the run records."),
+        typer.Option(
+            help="Train on the service's decisions and outcomes in this DATABASE_URL instead of --data; "
+            "they are exported to a Parquet file first (printed), which the run records."
+        ),
     ] = None,
     dask: Annotated[
         str | None,
-        typer.Option(help="Train on a Dask cluster, for data larger than one machine: its scheduler address "
-                     "(tcp://host:8786), or none for a local cluster, one worker per core. --data may then be a "
-                     "folder of Parquet files, read by the workers.", show_default=False),
+        typer.Option(
+            help="Train on a Dask cluster, for data larger than one machine: its scheduler address "
+            "(tcp://host:8786), or none for a local cluster, one worker per core. --data may then be a "
+            "folder of Parquet files, read by the workers.",
+            show_default=False,
+        ),
     ] = None,
     rounds: Annotated[
         int | None,
-        typer.Option(min=1, help="With --dask: boosting rounds to train (default 500); lightgbm.dask cannot stop "
-                     "early, so the validation window picks the best round afterwards."),
+        typer.Option(
+            min=1,
+            help="With --dask: boosting rounds to train (default 500); lightgbm.dask cannot stop "
+            "early, so the validation window picks the best round afterwards.",
+        ),
     ] = None,
 ) -> None:
     """Train a LightGBM risk model, track the run in MLflow and register it."""
@@ -89,6 +97,7 @@ def train(
     except ValidationError as exc:
         fail(exc.errors()[0]["msg"])
     _summary(model_name, result, began)
+
 
 def _export_decisions(database_url: str) -> Path:
     """The service's decided entries with their outcomes, as a Parquet file the run records."""
@@ -229,8 +238,6 @@ def tune(
     typer.echo(f"best of {trials} trials: validation PR-AUC {result.best_value:.3f} with {result.best}")
     typer.echo(f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
                f"test precision@5% {result.metrics['precision_at_5pct']:.3f}")  # fmt: skip
-
-
 
 
 def _record(model_name: str, registration: Registration, metrics: dict[str, float], reason: str) -> None:

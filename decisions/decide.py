@@ -154,7 +154,12 @@ def first_conflict(session: Session, ref: ModelRef, entries: list[Entry]) -> str
 
 
 def decide(
-    session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int,
+    session: Session,
+    scorer: Scorer,
+    rules: PolicyInForce,
+    entries: list[Entry],
+    request_id: str,
+    top: int,
     save: bool = True,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """Decisions (as column dicts) for the entries in order, and the ids that were decided before (replayed);

@@ -184,8 +184,9 @@ def output_table(decided: list[dict[str, Any]], replayed: set[str], contribution
             columns[f"contribution__{c['feature']}"] = [d["contributions"][j]["contribution"] for d in decided]
     # explicit types: a chunk where a column is all empty must not fix its type as null for the whole file
     types = {"model_version": pa.int64(), "policy_version": pa.int64(), "replayed": pa.bool_()}
-    types |= dict.fromkeys(("entry_id", "action", "risk_band", "selection", "likely_violation", "top_reason",
-                            "reasons"), pa.string())
+    types |= dict.fromkeys(
+        ("entry_id", "action", "risk_band", "selection", "likely_violation", "top_reason", "reasons"), pa.string()
+    )
     schema = pa.schema([(name, types.get(name, pa.float64())) for name in columns])
     return pa.table(columns, schema=schema)
 

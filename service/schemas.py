@@ -120,7 +120,8 @@ class DecisionOut(BaseModel):
         examples=[1.0],
     )
     likely_violation: Violation | None = Field(
-        None, description="The violation pattern the reasons point to (the pattern whose signals raise the score "
+        None,
+        description="The violation pattern the reasons point to (the pattern whose signals raise the score "
         "most), or null when none stands out. Read from the explanation: the model does not classify.",
         examples=["undervaluation"],
     )

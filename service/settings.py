@@ -31,19 +31,26 @@ class Settings(BaseSettings):
     policy: Policy = Policy()  # the first policy version, when the database has none yet
     sample_secret: str = Field(DEV_SECRET, min_length=16, description="Keys the random compliance sample.")
     max_in_flight: int = Field(
-        16, ge=1, le=1000, description="Requests one worker process admits at once; one more is answered 503 with "
+        16,
+        ge=1,
+        le=1000,
+        description="Requests one worker process admits at once; one more is answered 503 with "
         "Retry-After at once. The worker's database pool holds this many connections plus a few for its own "
         "background work, so an admitted request never waits for one: size it with the database's connection "
         "limit in mind (workers x (this + 4)).",
     )
     pool_timeout_seconds: float = Field(
-        2.0, gt=0, le=60, description="How long a request waits for a database connection before a 503.",
+        2.0,
+        gt=0,
+        le=60,
+        description="How long a request waits for a database connection before a 503.",
     )
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     top_reasons: int = Field(5, ge=1)
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
-        "NORMAL", description="NORMAL keeps decisions through a crash of the service; FULL through a power cut too, "
+        "NORMAL",
+        description="NORMAL keeps decisions through a crash of the service; FULL through a power cut too, "
         "at an fsync per request (see store.make_engine).",
     )
     model_cache: Path = Field(Path("data/model-cache"), description="Local copies of loaded model versions.")

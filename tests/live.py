@@ -88,8 +88,16 @@ def api_keys(database_url: str) -> dict[Role, str]:
 
 def service_settings(database_url: str, mlflow_store: str, cache: Path, **more: object) -> Settings:
     """Settings as a test service runs them: its own model cache, no alias polling, no key cache."""
-    return Settings.model_validate({"database_url": database_url, "mlflow_tracking_uri": mlflow_store,
-                                    "model_cache": cache, "model_poll_seconds": 0, "key_cache_seconds": 0} | more)
+    return Settings.model_validate(
+        {
+            "database_url": database_url,
+            "mlflow_tracking_uri": mlflow_store,
+            "model_cache": cache,
+            "model_poll_seconds": 0,
+            "key_cache_seconds": 0,
+        }
+        | more
+    )
 
 
 def _free_port() -> int:

@@ -23,8 +23,9 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
         return
     with (
         # silence_logs: the cluster's INFO lines would drown a progress bar and the command's own output
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                     silence_logs=logging.ERROR) as cluster,
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
         Client(cluster) as client,
     ):
         log.info("started a local Dask cluster of %d workers", len(cluster.workers))

@@ -2,7 +2,6 @@
 dataframe: validation, the time split's order statistics, the feature pipeline's vocabularies, medians
 and prior, and the point-in-time history (each entity's rows shuffled into one partition)."""
 
-
 import logging
 import time
 from dataclasses import dataclass

@@ -89,6 +89,8 @@ def waivers_of(session: Session, decision_id: int) -> list[Waiver]:
     """A decision's waivers, oldest first."""
     query = select(Waiver).where(Waiver.decision_id == decision_id).order_by(Waiver.waived_at, Waiver.id)
     return list(session.scalars(query))
+
+
 _PRIOR = {
     d: select(Decision.id, Decision.entry_id, Decision.model_name, Decision.model_version).where(
         _one_of(Decision.entry_id, "ids", d)

@@ -30,6 +30,8 @@ class Profile(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
     inspections: Mapped[int] = mapped_column(Integer, default=0)
     violations: Mapped[int] = mapped_column(Integer, default=0)
+
+
 _PROFILES = {
     d: select(Profile.entity, Profile.key, Profile.entries, Profile.inspections, Profile.violations).where(
         Profile.entity.in_(bindparam("entities", expanding=True)), _one_of(Profile.key, "keys", d)

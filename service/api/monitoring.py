@@ -17,7 +17,11 @@ def _out(report: DriftReport) -> DriftOut:
 
 @router.get("/drift", response_model=DriftOut, responses=AUTH_ERRORS)
 async def drift_report(
-    request: Request, scorer: ScorerDep, session: SessionDep, settings: SettingsDep, caller: ReviewerKey,
+    request: Request,
+    scorer: ScorerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: ReviewerKey,
     days: int | None = Query(None, ge=1, le=365, description="Another window than the service's `drift_days`."),
     refresh: bool = Query(False, description="Recompute the service's own window now (it also feeds /metrics)."),
 ) -> DriftOut:

@@ -31,8 +31,11 @@ def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
               "policy_version", "selection", "selection_probability", "likely_violation",
               "reasons", "decided_at", "request_id")  # fmt: skip
     return DecisionOut.model_validate(
-        {**{f: d[f] for f in fields}, "replayed": replayed,
-         "model": {"name": d["model_name"], "version": d["model_version"], "alias": d["model_alias"]}}
+        {
+            **{f: d[f] for f in fields},
+            "replayed": replayed,
+            "model": {"name": d["model_name"], "version": d["model_version"], "alias": d["model_alias"]},
+        }
     )
 
 

@@ -183,7 +183,8 @@ def test_long_feature_names_are_drawn_whole_inside_the_chart(live: LiveServer, p
     names = [" ".join(lines) for _, lines in labels]
     outside = page.locator("#waterfall text").evaluate_all(
         "ts => ts.filter(t => t.getBBox().x < 0 || t.getBBox().x + t.getBBox().width > "
-        "t.ownerSVGElement.viewBox.baseVal.width + 0.5).map(t => t.textContent)")
+        "t.ownerSVGElement.viewBox.baseVal.width + 0.5).map(t => t.textContent)"
+    )
     assert outside == [], names
 
 
@@ -233,5 +234,6 @@ def test_a_waiver_posted_from_the_page_of_an_id_with_dot_segments_lands_on_that_
         waived = api.get(f"/v1/decisions/{quote(tricky, safe='')}").json()
         untouched = api.get(f"/v1/decisions/{other}").json()
     assert waived["entry_id"] == tricky and [w["reason"] for w in waived["waivers"]] == [
-        "CF-28 answer documents the price"]
+        "CF-28 answer documents the price"
+    ]
     assert untouched["waivers"] == []

@@ -42,9 +42,9 @@ ROWS = {
     "entry, entry_digest, score, raw_score, base_value, expected_revenue, ranking, policy_version, selection, "
     "selection_probability, risk_band, action, contributions, reasons) VALUES (7, 'ABC1234567-8', 'shipment-risk', 3, "
     "'champion', '2025-03-14 09:31:00+00:00', 'req-1',"
-    " '{\"entry_id\": \"ABC1234567-8\", \"description\": \"nails ü\"}',"
+    ' \'{"entry_id": "ABC1234567-8", "description": "nails ü"}\','
     " 'd1', 0.31, -0.8, -3.1, 412.5, 'probability', 1, 'model', 1.0, 'high', 'non_intrusive_exam',"
-    " '[{\"feature\": \"x\", \"contribution\": 0.5}]', '[]')",
+    ' \'[{"feature": "x", "contribution": 0.5}]\', \'[]\')',
     "waivers": "INSERT INTO waivers (id, decision_id, action, reason, waived_by, waived_at) "
     "VALUES (1, 7, 'release', 'CF-28 answer documents the price', 'officer.j.doe', '2025-03-15 10:00:00+00:00')",
     "profiles": "INSERT INTO profiles (entity, key, entries, inspections, violations) "
@@ -107,7 +107,6 @@ def test_the_service_refuses_to_start_on_an_outdated_schema(
     migrate.upgrade(engine)
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
-
 
 
 DECISION_AT_0002 = text(

@@ -91,7 +91,8 @@ def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple)
         assert ("but no case number is declared" in s) == (flag == 1)
     seller = say["seller_id_violation_rate"]
     assert {s for i, s in enumerate(seller) if pd.isna(rows.loc[i, "seller_id"])} == {
-        "no seller on this entry: the model rates entries without one by how often such entries violated before"}
+        "no seller on this entry: the model rates entries without one by how often such entries violated before"
+    }
     assert any(s.startswith("seller: ") and "violations in" in s for s in seller)
     mismatch = names.index("desc_hts_mismatch")
     flagged = [(i, s) for i, s in enumerate(say["desc_hts_mismatch"]) if x[i, mismatch] == 1]

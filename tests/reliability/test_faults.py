@@ -247,8 +247,10 @@ def test_the_registry_unreachable_at_start_serves_the_cached_version(
     booster = next((cache / "shipment-risk" / "1").rglob("booster.txt"))
     booster.write_bytes(booster.read_bytes()[:-100] + b"tampered")
     app = create_app(service_settings(database_url, dead, cache))
-    with pytest.raises(ModelUnavailable, match=r"cached copy is refused: model file .*booster.txt is corrupt"), \
-            TestClient(app):
+    with (
+        pytest.raises(ModelUnavailable, match=r"cached copy is refused: model file .*booster.txt is corrupt"),
+        TestClient(app),
+    ):
         pass
 
 
@@ -266,8 +268,10 @@ def test_a_damaged_artifact_is_refused_with_a_clear_message(mlflow_store: str, t
     try:
         booster.write_bytes(original[: len(original) // 2])
         app = create_app(service_settings(database_url, mlflow_store, tmp_path / "fresh-cache"))
-        with pytest.raises(ModelUnavailable, match="version 1 cannot be loaded, its artifact is damaged"), \
-                TestClient(app):
+        with (
+            pytest.raises(ModelUnavailable, match="version 1 cannot be loaded, its artifact is damaged"),
+            TestClient(app),
+        ):
             pass
     finally:
         booster.write_bytes(original)

@@ -209,8 +209,13 @@ def test_schemathesis_stateful_sequences_find_no_failure(fuzzed: LiveServer, fuz
     assert not failures, "\n\n".join(failures[:5])
     assert sum(steps.values()) >= STATEFUL_STEPS
     followed = {label for (label, status), n in steps.items() if 200 <= status < 300}
-    assert {"POST /v1/score", "GET /v1/decisions/{entry_id}", "POST /v1/decisions/{entry_id}/waivers",
-            "POST /v1/keys", "DELETE /v1/keys/{name}"} <= followed, steps  # the links were followed to success
+    assert {
+        "POST /v1/score",
+        "GET /v1/decisions/{entry_id}",
+        "POST /v1/decisions/{entry_id}/waivers",
+        "POST /v1/keys",
+        "DELETE /v1/keys/{name}",
+    } <= followed, steps  # the links were followed to success
     with fuzzed.client() as admin:
         assert admin.get("/v1/keys").status_code == 200  # the test's admin key survived
 

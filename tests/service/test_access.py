@@ -156,11 +156,20 @@ def test_every_write_records_the_key_that_made_it_whatever_by_says(live: LiveSer
 
         entry = entry_json(history, 105)
         assert scorer.post("/v1/score", json={"entries": [entry]}).status_code == 200
-        waived = reviewer.post(f"/v1/decisions/{entry['entry_id']}/waivers",
-                               json={"action": "release", "reason": "documents in order", "by": "someone.else"})
+        waived = reviewer.post(
+            f"/v1/decisions/{entry['entry_id']}/waivers",
+            json={"action": "release", "reason": "documents in order", "by": "someone.else"},
+        )
         assert waived.status_code == 201 and waived.json()["recorded_by_key"] == reviewer_name
-        outcome = reviewer.post("/v1/outcomes", json={"entry_id": entry["entry_id"], "inspected_at": entry["filed_at"],
-                                                      "violation_types": [], "selected_by": "officer"})
+        outcome = reviewer.post(
+            "/v1/outcomes",
+            json={
+                "entry_id": entry["entry_id"],
+                "inspected_at": entry["filed_at"],
+                "violation_types": [],
+                "selected_by": "officer",
+            },
+        )
         assert outcome.status_code == 201 and outcome.json()["recorded_by_key"] == reviewer_name
 
         made = admin.post("/v1/keys", json={"name": "audited-key", "role": "scorer"}).json()

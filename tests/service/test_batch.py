@@ -56,8 +56,15 @@ def _selection(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _api(decisions: list[dict[str, Any]]) -> pd.DataFrame:
-    return _selection(pd.DataFrame([{k: d["model"]["version"] if k == "model_version" else d[k] for k in COMPARED}
-                                    | {"reasons": [r["sentence"] for r in d["reasons"]]} for d in decisions]))
+    return _selection(
+        pd.DataFrame(
+            [
+                {k: d["model"]["version"] if k == "model_version" else d[k] for k in COMPARED}
+                | {"reasons": [r["sentence"] for r in d["reasons"]]}
+                for d in decisions
+            ]
+        )
+    )
 
 
 def _file(path: Path) -> pd.DataFrame:

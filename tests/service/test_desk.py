@@ -70,8 +70,10 @@ def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(live: LiveSer
     # the cookie is an opaque token: neither the key, nor its hash, nor its name
     assert keys.hash_key(live.keys[Role.REVIEWER]) not in token and live.keys[Role.REVIEWER] not in token
     copy = {"cookie": f"{SESSION_COOKIE}={token}"}
-    with httpx.Client(base_url=live.url, headers=copy) as browser, httpx.Client(base_url=live.url,
-                                                                                  headers=copy) as thief:
+    with (
+        httpx.Client(base_url=live.url, headers=copy) as browser,
+        httpx.Client(base_url=live.url, headers=copy) as thief,
+    ):
         page = browser.get("/desk/queue")
         assert page.status_code == 200 and thief.get("/desk/queue").status_code == 200
         assert browser.post("/desk/sign-out", data={"csrf": _token(page)}).status_code == 303
@@ -156,7 +158,7 @@ def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, d
     newer = re.search(r'href="([^"]+)" rel="prev"', page.text)
     back, _ = _queue_ids(desk, dict(httpx.URL(unescape(newer.group(1))).params))  # type: ignore[union-attr]
     tail = len(seen) % page_size or page_size
-    assert back == seen[-tail - page_size:-tail]
+    assert back == seen[-tail - page_size : -tail]
 
     some = mine[0]
     ports = {e["entry_id"]: e["port_of_entry"] for e in entries}
@@ -164,8 +166,15 @@ def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, d
               "violation": some["likely_violation"] or "undervaluation"}  # fmt: skip
     for field, value in values.items():
         ids, _ = _queue_ids(desk, {"importer": importer, field: value})
-        wanted = [d["entry_id"] for d in mine if (ports[d["entry_id"]] == value if field == "port" else
-                  d[{"action": "action", "band": "risk_band", "violation": "likely_violation"}[field]] == value)]
+        wanted = [
+            d["entry_id"]
+            for d in mine
+            if (
+                ports[d["entry_id"]] == value
+                if field == "port"
+                else d[{"action": "action", "band": "risk_band", "violation": "likely_violation"}[field]] == value
+            )
+        ]
         assert ids == wanted[:page_size], field
     today = datetime.fromisoformat(decided[0]["decided_at"]).date()
     ids, _ = _queue_ids(desk, {"importer": importer, "since": str(today), "until": str(today)})
@@ -311,13 +320,17 @@ def test_an_entry_id_with_a_slash_opens_and_takes_forms(live: LiveServer, desk: 
     _scored(live, [entry])
     page = desk.get(f"/desk/entries/{entry['entry_id']}")
     assert page.status_code == 200 and entry["entry_id"] in page.text
-    made = desk.post(f"/desk/entries/{entry['entry_id']}/waiver",
-                     data={"csrf": _token(page), "action": "release", "reason": "paper checked", "by": "officer.c"})
+    made = desk.post(
+        f"/desk/entries/{entry['entry_id']}/waiver",
+        data={"csrf": _token(page), "action": "release", "reason": "paper checked", "by": "officer.c"},
+    )
     assert made.status_code == 303
     with live.client(Role.REVIEWER) as api:
         assert api.get(f"/v1/decisions/{entry['entry_id']}").json()["waivers"][0]["waived_by"] == "officer.c"
-    missing = desk.post("/desk/entries/NOPE-1/waiver", data={"csrf": _token(page), "action": "release",
-                                                            "reason": "paper checked", "by": "officer.c"})
+    missing = desk.post(
+        "/desk/entries/NOPE-1/waiver",
+        data={"csrf": _token(page), "action": "release", "reason": "paper checked", "by": "officer.c"},
+    )
     assert missing.status_code == 404 and "no decision on entry NOPE-1" in missing.text
 
 

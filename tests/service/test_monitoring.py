@@ -31,7 +31,7 @@ def _decide(session: Session, scorer: Scorer, rows: list[dict[str, object]]) -> 
     rules = PolicyInForce(1, Policy(), b"monitoring-test-secret")
     entries = [Entry.model_validate(r) for r in rows]
     for start in range(0, len(entries), 500):
-        decide(session, scorer, rules, entries[start:start + 500], f"req-{uuid.uuid4().hex[:8]}", 5)
+        decide(session, scorer, rules, entries[start : start + 500], f"req-{uuid.uuid4().hex[:8]}", 5)
     session.commit()
 
 

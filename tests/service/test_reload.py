@@ -57,7 +57,7 @@ def test_the_champion_moves_without_a_restart(
         assert 'targeting_model_reloads_total{result="failed"} 1.0' in metrics
         assert 'targeting_model_reloads_total{result="changed"} 1.0' in metrics
         assert 'targeting_requests_total{method="POST",route="/v1/score",status="200"} 3.0' in metrics
-        assert "targeting_score_bucket" in metrics and 'targeting_decisions_recorded_total{action=' in metrics
+        assert "targeting_score_bucket" in metrics and "targeting_decisions_recorded_total{action=" in metrics
 
     polled = settings.model_copy(update={"model_poll_seconds": 0.2})
     with LiveServer(polled, make_keys(url)) as live, live.client() as admin:
