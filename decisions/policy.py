@@ -242,9 +242,6 @@ class Policy(BaseModel):
     rules: list[Rule] = Field([], description="Hard rules; a hit sets a minimum lane whatever the score.")
     capacity: Capacity = Capacity()
 
-    def fixed_thresholds(self) -> Thresholds:
-        return self.expected_revenue if self.objective is Objective.EXPECTED_REVENUE else self.probability
-
     def decide(
         self,
         score: float,

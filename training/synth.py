@@ -18,15 +18,6 @@ import pandas as pd
 from features.reference import ADCVD_ORDERS, BRAND_WORDS, VAGUE_DESCRIPTIONS
 from training import catalog as cat
 
-OUTCOME_COLUMNS = (
-    "inspected",
-    "selection",
-    "selection_probability",
-    "outcome_at",
-    "violation",
-    "violation_type",
-    "revenue_at_stake",
-)
 TRUTH_COLUMNS = (
     "truth_probability",
     "truth_violation",
