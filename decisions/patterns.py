@@ -1,5 +1,5 @@
 """Which violation pattern an entry's explanation points to: the pattern whose signal features
-(domain.md, section 2) raise its risk the most.
+(docs/domain.md, "Violation patterns") raise its risk the most.
 
 The model estimates one probability of any violation; it does not classify. The likely pattern is read
 from the SHAP contributions, so it says what the reasons are about, not what an inspection will find.
@@ -37,7 +37,7 @@ def _pattern_of(feature: str) -> Violation | None:
     return None
 
 
-# a low price speaks for counterfeit, not undervaluation, where a brand is claimed (domain.md's signature of a
+# a low price speaks for counterfeit, not undervaluation, where a brand is claimed (docs/domain.md: the signature of a
 # counterfeit) and on a de minimis parcel, which owes no duty to evade
 BRAND, DE_MINIMIS = "desc_brand_word", "is_de_minimis"
 VALUE = frozenset({"declared_value_usd", "unit_value", "value_per_kg", "unit_value_to_reference"})

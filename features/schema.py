@@ -82,7 +82,7 @@ class QuantityUnit(StrEnum):
 
 
 class Violation(StrEnum):
-    """What an inspection can find (domain.md's violation patterns)."""
+    """What an inspection can find (docs/domain.md, "Violation patterns")."""
 
     UNDERVALUATION = "undervaluation"
     TRANSSHIPMENT = "transshipment"  # AD/CVD evasion by transshipment or origin misdescription

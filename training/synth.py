@@ -31,7 +31,7 @@ PATTERNS = ("undervaluation", "transshipment", "counterfeit", "misclassification
 
 
 class Regime(StrEnum):
-    """Which de minimis rules the history follows (domain.md, section 0)."""
+    """Which de minimis rules the history follows (docs/domain.md, "De minimis regimes")."""
 
     PRE_2025 = "pre_2025"  # Type 86 release for parcels up to $800
     POST_SUSPENSION = "post_suspension"  # low-value parcels filed as informal entries

@@ -31,7 +31,7 @@ def test_every_row_is_a_valid_entry(history: pd.DataFrame) -> None:
 
 
 def test_rates_follow_the_domain_targets(big: pd.DataFrame) -> None:
-    """domain.md: 1-3 % of lines violate; 2-5 % examined; random picks of about 0.1-0.5 %."""
+    """docs/domain.md: 1-3 % of lines violate; 2-5 % examined; random picks of about 0.1-0.5 %."""
     assert 0.01 <= big["truth_violation"].mean() <= 0.03
     assert 0.02 <= big["inspected"].mean() <= 0.05
     assert 0.004 <= (big["selection"] == "random").mean() <= 0.006
