@@ -166,3 +166,15 @@ def fingerprint(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+MAX_WEIGHT = 100.0  # caps 1 / selection probability, so that no single inspection dominates
+
+
+def selection_weights(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
+    """Inverse selection probability of each row (capped), or None when the data do not say it."""
+    col = spec.selection_probability
+    if not col or col not in frame:
+        return None
+    ipw_weights = frame[col].to_numpy(dtype=float)
+    return np.minimum(1.0 / np.where(ipw_weights > 0, ipw_weights, np.nan), MAX_WEIGHT)

@@ -12,7 +12,6 @@ a uniform sample of that window when it holds more than `eval_rows` entries.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import tempfile
 from dataclasses import asdict, dataclass
@@ -23,7 +22,6 @@ import dask.dataframe as dd
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import yaml
 from distributed import Client
 from lightgbm.dask import DaskLGBMRegressor
 from sklearn.metrics import average_precision_score
@@ -31,9 +29,9 @@ from sklearn.metrics import average_precision_score
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, ShipmentRiskModel
 from model.drift import build_reference
-from training import plots
+from training.artifacts import write_run_artifacts
 from training.cost import explanation_cost
-from training.data import DataError, fingerprint
+from training.data import DataError, fingerprint, selection_weights
 from training.distributed_data import (
     HISTORY_FIELDS,
     LABEL,
@@ -46,19 +44,10 @@ from training.distributed_data import (
     time_ordered,
     train_rows,
 )
-from training.evaluate import default_slices, slice_metrics, targeting_metrics
+from training.evaluate import default_slices, targeting_metrics
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
-from training.report import write_report
-from training.train import (
-    SHAP_SAMPLE,
-    TrainResult,
-    Weighting,
-    gains_sets,
-    reliability_sets,
-    selection_weights,
-    window_yardsticks,
-)
+from training.train import TrainResult, Weighting, window_yardsticks
 
 log = logging.getLogger(__name__)
 ROUNDS = 500  # lightgbm.dask trains every round; the single-process fits stop after tens to a few hundred
@@ -193,7 +182,7 @@ def register_dask(
     uri: str | None = None,
 ) -> Registration:  # fmt: skip
     """Log the run as `register` does, saying it ran on Dask, and register the model."""
-    spec, te, booster = p.spec, fitted.inspected, fitted.parts.booster
+    spec, te = p.spec, fitted.inspected
     x_te, y_te = p.pipeline.transform(te, te), te[spec.label].to_numpy(dtype=float)
 
     def score_champion(champion: ShipmentRiskModel) -> float:
@@ -218,29 +207,13 @@ def register_dask(
         "dask_workers": len(client.scheduler_info()["workers"]), "dask_partitions": p.rows.npartitions,
         "test_entries_evaluated": round(fitted.share, 6),
     }  # fmt: skip
-    window, x, scores = fitted.window, fitted.x, fitted.scores
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "dataset_spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
-        (folder / "features.json").write_text(
-            json.dumps({"features": p.pipeline.feature_names, "categorical": p.pipeline.categorical_features}, indent=1)
-        )
-        sample = x_te.sample(min(SHAP_SAMPLE, len(x_te)), random_state=0)
-        plots.shap_summary(booster, sample, folder / "shap_summary.png")
-        plots.feature_importance(booster, folder / "feature_importance.png").to_csv(
-            folder / "feature_importance.csv", index=False
-        )
-        plots.gains(*gains_sets(window, spec, scores, fitted.parts.revenue, x), folder / "gains.png")
-        plots.reliability(reliability_sets(window, spec, scores), folder / "reliability.png")
-        slices = pd.DataFrame(slice_metrics(window, x, spec, scores, default_slices(spec)))
-        figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
-                   "Calibration (reliability)": folder / "reliability.png",
-                   "SHAP summary (log-odds)": folder / "shap_summary.png",
-                   "Feature importance": folder / "feature_importance.png"}  # fmt: skip
         facts = {"data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{p.n:,}",
                  "test window": f"from {p.split.test_from:%Y-%m-%d}", "weighting": p.weighting,
                  "engine": f"Dask, {run_params['dask_workers']} workers at {run_params['dask_scheduler']}"}  # fmt: skip
-        write_report(folder / "report.html", f"Targeting report: {model_name}", facts, fitted.metrics, figures, slices)
+        write_run_artifacts(folder, model_name, spec, fitted.parts, x_te, fitted.window, fitted.x, fitted.scores,
+                            fitted.metrics, facts)  # fmt: skip
         return log_and_register(
             uri=uri or tracking_uri(), model_name=model_name, params=run_params, metrics=fitted.metrics,
             tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom", "engine": "dask"},

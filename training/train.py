@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -12,70 +11,21 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from features.history import point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, RevenueModel, ShipmentRiskModel
 from model.drift import build_reference
-from training import plots
+from training.artifacts import write_run_artifacts
 from training.cost import explanation_cost
-from training.data import DataError, Split, fingerprint, read_table, time_split, validate
-from training.evaluate import default_slices, slice_metrics, targeting_metrics, window_metrics
+from training.data import DataError, Split, fingerprint, read_table, selection_weights, time_split, validate
+from training.evaluate import targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
-from training.report import write_report
 
 log = logging.getLogger(__name__)
-SHAP_SAMPLE = 2000
 Weighting = Literal["auto", "none", "ipw"]
-MAX_WEIGHT = 100.0  # caps 1 / selection probability, so that no single inspection dominates
-
-
-def selection_weights(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray | None:
-    """Inverse selection probability of each row (capped), or None when the data do not say it."""
-    col = spec.selection_probability
-    if not col or col not in frame:
-        return None
-    ipw_weights = frame[col].to_numpy(dtype=float)
-    return np.minimum(1.0 / np.where(ipw_weights > 0, ipw_weights, np.nan), MAX_WEIGHT)
-
-
-def gains_sets(
-    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, revenue: RevenueModel | None, x: pd.DataFrame
-) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
-    """Outcomes, rankings and revenue for the gains curves: every entry against the truth where known
-    (with the oracle's rankings), else the inspected entries."""
-    truth = spec.truth if spec.truth and all(c in window for c in spec.truth.numbers) else None
-    rankings = {"model, by probability": scores}
-    if revenue is not None:
-        rankings["model, by expected revenue"] = scores * revenue.given_violation(x.to_numpy())
-    if truth is None:
-        y = window[spec.label].to_numpy(dtype=float)
-        seen = ~np.isnan(y)
-        money = window[spec.revenue].to_numpy(dtype=float)[seen] if spec.revenue else None
-        return y[seen], {name: r[seen] for name, r in rankings.items()}, money
-    if truth.probability:
-        rankings["oracle, by true probability"] = window[truth.probability].to_numpy(dtype=float)
-    if truth.expected_revenue:
-        rankings["oracle, by true expected revenue"] = window[truth.expected_revenue].to_numpy(dtype=float)
-    money = window[truth.revenue].to_numpy(dtype=float) if truth.revenue else None
-    return window[truth.label].to_numpy(dtype=float), rankings, money
-
-
-def reliability_sets(
-    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """(outcomes, scores, weights) to draw reliability curves for: inspected entries, and all with the truth."""
-    y = window[spec.label].to_numpy(dtype=float)
-    seen = ~np.isnan(y)
-    weights = selection_weights(window, spec)
-    sets = {"inspected entries (weighted by 1/selection probability)" if weights is not None else "inspected entries":
-            (y[seen], scores[seen], None if weights is None else weights[seen])}  # fmt: skip
-    if spec.truth and spec.truth.label in window:
-        sets["all entries, against the ground truth"] = (window[spec.truth.label].to_numpy(dtype=float), scores, None)
-    return sets
 
 
 @dataclass(frozen=True)
@@ -212,7 +162,7 @@ def register(
     spec, frame, split, x, y = p.spec, p.frame, p.split, p.x, p.y
     train_m, valid_m, test_m = p.masks
     te = p.labelled(test_m)
-    booster, metrics, test_scores = fitted.parts.booster, fitted.metrics, fitted.test_scores
+    metrics, test_scores = fitted.metrics, fitted.test_scores
 
     def score_champion(champion: ShipmentRiskModel) -> float:
         try:
@@ -240,26 +190,10 @@ def register(
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "dataset_spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
-        (folder / "features.json").write_text(
-            json.dumps({"features": p.pipeline.feature_names, "categorical": p.pipeline.categorical_features}, indent=1)
-        )
-        sample = x[te].sample(min(SHAP_SAMPLE, int(te.sum())), random_state=0)
-        plots.shap_summary(booster, sample, folder / "shap_summary.png")
-        plots.feature_importance(booster, folder / "feature_importance.png").to_csv(
-            folder / "feature_importance.csv", index=False
-        )
-        window = frame[test_m]
-        plots.gains(*gains_sets(window, spec, test_scores, fitted.parts.revenue, x[test_m]), folder / "gains.png")
-        plots.reliability(reliability_sets(window, spec, test_scores), folder / "reliability.png")
-        slices = pd.DataFrame(slice_metrics(window, x[test_m], spec, test_scores, default_slices(spec)))
-        figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
-                   "Calibration (reliability)": folder / "reliability.png",
-                   "SHAP summary (log-odds)": folder / "shap_summary.png",
-                   "Feature importance": folder / "feature_importance.png"}  # fmt: skip
         facts = {"data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{len(frame):,}",
                  "test window": f"from {split.test_from:%Y-%m-%d}", "weighting": p.weighting}  # fmt: skip
-        write_report(folder / "report.html", f"Targeting report: {model_name}", facts, metrics, figures, slices)
+        write_run_artifacts(folder, model_name, spec, fitted.parts, x[te], frame[test_m], x[test_m], test_scores,
+                            metrics, facts)  # fmt: skip
         return log_and_register(
             uri=uri or tracking_uri(),
             model_name=model_name,
