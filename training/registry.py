@@ -121,6 +121,45 @@ def _pip_requirements() -> list[str]:
     ]
 
 
+def _log_model(parts: ModelParts, example: pd.DataFrame, folder: Path) -> tuple[Any, dict[str, str]]:
+    """Log the model into the active run, and the SHA-256 of each of its files: recorded with the version, so
+    that a server refuses a damaged copy before LightGBM reads it."""
+    files = parts.save(folder)
+    digests = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files.values()}
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=ShipmentRiskModel(),
+        artifacts=files,
+        signature=infer_signature(
+            example, parts.calibration.probability(parts.booster.predict(example, raw_score=True))
+        ),
+        input_example=example,
+        pip_requirements=_pip_requirements(),
+    )
+    return info, digests
+
+
+def _register(client: MlflowClient, model_name: str, model_uri: str, run_id: str, alias: str,
+              digests: dict[str, str], score: float) -> tuple[int, int | None]:  # fmt: skip
+    """Register the logged model as a new version holding `alias`: the version, and the one that held the alias
+    before. A failure once the version exists removes it again, so the registry never holds a half-made model."""
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name, description="Probability that an import entry violates trade law.")
+    version = client.create_model_version(model_name, model_uri, run_id=run_id)
+    try:
+        client.set_model_version_tag(model_name, version.version, ARTIFACT_DIGESTS, json.dumps(digests))
+        before = client.get_registered_model(model_name).aliases.get(alias)
+        client.set_registered_model_alias(model_name, alias, version.version)
+        client.set_model_version_tag(model_name, version.version, PROMOTION_METRIC, str(score))
+        mlflow.set_tags({"registered_version": str(version.version), "alias": alias})
+    except BaseException:
+        client.delete_model_version(model_name, version.version)
+        raise
+    return int(version.version), None if before is None else int(before)
+
+
 def log_and_register(
     *,
     uri: str,
@@ -172,38 +211,11 @@ def log_and_register(
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(artifact_dir))
-        files = parts.save(Path(model_dir))
-        # recorded with the version, so that a server refuses a damaged copy before LightGBM reads it
-        digests = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files.values()}
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ShipmentRiskModel(),
-            artifacts=files,
-            signature=infer_signature(
-                example, parts.calibration.probability(parts.booster.predict(example, raw_score=True))
-            ),
-            input_example=example,
-            pip_requirements=_pip_requirements(),
-        )
+        info, digests = _log_model(parts, example, Path(model_dir))
         if current is not None and champion_score is not None:
             mlflow.log_metric(f"champion_{PROMOTION_METRIC}", champion_score)
             mlflow.set_tag("champion_version", str(current.version))
-        try:
-            client.get_registered_model(model_name)
-        except MlflowException:
-            client.create_registered_model(
-                model_name, description="Probability that an import entry violates trade law."
-            )
-        version = client.create_model_version(model_name, info.model_uri, run_id=run.info.run_id)
-        try:
-            client.set_model_version_tag(model_name, version.version, ARTIFACT_DIGESTS, json.dumps(digests))
-            before = client.get_registered_model(model_name).aliases.get(alias)
-            client.set_registered_model_alias(model_name, alias, version.version)
-            client.set_model_version_tag(model_name, version.version, PROMOTION_METRIC, str(metrics[PROMOTION_METRIC]))
-            mlflow.set_tags({"registered_version": str(version.version), "alias": alias})
-        except BaseException:
-            client.delete_model_version(model_name, version.version)
-            raise
-        log.info("registered %s version %s as %s", model_name, version.version, alias)
-        previous = None if before is None else int(before)
-        return Registration(run.info.run_id, int(version.version), alias, champion_score, previous)
+        version, before = _register(client, model_name, info.model_uri, run.info.run_id, alias, digests,
+                                    metrics[PROMOTION_METRIC])  # fmt: skip
+        log.info("registered %s version %s as %s", model_name, version, alias)
+        return Registration(run.info.run_id, version, alias, champion_score, before)
