@@ -171,6 +171,26 @@ async def _ceiling(
     return Response(_padded(size), media_type="application/json")
 
 
+def _map_errors(app: FastAPI) -> None:
+    """Every domain error to its HTTP answer: the one place that does it."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(EntryConflict, _conflict)
+    app.add_exception_handler(outcomes.OutcomeConflict, _conflict)
+    app.add_exception_handler(keys.KeyExists, _conflict)
+    app.add_exception_handler(keys.LastAdmin, _conflict)
+    app.add_exception_handler(keys.KeyRefused, _unprocessable)  # any other refusal: the name given
+    app.add_exception_handler(outcomes.NoDecision, _not_found)
+    app.add_exception_handler(review.NoSuchDecision, _not_found)
+    app.add_exception_handler(keys.NoSuchKey, _not_found)
+    app.add_exception_handler(outcomes.OutcomeInvalid, _unprocessable)
+    app.add_exception_handler(DuplicateEntry, _duplicate)
+    app.add_exception_handler(DataError, _unstorable)
+    app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(PoolTimeout, _overloaded)
+    app.add_exception_handler(ClientGone, _client_gone)
+
+
 def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     """The service; `scorer` may be given (tests), otherwise `name@alias` is loaded from MLflow at start."""
 
@@ -230,22 +250,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     install_desk(app)
     if settings.bench_ceiling:
         app.add_api_route("/v1/_ceiling", _ceiling, methods=["POST"], include_in_schema=False)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(EntryConflict, _conflict)
-    app.add_exception_handler(outcomes.OutcomeConflict, _conflict)
-    app.add_exception_handler(keys.KeyExists, _conflict)
-    app.add_exception_handler(keys.LastAdmin, _conflict)
-    app.add_exception_handler(keys.KeyRefused, _unprocessable)  # any other refusal: the name given
-    app.add_exception_handler(outcomes.NoDecision, _not_found)
-    app.add_exception_handler(review.NoSuchDecision, _not_found)
-    app.add_exception_handler(keys.NoSuchKey, _not_found)
-    app.add_exception_handler(outcomes.OutcomeInvalid, _unprocessable)
-    app.add_exception_handler(DuplicateEntry, _duplicate)
-    app.add_exception_handler(DataError, _unstorable)
-    app.add_exception_handler(DBAPIError, _database_down)
-    app.add_exception_handler(PoolTimeout, _overloaded)
-    app.add_exception_handler(ClientGone, _client_gone)
+    _map_errors(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Admission, limit=settings.max_in_flight, metrics=app.state.metrics,
