@@ -23,10 +23,8 @@ scored. Prints a markdown table, writes the JSON, exits 1 on any error or mismat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import secrets
 import subprocess
 import sys
@@ -43,11 +41,10 @@ import psutil
 import psycopg
 import sqlalchemy as sa
 from bodies import write as write_bodies
+from http_report import GOAL_SHARE, GOAL_TAIL, decided, facts, goals, scoring_rows, shown, statuses, table
 from soak import ADMIN_URL, BIN, ROOT, SETUP_HINT, cpu_seconds, free_port, problems, stop, targeting, wait_ready
 
 ENDPOINTS = {"score": "/v1/score", "ceiling": "/v1/_ceiling"}
-SHOWN = ("requests_per_s", "latency_ms", "errors", "server_cpu_ms_per_request")  # of each point, beside each other
-GOAL_SHARE, GOAL_TAIL = 60.0, 4.0  # single entry, 16 connections: >= 60 % of the ceiling, p99 < 4 x p50
 SETTLE_LIMIT = 180.0
 
 
@@ -85,38 +82,6 @@ def serving(env: dict[str, str], workers: int, folder: Path) -> Iterator[tuple[i
         yield port, server, log
     finally:
         stop(server)
-
-
-def statuses(log: Path, offset: int) -> tuple[Counter[str], int]:
-    """How the requests the server logged since byte `offset` ended, and the offset after the last whole line:
-    `route status` for an answer, `exception: ...` for a request that raised (ClientDisconnect: wrk closed its
-    connection before the body was read, at the end of a run)."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        chunk = f.read()
-    chunk = chunk[: chunk.rfind(b"\n") + 1]
-    seen: Counter[str] = Counter()
-    for line in chunk.splitlines():
-        if b'"route"' not in line and b"Exception in ASGI application" not in line:
-            continue
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if "route" in record:
-                seen[f"{record['route']} {record['status']}"] += 1
-            else:
-                seen[f"exception: {((record.get('error') or '').strip().splitlines() or [''])[-1]}"] += 1
-    return seen, offset + len(chunk)
-
-
-def decided(log: Path) -> int:
-    """Entries the server logged as scored (each request's `scored` line says how many)."""
-    total = 0
-    with log.open("rb") as f:
-        for line in f:
-            if b'"scored"' in line:
-                with contextlib.suppress(ValueError):
-                    total += int(json.loads(line).get("entries", 0))
-    return total
 
 
 def wrk(url: str, body: Path, key: str, connections: int, seconds: int, tag: str) -> dict[str, Any]:
@@ -242,81 +207,6 @@ def bench_store(kind: str, workers: list[int], env: dict[str, str], args: argpar
         engine.dispose()
     decisions = {"rows": rows, "entries_scored": scored, "match": rows == scored}
     return points, {"database": kind, "decisions": decisions, "servers": servers}
-
-
-def ratio(a: float, b: float, digits: int) -> float | None:
-    return round(a / b, digits) if b else None  # None: nothing completed to compare with
-
-
-def scoring_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each scoring point beside the ceiling at the same store, workers, body and connections."""
-    ceilings = {(p["database"], p["workers"], p["entries"], p["connections"]): p
-                for p in points if p["endpoint"] == "ceiling"}  # fmt: skip
-    rows = []
-    for p in points:
-        if p["endpoint"] != "score":
-            continue
-        c = ceilings[(p["database"], p["workers"], p["entries"], p["connections"])]
-        rows.append({**{k: p[k] for k in ("database", "workers", "entries", "connections")},
-                     "score": {k: p[k] for k in ("entries_per_s", *SHOWN)}, "ceiling": {k: c[k] for k in SHOWN},
-                     "percent_of_ceiling": ratio(100 * p["requests_per_s"], c["requests_per_s"], 1),
-                     "p99_over_p50": ratio(p["latency_ms"]["p99"], p["latency_ms"]["p50"], 2)})  # fmt: skip
-    return rows
-
-
-def shown(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| store | workers | entries/req | conns | score req/s | entries/s | p50 / p99 ms | p99/p50 | errors "
-        "| ceiling req/s | ceiling p50 / p99 ms | ceiling errors | % of ceiling | server CPU ms/req: score / ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        s, c = r["score"], r["ceiling"]
-        lines.append(
-            f"| {r['database']} | {r['workers']} | {r['entries']} | {r['connections']} | {s['requests_per_s']:,.1f} "
-            f"| {s['entries_per_s']:,.0f} | {s['latency_ms']['p50']:,.1f} / {s['latency_ms']['p99']:,.1f} "
-            f"| {shown(r['p99_over_p50'], '.2f')} | {s['errors']} | {c['requests_per_s']:,.1f} "
-            f"| {c['latency_ms']['p50']:,.1f} / {c['latency_ms']['p99']:,.1f} | {c['errors']} "
-            f"| {shown(r['percent_of_ceiling'], '.1f')} % | {s['server_cpu_ms_per_request']:.2f} / "
-            f"{c['server_cpu_ms_per_request']:.2f} |"
-        )
-    return "\n".join(lines)
-
-
-def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The issue's goals, for single entries at 16 connections."""
-    return [{"database": r["database"], "workers": r["workers"], "percent_of_ceiling": r["percent_of_ceiling"],
-             "share_met": (r["percent_of_ceiling"] or 0) >= GOAL_SHARE, "p99_over_p50": r["p99_over_p50"],
-             "tail_met": r["p99_over_p50"] is not None and r["p99_over_p50"] < GOAL_TAIL}
-            for r in rows if r["entries"] == 1 and r["connections"] == 16]  # fmt: skip
-
-
-def facts(env: dict[str, str], cache: Path) -> dict[str, Any]:
-    """The machine and the served model."""
-    from model.scoring import Scorer
-
-    scorer = Scorer.load(env["MLFLOW_TRACKING_URI"], "shipment-risk", "champion", cache)
-    booster = scorer.model.booster
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
-    with psycopg.connect(ADMIN_URL) as conn:
-        postgres = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    changed = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.splitlines()
-    return {
-        "machine": {"cores": os.cpu_count(), "cpu": cpu, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                    "python": platform.python_version(), "wrk": wrk_version, "postgresql": postgres},
-        "model": {"name": scorer.ref.name, "version": scorer.ref.version, "trees": booster.num_trees(),
-                  "features": booster.num_feature(),
-                  "revenue_trees": scorer.model.revenue.booster.num_trees() if scorer.model.revenue else None},
-        "code": {"commit": commit, "uncommitted": [line[3:] for line in changed]},  # what was measured
-    }  # fmt: skip
 
 
 def main() -> None:
