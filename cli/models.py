@@ -88,19 +88,17 @@ def simulate(
     model_name: Annotated[str, typer.Option(help="Registered model name (its champion scores).")] = "shipment-risk",
 ) -> None:
     """What-if: replay a labelled history under policies, side by side, per lane and in total."""
-    import mlflow
 
     from decisions.policy import Policy
     from training.data import load_yaml
-    from training.registry import champion_version, load_model, tracking_uri
+    from training.registry import champion_version, load_model, tracking_uri, use
     from training.simulate import replay, simulation_table
 
     uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    client = use(uri)
     try:
         policies = {p.stem: load_yaml(p, Policy, "policy file", "a policy mapping") for p in policy}
-        if champion_version(mlflow.MlflowClient(uri, uri), model_name) is None:
+        if champion_version(client, model_name) is None:
             raise DataError(f"no {model_name}@champion in {uri}: train one first")
         table = replay(load_model(f"models:/{model_name}@champion"), data, policies)
     except DataError as exc:

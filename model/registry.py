@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import mlflow.pyfunc
+from mlflow import MlflowClient
 
 from model.artifact import ShipmentRiskModel
 
@@ -23,6 +24,14 @@ def tracking_uri(root: Path | None = None) -> str:
     folder = (root or Path.cwd()) / "mlruns"
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+
+
+def use(uri: str) -> MlflowClient:
+    """Point MLflow at the store `uri` and a client on it: the one place that sets the tracking and registry
+    URIs, which MLflow's run API and `models:/` URIs resolve through."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, uri)
 
 
 def load_model(uri: str) -> ShipmentRiskModel:

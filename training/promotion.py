@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from decisions import migrate, store
 from training.data import DataError, load_yaml
 from training.evaluate import INSPECTION_RATES, rate_name
-from training.registry import CHAMPION, Registration, load_model
+from training.registry import CHAMPION, Registration, load_model, use
 from training.train import evaluate_model
 
 log = logging.getLogger(__name__)
@@ -84,13 +83,6 @@ def check(gate: Gate, challenger: Metrics, champion: Metrics) -> GateResult:
     return GateResult(not failures, lines, failures)
 
 
-def _use(uri: str) -> MlflowClient:
-    # load_model resolves models:/ URIs through mlflow's global registry URI
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(uri, uri)
-
-
 def _version(client: MlflowClient, model_name: str, version: int) -> Any:
     try:
         return client.get_model_version(model_name, str(version))
@@ -104,7 +96,7 @@ def _evaluate(model_name: str, version: int, data: Path) -> Metrics:
 
 def compare(uri: str, model_name: str, version_a: int, version_b: int, data: Path) -> tuple[Metrics, Metrics]:
     """Both versions' yardsticks on the test window of `data` (the same window for both)."""
-    client = _use(uri)
+    client = use(uri)
     for v in (version_a, version_b):
         _version(client, model_name, v)
     return _evaluate(model_name, version_a, data), _evaluate(model_name, version_b, data)
@@ -195,7 +187,7 @@ def promote(
     """
     if not reason.strip() or not who.strip():
         raise PromotionRefused("a promotion needs a reason and who asks for it")
-    client = _use(uri)
+    client = use(uri)
     _version(client, model_name, version)
     try:
         previous: int | None = int(client.get_model_version_by_alias(model_name, alias).version)

@@ -33,6 +33,7 @@ from model.registry import (  # noqa: F401  (the read side, re-exported for trai
     PROMOTION_METRIC,
     load_model,
     tracking_uri,
+    use,
 )
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,7 @@ def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], ar
                  name: str | None = None, began: float | None = None) -> str:  # fmt: skip
     """One run in the `shipment-targeting-backtest` experiment, named `name` and started at `began` (epoch
     seconds); returns its id."""
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri, uri)
+    client = use(uri)
     experiment_id = _experiment_id(client, uri, f"{EXPERIMENT}-backtest")
     opened = client.create_run(experiment_id, start_time=int((began or time.time()) * 1000), run_name=name)
     with mlflow.start_run(run_id=opened.info.run_id) as run:
@@ -75,9 +75,7 @@ def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], ar
 @contextmanager
 def tuning_run(uri: str, name: str, params: dict[str, Any]) -> Iterator[str]:
     """A parent run for a hyperparameter search; trials and the final model nest under it."""
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    client = MlflowClient(uri, uri)
+    client = use(uri)
     with mlflow.start_run(experiment_id=_experiment_id(client, uri, EXPERIMENT), run_name=name) as run:
         mlflow.log_params(params)
         yield str(run.info.run_id)
@@ -186,9 +184,7 @@ def log_and_register(
     used instead whenever there is a champion. A failure after
     registration removes the version again, so the registry never holds a half-made model.
     """
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    client = MlflowClient(uri, uri)
+    client = use(uri)
     experiment_id = _experiment_id(client, uri, EXPERIMENT)
     current = champion_version(client, model_name)
     champion_score = None
