@@ -2,17 +2,17 @@
 
     .venv/bin/python bench/http_load.py [--seconds 10] [--json bench/results/http.json] [--quick]
 
-Needs `make up` first (data/entries.parquet and a champion in the MLflow store) and wrk. For each decisions
-store (SQLite in a temp dir; a throwaway PostgreSQL database at 127.0.0.1:5432, dropped afterwards), a fresh
-database is migrated, loaded with the history profiles and given a scorer key; the service is started on it with
-TARGETING_BENCH_CEILING=1, with 1 uvicorn worker and then with 2 (OMP_NUM_THREADS=1 each). On each, for bodies
-of 1 and of 100 entries (bench/bodies.py: drawn from --pool distinct entries), at 16 and 64 connections (wrk,
-2 threads), bench/score.lua drives POST /v1/score, a new entry id per request so that every request scores and
-records, and right after POST /v1/_ceiling: the same key check, the same body read, and an answer of as many
-bytes as a real score response, without scoring or the database. Scoring's throughput is reported as a share of
-that ceiling, with the server's CPU per request. Each (body, endpoint) is warmed up uncounted first. After each
-wrk run the bench waits until the server has logged the end of every request wrk sent: one left in flight still
-runs, blocked on a lock or waiting for a database connection, after wrk has gone.
+Needs `make up` first (data/entries.parquet and a champion in the MLflow store) and wrk. For each decisions store
+(SQLite in a temp dir; a throwaway PostgreSQL database at 127.0.0.1:5432, dropped afterwards), a fresh database is
+migrated, loaded with the history profiles and given a scorer key; the service is started on it with the ceiling
+mounted (bench/ceiling.py), with 1 uvicorn worker and then with 2 (OMP_NUM_THREADS=1 each). On each, for bodies of 1
+and of 100 entries (bench/bodies.py: drawn from --pool distinct entries), at 16 and 64 connections (wrk, 2 threads),
+bench/score.lua drives POST /v1/score, a new entry id per request so that every request scores and records, and
+right after POST /v1/_ceiling: the same key check, the same body read, and an answer of as many bytes as a real
+score response, without scoring or the database. Scoring's throughput is reported as a share of that ceiling, with
+the server's CPU per request. Each (body, endpoint) is warmed up uncounted first. After each wrk run the bench waits
+until the server has logged the end of every request wrk sent: one left in flight still runs, blocked on a lock or
+waiting for a database connection, after wrk has gone.
 
 Every request must answer 200, counted by wrk (status >= 400, socket errors) and by the server's own log (each
 request's route and status), and the decisions table must hold exactly one row per entry the server logged as
@@ -68,12 +68,12 @@ def database(kind: str, tag: str, folder: Path) -> Iterator[str]:
 def serving(env: dict[str, str], workers: int, folder: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
     """uvicorn with the ceiling mounted, as bench/soak.py starts it; its port, process and log."""
     (folder / "prometheus").mkdir()
-    serve_env = {**env, "TARGETING_BENCH_CEILING": "1", "TARGETING_MODEL_POLL_SECONDS": "0", "OMP_NUM_THREADS": "1",
+    serve_env = {**env, "PYTHONPATH": str(ROOT / "bench"), "TARGETING_MODEL_POLL_SECONDS": "0", "OMP_NUM_THREADS": "1",
                  "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus")}  # fmt: skip
     port, log = free_port(), folder / "serve.log"
     with log.open("ab") as sink:
         server = subprocess.Popen(
-            [str(BIN / "uvicorn"), "--factory", "service.app:app_from_env", "--host", "127.0.0.1", "--port", str(port),
+            [str(BIN / "uvicorn"), "--factory", "ceiling:app_from_env", "--host", "127.0.0.1", "--port", str(port),
              "--workers", str(workers), "--no-access-log"],
             env=serve_env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip

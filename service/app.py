@@ -6,11 +6,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -27,7 +26,7 @@ from decisions.decide import DuplicateEntry, EntryConflict
 from model.scoring import Scorer, resolve
 from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
-from service.deps import KeyBook, ScorerKey
+from service.deps import KeyBook
 from service.middleware import CLIENT_CLOSED, Admission, BodyLimit, ClientGone, RequestContext
 from service.monitoring import DriftMonitor
 from service.observe import Metrics, configure_logging
@@ -39,7 +38,6 @@ from service.web import unavailable_page
 from service.web.auth import DESK
 
 log = logging.getLogger(__name__)
-CEILING_MAX_BYTES = 8 * 2**20
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 # never shed: liveness, and the scrape that shows the overload (it looks its key up only when the key book has
 # no fresh answer, on one of the pool's spare connections)
@@ -156,21 +154,6 @@ async def _poll(app: FastAPI, every: float) -> None:
         await run_in_threadpool(app.state.slot.reload)
 
 
-@lru_cache(maxsize=8)
-def _padded(size: int) -> bytes:
-    """A JSON object of exactly `size` bytes."""
-    return b'{"pad":"' + b"x" * (size - 10) + b'"}'
-
-
-async def _ceiling(
-    request: Request, caller: ScorerKey, size: Annotated[int, Query(ge=10, le=CEILING_MAX_BYTES)]
-) -> Response:
-    """The HTTP ceiling bench/http_load.py measures: the scoring route's key check and body read, then an answer
-    of `size` bytes made once; nothing parsed, scored or recorded."""
-    await request.body()
-    return Response(_padded(size), media_type="application/json")
-
-
 def _map_errors(app: FastAPI) -> None:
     """Every domain error to its HTTP answer: the one place that does it."""
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -248,8 +231,6 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.include_router(keys_api.router)
     app.include_router(monitoring.router)
     install_desk(app)
-    if settings.bench_ceiling:
-        app.add_api_route("/v1/_ceiling", _ceiling, methods=["POST"], include_in_schema=False)
     _map_errors(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

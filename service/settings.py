@@ -64,7 +64,6 @@ class Settings(BaseSettings):
     drift_days: int = Field(7, ge=1, le=365, description="Drift compares the last N days' decisions with training.")
     drift_max_decisions: int = Field(5_000, ge=100, description="At most this many recent decisions are compared.")
     drift_refresh_seconds: float = Field(300.0, ge=0, description="How often drift is recomputed; 0: only when asked.")
-    bench_ceiling: bool = Field(False, description="Mount POST /v1/_ceiling, for bench/http_load.py only.")
 
     @property
     def pool_size(self) -> int:

@@ -8,12 +8,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from decisions import keys, migrate, store
@@ -109,11 +110,13 @@ def _free_port() -> int:
 class LiveServer:
     """uvicorn serving an app on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, api_keys: dict[Role, str] | None = None) -> None:
+    def __init__(self, settings: Settings, api_keys: dict[Role, str] | None = None,
+                 extend: Callable[[FastAPI], FastAPI] | None = None) -> None:  # fmt: skip
         self.port = _free_port()
         self.settings = settings
         self.keys = api_keys or {}
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        app = create_app(settings)
+        config = uvicorn.Config(extend(app) if extend else app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
