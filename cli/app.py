@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -18,3 +18,7 @@ def fail(message: str) -> NoReturn:
     """Stop the command: one line on stderr, exit code 2."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+# the registered model a command works on; every command takes it the same way
+ModelName = Annotated[str, typer.Option(help="Registered model name.")]

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from cli.app import app, fail
+from cli.app import ModelName, app, fail
+from model.names import MODEL_NAME
 from training.data import DataError
 
 
@@ -19,7 +20,7 @@ def compare(
     data: Annotated[Path, typer.Option(help="Data whose test window both are scored on.")] = Path(
         "data/entries.parquet"
     ),
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    model_name: ModelName = MODEL_NAME,
     full: Annotated[bool, typer.Option("--full", help="Every metric, the equal ones and the oracle's too.")] = False,
 ) -> None:
     """Two registered versions side by side, scored on the same test window: the targeting metrics that differ."""
@@ -43,7 +44,7 @@ def promote(
     force: Annotated[
         bool, typer.Option("--force", help="Move the alias even if the gate refuses; recorded as forced.")
     ] = False,
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    model_name: ModelName = MODEL_NAME,
 ) -> None:
     """Move the champion alias through the promotion gate; every move is recorded in the database."""
     import getpass
@@ -61,7 +62,7 @@ def promote(
 
 @app.command()
 def champion(
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    model_name: ModelName = MODEL_NAME,
 ) -> None:
     """Show the champion model version and its test metrics; exit 1 if there is none."""
     from mlflow import MlflowClient
@@ -85,7 +86,7 @@ def champion(
 def simulate(
     policy: Annotated[list[Path], typer.Option(help="Policy YAML; give it several times to compare.")],
     data: Annotated[Path, typer.Option(help="Labelled history to replay.")] = Path("data/entries.parquet"),
-    model_name: Annotated[str, typer.Option(help="Registered model name (its champion scores).")] = "shipment-risk",
+    model_name: Annotated[str, typer.Option(help="Registered model name (its champion scores).")] = MODEL_NAME,
 ) -> None:
     """What-if: replay a labelled history under policies, side by side, per lane and in total."""
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import typer
 
-from cli.app import app, fail
+from cli.app import ModelName, app, fail
+from model.names import MODEL_NAME
 from training.data import DataError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def train(
     dataset_spec: Annotated[
         Path | None, typer.Option(help="YAML dataset spec; default: the built-in entry schema.")
     ] = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    model_name: ModelName = MODEL_NAME,
     valid_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the validation window.")] = 0.15,
     test_frac: Annotated[float, typer.Option(help="Share of rows (by time) in the test window.")] = 0.15,
     valid_from: Annotated[datetime | None, typer.Option(help="Explicit split: validation from this date.")] = None,
@@ -211,8 +212,8 @@ def backtest(
         metrics = {f"{stat}_{k}": float(v) for k, row in summary.iterrows() for stat, v in row.items() if v == v}
         params = {"data_path": str(data), "windows": windows, "window_days": window_days,
                   "label_delay_days": label_delay_days}  # fmt: skip
-        run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp), run_name(f"backtest {windows}x{window_days}d",
-                              data), began)  # fmt: skip
+        name = run_name(f"backtest {windows}x{window_days}d", data)
+        run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp), name, began)
     typer.echo(f"logged as MLflow run {run_id}")
 
 
@@ -221,7 +222,7 @@ def tune(
     data: Annotated[Path, typer.Option(help="CSV or Parquet of declarations.")] = Path("data/entries.parquet"),
     dataset_spec: Annotated[Path | None, typer.Option(help="YAML dataset spec; default: built-in.")] = None,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 20,
-    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "shipment-risk",
+    model_name: ModelName = MODEL_NAME,
 ) -> None:
     """Search LightGBM settings (Optuna, each trial a nested MLflow run); register the best as challenger."""
     from features.spec import BUILTIN_SPEC

@@ -10,10 +10,18 @@ import mlflow.pyfunc
 from mlflow import MlflowClient
 
 from model.artifact import ShipmentRiskModel
+from model.names import CHALLENGER, CHAMPION, MODEL_NAME, PROMOTION_METRIC
 
-MODEL_NAME = "shipment-risk"
-CHAMPION, CHALLENGER = "champion", "challenger"
-PROMOTION_METRIC = "precision_at_5pct"
+__all__ = [
+    "ARTIFACT_DIGESTS",
+    "CHALLENGER",
+    "CHAMPION",
+    "MODEL_NAME",
+    "PROMOTION_METRIC",
+    "load_model",
+    "tracking_uri",
+    "use",
+]
 ARTIFACT_DIGESTS = "artifact_sha256"  # model version tag: {file name: SHA-256} of the model's files
 
 

@@ -54,9 +54,6 @@ def recent_values(rows: list[tuple[float, list[dict[str, object]]]], names: list
     return values
 
 
-NO_DECISIONS = "no decisions by"
-
-
 def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime | None = None) -> DriftReport:
     """The serving version's drift over its decisions of the last `days` days (the latest `limit` of them)."""
     now = now or datetime.now(UTC)
@@ -74,7 +71,7 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
                          "drift")  # fmt: skip
     rows = desk.recent_inputs(session, ref.name, ref.version, since, limit)
     if not rows:
-        return report(0, f"{NO_DECISIONS} {window}")
+        return report(0, f"no decisions by {window}")
     return report(len(rows), columns=compare(reference, recent_values(rows, scorer.pipeline.feature_names)))
 
 
@@ -96,7 +93,7 @@ class DriftMonitor:
         report = self._report
         if report is None or report.model_version != scorer.ref.version:
             return self.refresh(scorer)
-        if report.decisions == 0 and report.note.startswith(NO_DECISIONS):
+        if report.decisions == 0 and report.reference:  # nothing compared, though the model has a reference
             with self.sessions() as session:
                 if desk.decided_since(session, scorer.ref.name, scorer.ref.version, report.since):
                     return self.refresh(scorer)

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from decisions.policy import Policy
+from model.names import MODEL_NAME
 
 DEV_SECRET = "development-only-sample-secret"
 POOL_SPARE = 4
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(
         None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "TARGETING_MLFLOW_TRACKING_URI")
     )
-    model_name: str = "shipment-risk"
+    model_name: str = MODEL_NAME
     model_alias: str = "champion"
     environment: Literal["development", "production"] = "development"
     policy: Policy = Policy()  # the first policy version, when the database has none yet
