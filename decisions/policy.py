@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.definitions import rule_fields
 from features.schema import Number, Share, text, text_schema
 
 
@@ -162,20 +163,10 @@ OPERATORS = {op: _holds_if_comparable(compare) for op, compare in {
 }.items()}  # fmt: skip
 
 
-def _known_fields() -> frozenset[str]:
-    from features.derive import DERIVED_COLUMNS
-    from features.pipeline import HISTORY_FEATURES
-    from features.schema import ENTRY_FIELDS
-    from features.spec import BUILTIN_SPEC
-
-    history = {f"{BUILTIN_SPEC.entity_name(e)}_{h}" for e in BUILTIN_SPEC.entities for h in HISTORY_FEATURES}
-    return frozenset(ENTRY_FIELDS) | frozenset(DERIVED_COLUMNS) | {r.feature for r in BUILTIN_SPEC.references} | history
-
-
 def _when_schema(schema: dict[str, Any]) -> None:
     """`when` in the schema: known fields only, each a value or {operator: value} with a known operator."""
     scalar = {"type": ["string", "number", "boolean"], "pattern": text(0)}
-    schema["propertyNames"] = {"enum": sorted(_known_fields())}
+    schema["propertyNames"] = {"enum": sorted(rule_fields())}
     schema["additionalProperties"] = {"anyOf": [
         scalar, {"type": "array", "items": scalar},
         {"type": "object", "propertyNames": {"enum": list(OPERATORS)}, "minProperties": 1,
@@ -204,7 +195,7 @@ class Rule(BaseModel):
     def _fields_exist(self) -> Rule:
         if not self.when and self.watchlist is None:
             raise ValueError(f"rule {self.name!r} needs conditions (when) or a watchlist")
-        known = _known_fields()
+        known = rule_fields()
         for field, test in self.when.items():
             if field not in known:
                 raise ValueError(f"rule {self.name!r}: unknown field {field!r}")

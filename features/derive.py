@@ -9,42 +9,6 @@ from features.reference import ADCVD_ORDERS, BRAND_WORDS, KEYWORD_HEADINGS, VAGU
 
 DE_MINIMIS_TYPE = "86"
 
-# Derived yes/no columns -> what 1 and 0 mean, for reason sentences.
-FLAGS: dict[str, tuple[str, str]] = {
-    "origin_differs_from_export": (
-        "country of origin differs from country of export",
-        "the goods were exported from their country of origin",
-    ),
-    "mid_country_differs_from_origin": (
-        "the manufacturer is in another country than the declared origin",
-        "the manufacturer is in the declared country of origin",
-    ),
-    "is_de_minimis": ("filed as a de minimis (Type 86) entry", "not a de minimis entry"),
-    "has_adcvd_case": ("an AD/CVD case number is declared", "no AD/CVD case number is declared"),
-    "adcvd_scope_without_case": (
-        "goods and origin fall under an AD/CVD order but no case number is declared",
-        "no AD/CVD order applies without a declared case number",
-    ),
-    "desc_brand_word": ("the description claims a brand", "the description names no brand"),
-    "desc_vague": ("the description is too vague to identify the goods", "the description identifies the goods"),
-    "desc_hts_mismatch": (
-        "the description names goods of another HTS heading than the one declared",
-        "the description fits the declared HTS heading",
-    ),
-    "round_value": ("the declared value is a round number", "the declared value is not a round number"),
-}
-
-# Every derived column -> a short label.
-DERIVED_COLUMNS: dict[str, str] = {
-    "hts_chapter": "HTS chapter",
-    "hts_heading": "HTS heading",
-    "hts6": "HS subheading",
-    "unit_value": "declared value per unit",
-    "value_per_kg": "declared value per kg",
-    "kg_per_unit": "gross weight per unit",
-    **{name: sentences[0] for name, sentences in FLAGS.items()},
-}
-
 
 def heading_words(description: str) -> dict[str, frozenset[str]]:
     """The words of a description that name goods, each with the HTS headings such goods fall under."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.definitions import HISTORY_FEATURES
 from features.derive import derive_entry_columns
 from features.history import COUNTS, as_text
 from features.schema import ENTRY_FIELDS, Entry
@@ -23,7 +24,6 @@ from features.spec import DatasetSpec, Reference
 MIN_CATEGORY_COUNT = 5  # rarer categories share one "other" code
 MIN_REFERENCE_COUNT = 5  # a group needs this many rows for its own median
 PRIOR_STRENGTH = 5.0  # pseudo-inspections behind the smoothed violation rate
-HISTORY_FEATURES = ("prior_entries", "prior_inspections", "prior_violations", "violation_rate", "first_time")
 
 
 def entries_frame(entries: Iterable[Entry]) -> pd.DataFrame:

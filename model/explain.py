@@ -3,52 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from features.derive import DERIVED_COLUMNS, FLAGS, heading_words
+from features.definitions import FEATURES, HISTORY_FEATURES, account_label, label
+from features.derive import heading_words
 from features.online import Batch, number
-from features.pipeline import HISTORY_FEATURES, FeaturePipeline
-from features.schema import Entry
+from features.pipeline import FeaturePipeline
 from features.spec import Reference
-
-YES_NO = {**FLAGS, "related_party": ("buyer and seller are related parties", "buyer and seller are not related")}
-MONEY = frozenset({"declared_value_usd", "unit_value", "value_per_kg"})
-ENTITY_LABELS = {
-    "importer_id": "importer",
-    "manufacturer_id": "manufacturer",
-    "shipper_id": "shipper",
-    "seller_id": "seller",
-    "hts_heading+country_of_origin": "HTS heading from this origin",
-}
-
-
-@cache
-def label(column: str) -> str:
-    """Short human name of a column: the entry schema's or the derived column's, else the column name."""
-    if column in DERIVED_COLUMNS:
-        return DERIVED_COLUMNS[column]
-    if column in Entry.model_fields:
-        return column.removesuffix("_usd").removesuffix("_kg").replace("_", " ").replace("hts", "HTS")
-    return column.replace("_", " ")
-
-
-HISTORY_LABELS = {"prior_entries": "entries filed before", "prior_inspections": "inspections before",
-                  "prior_violations": "violations found before", "violation_rate": "violation rate (smoothed)",
-                  "first_time": "first entry"}  # fmt: skip
-
-
-@cache
-def feature_label(feature: str) -> str:
-    """A model feature's name as a reviewer reads it: `importer_id_prior_entries` is "importer: entries filed
-    before", `unit_value_to_reference` "declared value per unit against the usual"."""
-    for entity, who in ENTITY_LABELS.items():
-        for stat, what in HISTORY_LABELS.items():
-            if feature == f"{entity}_{stat}":
-                return f"{who}: {what}"
-    if feature.endswith("_to_reference"):
-        return f"{label(feature.removesuffix('_to_reference'))} against the usual"
-    return label(feature)
 
 
 def hts_text(code: str) -> str:
@@ -69,20 +30,18 @@ def _mismatch_sentence(row: dict[str, Any]) -> str:
     declared = str(row.get("hts_code") or "")[:4]
     named = sorted({h for hs in words.values() for h in hs} - {declared})
     if not named:
-        return YES_NO[MISMATCH][0]
+        return FEATURES[MISMATCH].yes
     said = ", ".join(f'"{w}"' for w in words)
     return (f"the description ({said}) names goods of HTS heading {' or '.join(named)}, not the declared "
             f"heading {declared}")  # fmt: skip
 
 
-UNITS = {"gross_weight_kg": " kg", "kg_per_unit": " kg"}
-
-
 def _number(column: str, value: float) -> str:
-    if column in MONEY:
+    unit = FEATURES[column].unit if column in FEATURES else ""
+    if unit == "usd":
         return f"${value:,.2f}"
     shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    return shown + UNITS.get(column, "")
+    return shown + (" kg" if unit == "kg" else "")
 
 
 @dataclass(frozen=True)
@@ -102,7 +61,7 @@ class Explainer:
         self.known = {col: frozenset(values) for col, values in pipeline.vocab.items()}
         spec = pipeline.spec
         kinds: dict[str, _Kind] = {c: _Kind("category", c) for c in spec.categorical}
-        kinds |= {c: _Kind("yes_no" if c in YES_NO else "number", c) for c in spec.numeric}
+        kinds |= {c: _Kind("yes_no" if c in FEATURES and FEATURES[c].yes_no else "number", c) for c in spec.numeric}
         kinds |= {r.feature: _Kind("reference", r.value, reference=r) for r in spec.references}
         for entity in spec.entities:
             name = spec.entity_name(entity)
@@ -130,7 +89,7 @@ class Explainer:
             shown = hts_text(value) if k.column.startswith("hts") else value
             return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
         if k.kind == "history" and (value is None or self.absent(k, batch, i)):
-            who = ENTITY_LABELS.get(k.entity, label(k.entity))
+            who = account_label(k.entity)
             return (f"no {who} on this entry: the model rates entries without one by how often such entries "
                     "violated before")  # fmt: skip
         if value is None:
@@ -138,8 +97,8 @@ class Explainer:
         if k.kind == "yes_no":
             if k.column == MISMATCH and value >= 0.5:
                 return _mismatch_sentence(batch.rows[i])
-            yes, no = YES_NO[k.column]
-            return yes if value >= 0.5 else no
+            flag = FEATURES[k.column]
+            return flag.yes if value >= 0.5 else flag.no
         if k.kind == "number":
             return f"{label(k.column)} is {_number(k.column, value)}"
         if k.kind == "reference":
@@ -188,7 +147,7 @@ class Explainer:
         return f"{label(ref.value)} is {ratio:.0%} of the usual {where} ({declared} against {usual})"
 
     def _history_sentence(self, k: _Kind, batch: Batch, i: int, value: float) -> str:
-        who = ENTITY_LABELS.get(k.entity, label(k.entity))
+        who = account_label(k.entity)
         entries, inspections, violations = (
             batch.counts[f"{k.entity}__{c}"][i] for c in ("entries", "inspections", "violations")
         )

@@ -12,7 +12,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from features.derive import DERIVED_COLUMNS
+from features.definitions import DERIVED
 from features.schema import Entry
 from features.spec import DatasetSpec
 from features.tables import DataError as DataError  # the training modules' error and reader, from features
@@ -83,7 +83,7 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
         raw_needed += [name for name, f in Entry.model_fields.items() if f.is_required()]
         optional = {name: f.default for name, f in Entry.model_fields.items() if not f.is_required()}
         frame = frame.assign(**{name: default for name, default in optional.items() if name not in frame})
-    raw_needed += [c for c in spec.feature_columns if not (spec.derive == "entry" and c in DERIVED_COLUMNS)]
+    raw_needed += [c for c in spec.feature_columns if not (spec.derive == "entry" and c in DERIVED)]
     missing = [c for c in dict.fromkeys(raw_needed) if c not in frame.columns]
     if missing:
         raise DataError(
@@ -113,7 +113,7 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
             out[col] = _parse_numbers(frame, col, kind)
     numeric = list(spec.numeric) + [r.value for r in spec.references]
     if spec.derive == "entry":
-        numeric = [c for c in numeric if c not in DERIVED_COLUMNS]
+        numeric = [c for c in numeric if c not in DERIVED]
     for col in dict.fromkeys(numeric):
         out[col] = _parse_numbers(frame, col, kind)
     duplicated = out[spec.id].duplicated()

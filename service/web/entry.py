@@ -15,8 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from decisions import outcomes, patterns, review, store
-from features.pipeline import HISTORY_FEATURES
-from model.explain import ENTITY_LABELS, feature_label, label
+from features.definitions import HISTORY_FEATURES, account_label, feature_label
 from service.deps import ScorerDep, SessionDep
 from service.registry_view import NotInRegistry, RegistryView
 from service.schemas import OutcomeIn, SelectedBy, WaiverIn
@@ -37,7 +36,7 @@ def account_history(contributions: list[dict[str, Any]]) -> list[dict[str, Any]]
     for entity in HISTORY_ENTITIES:
         stats = {h: by_name.get(f"{entity}_{h}") for h in HISTORY_FEATURES}
         if any(s is not None for s in stats.values()):
-            rows.append({"entity": ENTITY_LABELS.get(entity, label(entity)),
+            rows.append({"entity": account_label(entity),
                          **{h: (s["input"] if s is not None else None) for h, s in stats.items()}})  # fmt: skip
     return rows
 

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from decisions.policy import BANDS, Action
+from features.definitions import feature_label
 from features.schema import Violation
-from model.explain import feature_label
 
 
 def entry_path(entry_id: str, version: int | None = None, saved: str | None = None) -> str:

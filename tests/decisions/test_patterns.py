@@ -3,8 +3,10 @@ intervention's lane and only with enough evidence."""
 
 from __future__ import annotations
 
-from decisions.patterns import MIN_EVIDENCE, likely_violation
+from decisions.patterns import MIN_EVIDENCE, NAMEABLE, likely_violation
 from decisions.policy import Action
+from features.definitions import SIGNALS
+from features.schema import Violation
 
 LANE = Action.DOCUMENT_REVIEW
 
@@ -43,3 +45,11 @@ def test_a_low_price_points_to_counterfeit_with_a_brand_or_on_a_de_minimis_parce
     # a de minimis parcel owes no duty to evade: its low price is the counterfeit's, whatever is_de_minimis adds
     assert likely_violation([*low_value, _c("is_de_minimis", -0.01, 1.0)], LANE) == "counterfeit"
     assert likely_violation([*low_value, _c("is_de_minimis", 0.0, 0.0)], LANE) == "undervaluation"
+
+
+def test_the_nameable_patterns_are_those_some_feature_signals() -> None:
+    assert NAMEABLE == (Violation.UNDERVALUATION, Violation.TRANSSHIPMENT, Violation.COUNTERFEIT,
+                        Violation.MISCLASSIFICATION)  # fmt: skip
+    assert SIGNALS["seller_id_violation_rate"] is Violation.COUNTERFEIT
+    assert SIGNALS["hts_heading+country_of_origin_prior_violations"] is Violation.TRANSSHIPMENT
+    assert "importer_id_violation_rate" not in SIGNALS  # an importer's record points to no one pattern
