@@ -117,7 +117,7 @@ def sign_in(base: str, key: str) -> str:
     return _cookie(made, SESSION_COOKIE)
 
 
-def bench_backend(kind: str, frame: pd.DataFrame, made: list[dict[str, Any]], facts: dict[str, Any],
+def bench_backend(kind: str, frame: pd.DataFrame, made: list[store.DecisionRecord], facts: dict[str, Any],
                   env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
     out: dict[str, Any] = {"load_average_1m_at_start": os.getloadavg()[0]}
     with database(kind, args.workdir, args.keep) as (url, path):

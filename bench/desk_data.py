@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from decisions import migrate, store
 from decisions.decide import PolicyInForce, decide, digest
 from decisions.policy import Policy
+from decisions.store import DecisionRecord
 from features.history import HistoryProfiles
 from features.pipeline import entry_payloads, prepare
 from features.schema import Entry
@@ -32,13 +34,12 @@ from training.data import read_table, validate
 MODEL = "shipment-risk"
 DAYS = 90
 CHUNK = 10_000
-PER_ENTRY = ("entry_id", "decided_at", "request_id", "entry", "entry_digest", "importer_id", "port_of_entry")
 
 
 # ---- fill ------------------------------------------------------------------------------------------------------
 
 
-def templates(scorer: Scorer, data: Path, frame: pd.DataFrame, count: int, folder: Path) -> list[dict[str, Any]]:
+def templates(scorer: Scorer, data: Path, frame: pd.DataFrame, count: int, folder: Path) -> list[DecisionRecord]:
     """Decisions of `count` generated entries by the champion, through the service's own `decide` (nothing
     written), on a scratch database holding the trained history's profiles and the default policy."""
     spec = scorer.pipeline.spec
@@ -48,7 +49,7 @@ def templates(scorer: Scorer, data: Path, frame: pd.DataFrame, count: int, folde
     policy = Policy()
     picked = frame.sample(min(count, len(frame)), random_state=3)
     entries = [Entry.model_validate(p) for p in entry_payloads(picked)]
-    out: list[dict[str, Any]] = []
+    out: list[DecisionRecord] = []
     with Session(engine) as session:
         store.replace_profiles(session, HistoryProfiles.from_frame(history, spec, pd.Timestamp.now(tz="UTC")).counts)
         version = store.add_policy(session, policy.model_dump(mode="json"), "bench", "desk templates").version
@@ -57,15 +58,15 @@ def templates(scorer: Scorer, data: Path, frame: pd.DataFrame, count: int, folde
         top = Settings.model_fields["top_reasons"].default
         for at in range(0, len(entries), 500):
             decided, _ = decide(session, scorer, rules, entries[at : at + 500], "desk-templates", top, save=False)
-            out += [{k: v for k, v in d.items() if k not in PER_ENTRY} for d in decided]
+            out += decided
     engine.dispose()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{folder / 'templates.db'}{suffix}").unlink(missing_ok=True)
     return out
 
 
-def chunk_rows(frame: pd.DataFrame, start: int, stop_: int, made: list[dict[str, Any]], now: datetime,
-               rng: np.random.Generator) -> list[dict[str, Any]]:  # fmt: skip
+def chunk_rows(frame: pd.DataFrame, start: int, stop_: int, made: list[DecisionRecord], now: datetime,
+               rng: np.random.Generator) -> list[DecisionRecord]:  # fmt: skip
     """Decision rows start..stop_-1: entry i's fields, template i's outcome, decided_at rising over DAYS days."""
     n, span = len(frame), timedelta(days=DAYS).total_seconds()
     offsets = (np.arange(start, stop_) + rng.random(stop_ - start)) / n * span
@@ -73,14 +74,14 @@ def chunk_rows(frame: pd.DataFrame, start: int, stop_: int, made: list[dict[str,
     rows = []
     for i, payload, offset in zip(range(start, stop_), entry_payloads(frame.iloc[start:stop_]), offsets):
         fields = Entry.model_validate(payload).model_dump(mode="json")
-        rows.append({**made[i % len(made)], "entry_id": fields["entry_id"], "entry": fields,
-                     "decided_at": first + timedelta(seconds=float(offset)), "request_id": f"desk-bench-{i // 100}",
-                     "entry_digest": digest(fields), "importer_id": fields["importer_id"],
-                     "port_of_entry": fields["port_of_entry"]})  # fmt: skip
+        rows.append(replace(made[i % len(made)], entry_id=fields["entry_id"], entry=fields,
+                            decided_at=first + timedelta(seconds=float(offset)), request_id=f"desk-bench-{i // 100}",
+                            entry_digest=digest(fields), importer_id=fields["importer_id"],
+                            port_of_entry=fields["port_of_entry"]))  # fmt: skip
     return rows
 
 
-def fill(engine: Engine, frame: pd.DataFrame, made: list[dict[str, Any]]) -> dict[str, Any]:
+def fill(engine: Engine, frame: pd.DataFrame, made: list[DecisionRecord]) -> dict[str, Any]:
     """Every decision row, CHUNK per transaction; seconds spent building rows and inserting them."""
     now, rng = datetime.now(UTC), np.random.default_rng(5)
     built = inserted = 0.0

@@ -89,7 +89,7 @@ def main() -> None:
         with sessions() as session:
             decisions, replayed = decide(session, scorer, rules, request.entries, "bench", 3)
             session.commit()
-            ScoreResponse(request_id="bench", decisions=[to_out(d, d["entry_id"] in replayed) for d in decisions]
+            ScoreResponse(request_id="bench", decisions=[to_out(d, d.entry_id in replayed) for d in decisions]
                           ).model_dump_json()  # fmt: skip
 
     results: dict[str, float] = {}

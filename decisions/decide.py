@@ -85,8 +85,8 @@ def evaluate(
     scorer: Scorer, rules: PolicyInForce, entries: list[Entry], rows: list[dict[str, Any]],
     keys: dict[str, list[str | None]], seen: list[bool], known: Situation, request_id: str, top: int,
     decided_at: datetime,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """The decision records of entries (with `rows`, their fields and derived columns, and their accounts'
+) -> list[store.DecisionRecord]:  # fmt: skip
+    """The decisions of entries (with `rows`, their fields and derived columns, and their accounts'
     `keys`) given the store's situation; `seen` marks entries already counted in the profiles. Reads and
     writes nothing."""
     ref, policy = scorer.ref, rules.policy
@@ -102,36 +102,36 @@ def evaluate(
                          "sentence": r.reason} for r in hits]  # fmt: skip
         fields = {k: row[k] for k in Entry.model_fields}
         records.append(
-            {
-                "entry_id": entry.entry_id,
-                "model_name": ref.name,
-                "model_version": ref.version,
-                "model_alias": ref.alias,
-                "decided_at": decided_at,
-                "request_id": request_id,
-                "entry": entry.as_sent(),
-                "entry_digest": digest(fields),
-                "importer_id": entry.importer_id,
-                "port_of_entry": entry.port_of_entry,
-                "likely_violation": likely_violation(scored.contributions, outcome.lane),
-                "score": scored.score,
-                "raw_score": scored.raw_score,
-                "base_value": scored.base_value,
-                "expected_revenue": scored.expected_revenue,
-                "ranking": outcome.objective.value,
-                "policy_version": rules.version,
-                "selection": outcome.selection,
-                "selection_probability": outcome.selection_probability,
-                "risk_band": BANDS[outcome.action],
-                "action": outcome.action.value,
-                "contributions": scored.contributions,
-                "reasons": rule_reasons + scored.reasons,
-            }
+            store.DecisionRecord(
+                entry_id=entry.entry_id,
+                model_name=ref.name,
+                model_version=ref.version,
+                model_alias=ref.alias,
+                decided_at=decided_at,
+                request_id=request_id,
+                entry=entry.as_sent(),
+                entry_digest=digest(fields),
+                importer_id=entry.importer_id,
+                port_of_entry=entry.port_of_entry,
+                likely_violation=likely_violation(scored.contributions, outcome.lane),
+                score=scored.score,
+                raw_score=scored.raw_score,
+                base_value=scored.base_value,
+                expected_revenue=scored.expected_revenue,
+                ranking=outcome.objective.value,
+                policy_version=rules.version,
+                selection=outcome.selection,
+                selection_probability=outcome.selection_probability,
+                risk_band=BANDS[outcome.action],
+                action=outcome.action.value,
+                contributions=scored.contributions,
+                reasons=rule_reasons + scored.reasons,
+            )
         )
     return records
 
 
-def record(session: Session, records: list[dict[str, Any]], keys: dict[str, list[str | None]],
+def record(session: Session, records: list[store.DecisionRecord], keys: dict[str, list[str | None]],
            seen: list[bool]) -> None:  # fmt: skip
     """Add decisions, and count each entry not counted before in its accounts' profiles."""
     store.add_decisions(session, records)
@@ -161,8 +161,8 @@ def decide(
     request_id: str,
     top: int,
     save: bool = True,
-) -> tuple[list[dict[str, Any]], set[str]]:
-    """Decisions (as column dicts) for the entries in order, and the ids that were decided before (replayed);
+) -> tuple[list[store.DecisionRecord], set[str]]:
+    """Decisions for the entries in order, and the ids that were decided before (replayed);
     recorded unless `save` is false (a dry run: the same decisions, nothing written)."""
     ids = [e.entry_id for e in entries]
     if len(set(ids)) < len(ids):
@@ -172,7 +172,7 @@ def decide(
     conflict = _conflicting(existing, entries)
     if conflict is not None:
         raise EntryConflict(conflict)
-    decided = {i: store.as_row(d) for i, d in existing.items()}
+    decided = {i: store.as_record(d) for i, d in existing.items()}
     new = [e for e in entries if e.entry_id not in existing]
     if new:
         rows = scorer.features.rows([e.model_dump(mode="json") for e in new])
@@ -182,5 +182,5 @@ def decide(
         records = evaluate(scorer, rules, new, rows, keys, seen, known, request_id, top, datetime.now(UTC))
         if save:
             record(session, records, keys, seen)
-        decided |= {r["entry_id"]: r for r in records}
+        decided |= {r.entry_id: r for r in records}
     return [decided[i] for i in ids], set(existing)

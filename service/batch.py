@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from decisions import migrate, store
 from decisions.decide import DuplicateEntry, EntryConflict, PolicyInForce, decide, first_conflict
 from decisions.policy import Policy
+from decisions.store import DecisionRecord
 from features.schema import Entry
 from features.tables import DataError, Format, read_chunks, row_label, table_format
 from model.scoring import Scorer
@@ -160,28 +161,28 @@ def check_file(job: Job, chunks: Iterator[tuple[list[dict[str, Any]], int]]) -> 
                 raise _refused(job, entries, first, conflict, CHANGED)
 
 
-def output_table(decided: list[dict[str, Any]], replayed: set[str], contributions: bool) -> pa.Table:
+def output_table(decided: list[DecisionRecord], replayed: set[str], contributions: bool) -> pa.Table:
     """One output row per decision: score, action, reasons; every contribution too when asked."""
     columns: dict[str, list[Any]] = {
-        "entry_id": [d["entry_id"] for d in decided],
-        "score": [d["score"] for d in decided],
-        "action": [d["action"] for d in decided],
-        "risk_band": [d["risk_band"] for d in decided],
-        "expected_revenue": [d["expected_revenue"] for d in decided],
-        "selection": [d["selection"] for d in decided],
-        "selection_probability": [d["selection_probability"] for d in decided],
-        "likely_violation": [d["likely_violation"] for d in decided],
-        "top_reason": [d["reasons"][0]["sentence"] if d["reasons"] else None for d in decided],
-        "reasons": [orjson.dumps(d["reasons"]).decode() for d in decided],
-        "raw_score": [d["raw_score"] for d in decided],
-        "base_value": [d["base_value"] for d in decided],
-        "model_version": [d["model_version"] for d in decided],
-        "policy_version": [d["policy_version"] for d in decided],
-        "replayed": [d["entry_id"] in replayed for d in decided],
+        "entry_id": [d.entry_id for d in decided],
+        "score": [d.score for d in decided],
+        "action": [d.action for d in decided],
+        "risk_band": [d.risk_band for d in decided],
+        "expected_revenue": [d.expected_revenue for d in decided],
+        "selection": [d.selection for d in decided],
+        "selection_probability": [d.selection_probability for d in decided],
+        "likely_violation": [d.likely_violation for d in decided],
+        "top_reason": [d.reasons[0]["sentence"] if d.reasons else None for d in decided],
+        "reasons": [orjson.dumps(d.reasons).decode() for d in decided],
+        "raw_score": [d.raw_score for d in decided],
+        "base_value": [d.base_value for d in decided],
+        "model_version": [d.model_version for d in decided],
+        "policy_version": [d.policy_version for d in decided],
+        "replayed": [d.entry_id in replayed for d in decided],
     }
     if contributions and decided:
-        for j, c in enumerate(decided[0]["contributions"]):
-            columns[f"contribution__{c['feature']}"] = [d["contributions"][j]["contribution"] for d in decided]
+        for j, c in enumerate(decided[0].contributions):
+            columns[f"contribution__{c['feature']}"] = [d.contributions[j]["contribution"] for d in decided]
     # explicit types: a chunk where a column is all empty must not fix its type as null for the whole file
     types = {"model_version": pa.int64(), "policy_version": pa.int64(), "replayed": pa.bool_()}
     types |= dict.fromkeys(

@@ -10,12 +10,13 @@ from decisions.store.base import Base, Json, UtcDateTime
 from decisions.store.decisions import (
     QUEUE_FILTERS,
     Decision,
+    DecisionRecord,
     Outcome,
     Waiver,
     add_decisions,
     add_outcome,
     add_waiver,
-    as_row,
+    as_record,
     decisions_of_entry,
     decisions_with_outcomes,
     outcome_of,
@@ -37,10 +38,10 @@ from decisions.store.profiles import (
 from decisions.store.watchlists import WatchlistEntry, remove_watchlisted, set_watchlisted, watchlisted
 
 __all__ = [
-    "SQLITE_BUSY_SECONDS", "QUEUE_FILTERS", "WRITES", "AliasMove", "ApiKey", "Base", "Decision", "Json", "Outcome",
-    "PolicyVersion", "Profile", "UtcDateTime", "Waiver", "WatchlistEntry", "active_policy", "add_api_key",
-    "add_decisions", "add_entries", "add_inspection", "add_outcome", "add_policy", "add_waiver", "alias_at",
-    "alias_history", "api_key_by_hash", "api_key_named", "api_keys", "as_row", "decisions_of_entry",
+    "SQLITE_BUSY_SECONDS", "QUEUE_FILTERS", "WRITES", "AliasMove", "ApiKey", "Base", "Decision", "DecisionRecord",
+    "Json", "Outcome", "PolicyVersion", "Profile", "UtcDateTime", "Waiver", "WatchlistEntry", "active_policy",
+    "add_api_key", "add_decisions", "add_entries", "add_inspection", "add_outcome", "add_policy", "add_waiver",
+    "alias_at", "alias_history", "api_key_by_hash", "api_key_named", "api_keys", "as_record", "decisions_of_entry",
     "decisions_with_outcomes", "ensure_policy", "live_admins", "make_engine", "outcome_of", "ping",
     "prior_decisions", "profile_counts", "profile_total", "record_alias_move", "recent_values",
     "remove_watchlisted", "replace_profiles", "sessions", "set_watchlisted", "waivers_of", "watchlisted",

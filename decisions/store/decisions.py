@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,39 @@ class Decision(Base):
     action: Mapped[str] = mapped_column(String(32))
     contributions: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+
+
+@dataclass(kw_only=True)
+class DecisionRecord:
+    """A decision as the scoring path makes it, answers it and writes it: the columns of `Decision` but its id.
+    Plain (not frozen, not slotted) so that its `vars` are the row `add_decisions` inserts, without a copy."""
+
+    entry_id: str
+    model_name: str
+    model_version: int
+    model_alias: str
+    decided_at: datetime
+    request_id: str
+    entry: dict[str, Any]  # as the client sent it
+    entry_digest: str
+    importer_id: str | None
+    port_of_entry: str | None
+    likely_violation: str | None
+    score: float
+    raw_score: float
+    base_value: float
+    expected_revenue: float | None
+    ranking: str
+    policy_version: int
+    selection: str | None
+    selection_probability: float
+    risk_band: str
+    action: str
+    contributions: list[dict[str, Any]]
+    reasons: list[dict[str, Any]]
+
+
+RECORD_FIELDS = tuple(DecisionRecord.__dataclass_fields__)
 
 
 class Waiver(Base):
@@ -126,15 +160,15 @@ def recent_values(session: Session, column: str, window: int) -> np.ndarray:
     return np.fromiter(session.scalars(query), dtype=float)
 
 
-def as_row(decision: Decision) -> dict[str, Any]:
-    """A decision's columns, as `add_decisions` takes them."""
-    return {c.key: getattr(decision, c.key) for c in Decision.__table__.columns}
+def as_record(decision: Decision) -> DecisionRecord:
+    """A recorded decision as the scoring path made it."""
+    return DecisionRecord(**{f: getattr(decision, f) for f in RECORD_FIELDS})
 
 
-def add_decisions(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Record decisions (column dicts): one executemany, without building ORM objects, which cost more
+def add_decisions(session: Session, records: list[DecisionRecord]) -> None:
+    """Record decisions: one executemany of their fields, without building ORM objects, which cost more
     per row than scoring does."""
-    session.execute(_ADD_DECISIONS, rows)
+    session.execute(_ADD_DECISIONS, [vars(r) for r in records])
 
 
 class Outcome(Base):

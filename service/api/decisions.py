@@ -43,7 +43,7 @@ def read_decision(
         for w in store.waivers_of(session, d.id)
     ]  # fmt: skip
     outcome = store.outcome_of(session, entry_id)
-    record = {**to_out(store.as_row(d), replayed=False).model_dump(), "contributions": d.contributions,
+    record = {**to_out(store.as_record(d), replayed=False).model_dump(), "contributions": d.contributions,
               "entry": d.entry}  # fmt: skip
     effective = waivers[-1]["action"] if waivers else d.action
     return DecisionRecord.model_validate(

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 
 from decisions.decide import decide
+from decisions.store import DecisionRecord
 from service.deps import MetricsDep, PolicyDep, RequestIdDep, ScorerDep, ScorerKey, SessionDep, SettingsDep
 from service.middleware import check_client
 from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
@@ -25,16 +25,16 @@ LINKS = {
 }  # fmt: skip
 
 
-def to_out(d: dict[str, Any], replayed: bool) -> DecisionOut:
-    """The response body of a decision's columns (`store.as_row`)."""
+def to_out(d: DecisionRecord, replayed: bool) -> DecisionOut:
+    """The response body of a decision."""
     fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "expected_revenue", "ranking",
               "policy_version", "selection", "selection_probability", "likely_violation",
               "reasons", "decided_at", "request_id")  # fmt: skip
     return DecisionOut.model_validate(
         {
-            **{f: d[f] for f in fields},
+            **{f: getattr(d, f) for f in fields},
             "replayed": replayed,
-            "model": {"name": d["model_name"], "version": d["model_version"], "alias": d["model_alias"]},
+            "model": {"name": d.model_name, "version": d.model_version, "alias": d.model_alias},
         }
     )
 
@@ -71,8 +71,8 @@ def score(
             if attempt == 2:
                 raise
     for d in decisions:
-        if d["entry_id"] not in replayed:
-            metrics.scores.observe(d["score"])
-            metrics.decisions.labels(d["action"]).inc()
+        if d.entry_id not in replayed:
+            metrics.scores.observe(d.score)
+            metrics.decisions.labels(d.action).inc()
     log.info("scored", extra={"entries": len(decisions), "model_version": scorer.ref.version})
-    return ScoreResponse(request_id=rid, decisions=[to_out(d, d["entry_id"] in replayed) for d in decisions])
+    return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decisions])
