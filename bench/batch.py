@@ -81,11 +81,17 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    env = {**os.environ, "MLFLOW_TRACKING_URI": args.tracking_uri, "DATABASE_URL": f"sqlite:///{tmp}/targeting.db",
-           "TARGETING_MODEL_CACHE": str(tmp / "cache"), "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": args.tracking_uri,
+        "DATABASE_URL": f"sqlite:///{tmp}/targeting.db",
+        "TARGETING_MODEL_CACHE": str(tmp / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
     data = tmp / "entries.parquet"
-    seconds, _ = run([str(BIN / "targeting"), "generate", "--entries", str(args.entries), "--seed", "8",
-                      "--out", str(data)], env)  # fmt: skip
+    seconds, _ = run(
+        [str(BIN / "targeting"), "generate", "--entries", str(args.entries), "--seed", "8", "--out", str(data)], env
+    )
     print(f"generated {args.entries:,} entries in {seconds:.0f} s", flush=True)
     run([str(BIN / "targeting"), "db", "upgrade"], env)
     run([str(BIN / "targeting"), "history", "load", "--data", str(args.history)], env)
@@ -101,8 +107,12 @@ def main() -> None:
     for name, extra in (("score_one_process", []), ("score_dask_local", ["--dask"])):
         seconds, peak = run([str(BIN / "targeting"), "score", str(data), str(tmp / f"{name}.parquet"), *extra], env)
         rate = args.entries / seconds
-        results[name] = {"seconds": round(seconds, 1), "entries_per_s": round(rate), "of_floor": round(rate / floor, 3),
-                         "peak_rss_mb": round(peak)}  # fmt: skip
+        results[name] = {
+            "seconds": round(seconds, 1),
+            "entries_per_s": round(rate),
+            "of_floor": round(rate / floor, 3),
+            "peak_rss_mb": round(peak),
+        }
         print(name, results[name], flush=True)
     alone = pd.read_parquet(tmp / "score_one_process.parquet", columns=["entry_id", "score", "action"])
     spread = pd.read_parquet(tmp / "score_dask_local.parquet", columns=["entry_id", "score", "action"])

@@ -25,8 +25,10 @@ def write(data: Path, out: Path, pool: int = 1000) -> dict[int, Path]:
     entries = entry_payloads(history)
     paths = {size: out / name for size, name in FILES.items()}
     for size, path in paths.items():
-        bodies = [[e | {"entry_id": f"__ID__-{i}"} for i, e in enumerate(entries[at : at + size])]
-                  for at in range(0, pool, size)]  # fmt: skip
+        bodies = [
+            [e | {"entry_id": f"__ID__-{i}"} for i, e in enumerate(entries[at : at + size])]
+            for at in range(0, pool, size)
+        ]
         path.write_text("".join(json.dumps({"entries": body}) + "\n" for body in bodies))
     return paths
 

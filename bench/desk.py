@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
-from desk_data import CHUNK, DAYS, MODEL, database, fill, sizes, templates
+from desk_data import CHUNK, DAYS, MODEL, database, fill, picked, sizes, templates
 from desk_queue import (
     deep_pages,
     explain,
@@ -57,7 +56,7 @@ from desk_queue import (
     without_indexes,
 )
 from desk_report import machine, tables
-from soak import BIN, ROOT, SETUP_HINT, free_port, problems, stop, wait_ready
+from soak import BIN, ROOT, SETUP_HINT, problems, uvicorn
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -77,14 +76,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @contextmanager
 def serving(env: dict[str, str], log: Path, drift_refresh: float) -> Iterator[str]:
     """uvicorn with one worker on the database; its base URL, once ready and done with its first drift report."""
-    port = free_port()
-    with log.open("ab") as sink:
-        server = subprocess.Popen(
-            [str(BIN / "uvicorn"), "--factory", "service.app:app_from_env", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--no-access-log"], env=env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_ready(port, server, log)
+    with uvicorn("service.app:app_from_env", 1, env, log) as (port, _):
         deadline = time.monotonic() + 600
         while drift_refresh > 0 and time.monotonic() < deadline:
             said = log.read_text()
@@ -92,8 +84,6 @@ def serving(env: dict[str, str], log: Path, drift_refresh: float) -> Iterator[st
                 break
             time.sleep(0.5)  # the background drift computation at start must not compete with the timings
         yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(server)
 
 
 def _cookie(response: httpx.Response, name: str) -> str:
@@ -110,15 +100,24 @@ def sign_in(base: str, key: str) -> str:
         token = CSRF.search(form.text)
         if token is None:
             raise SystemExit(f"no CSRF token on the sign-in form ({form.status_code})")
-        made = anon.post("/desk/sign-in", data={"key": key, "csrf": token.group(1), "next": "/desk/queue"},
-                         headers={"cookie": f"{SIGN_IN_COOKIE}={_cookie(form, SIGN_IN_COOKIE)}"})  # fmt: skip
+        made = anon.post(
+            "/desk/sign-in",
+            data={"key": key, "csrf": token.group(1), "next": "/desk/queue"},
+            headers={"cookie": f"{SIGN_IN_COOKIE}={_cookie(form, SIGN_IN_COOKIE)}"},
+        )
     if made.status_code != 303:
         raise SystemExit(f"sign-in answered {made.status_code}: {made.text[:300]}")
     return _cookie(made, SESSION_COOKIE)
 
 
-def bench_backend(kind: str, frame: pd.DataFrame, made: list[store.DecisionRecord], facts: dict[str, Any],
-                  env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+def bench_backend(
+    kind: str,
+    frame: pd.DataFrame,
+    made: list[store.DecisionRecord],
+    facts: dict[str, Any],
+    env: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"load_average_1m_at_start": os.getloadavg()[0]}
     with database(kind, args.workdir, args.keep) as (url, path):
         engine = store.make_engine(url)
@@ -148,8 +147,9 @@ def bench_backend(kind: str, frame: pd.DataFrame, made: list[store.DecisionRecor
     return out
 
 
-def pages(engine: Engine, client: httpx.Client, base: str, key: str, facts: dict[str, Any],
-          args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+def pages(
+    engine: Engine, client: httpx.Client, base: str, key: str, facts: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
     """Every timing against the running service."""
     urls = queue_cases(facts)
     urls["deep page (51st)"], urls["page before the deep page"] = deep_pages(client, args.depth)
@@ -161,38 +161,52 @@ def pages(engine: Engine, client: httpx.Client, base: str, key: str, facts: dict
         sql[name], queue[name]["in_process_query_ms_p50"] = queue_sql(engine, url, 5)
         queue[name] |= explain(engine, sql[name])
         q = queue[name]
-        print(f"  {name}: p50 {q['ms']['p50']:,.1f} ms, p95 {q['ms']['p95']:,.1f}, {q['rows']} rows; "
-              f"{q['summary']}", flush=True)  # fmt: skip
+        print(
+            f"  {name}: p50 {q['ms']['p50']:,.1f} ms, p95 {q['ms']['p95']:,.1f}, {q['rows']} rows; {q['summary']}",
+            flush=True,
+        )
     began = time.perf_counter()
-    drift = httpx.get(f"{base}/v1/monitoring/drift?refresh=true", headers={"Authorization": f"Bearer {key}"},
-                      timeout=900)  # fmt: skip
+    drift = httpx.get(
+        f"{base}/v1/monitoring/drift?refresh=true", headers={"Authorization": f"Bearer {key}"}, timeout=900
+    )
     drift_ms = (time.perf_counter() - began) * 1000
     if drift.status_code != 200:
         raise SystemExit(f"drift answered {drift.status_code}: {drift.text[:300]}")
     entries = [f"/desk/entries/{i}" for i in facts["entry_ids"]]
     for url in entries[:2]:  # warm-ups, other entries than the timed ones
         client.get(url)
-    other = {"entry page (random entries)": timed(client, entries[2:], warmup=0),
-             "model page": timed(client, ["/desk/model"] * args.repeat)}  # fmt: skip
+    other = {
+        "entry page (random entries)": timed(client, entries[2:], warmup=0),
+        "model page": timed(client, ["/desk/model"] * args.repeat),
+    }
     for page in other.values():
         page.pop("page")
-    print(f"  drift computation {drift_ms:,.0f} ms over {drift.json()['decisions']:,} decisions; entry page p50 "
-          f"{other['entry page (random entries)']['ms']['p50']:,.1f} ms; model page p50 "
-          f"{other['model page']['ms']['p50']:,.1f} ms", flush=True)  # fmt: skip
+    print(
+        f"  drift computation {drift_ms:,.0f} ms over {drift.json()['decisions']:,} decisions; entry page p50 "
+        f"{other['entry page (random entries)']['ms']['p50']:,.1f} ms; model page p50 "
+        f"{other['model page']['ms']['p50']:,.1f} ms",
+        flush=True,
+    )
     no_index, created = without_indexes(engine, client, urls, sql, args.no_index_repeat)
     shown = {**queue, **other}
     slowest = max(shown, key=lambda n: shown[n]["ms"]["p95"])
     return {
-        "queue": queue, "pages": other,
+        "queue": queue,
+        "pages": other,
         "drift_computation": {"ms": round(drift_ms, 1), "decisions": drift.json()["decisions"]},
         "without_indexes": no_index,
         "index_creation_seconds": {**created, "total": round(sum(created.values()), 2)},
-        "goal": {"page_p95_under_ms": GOAL_MS, "slowest_page": slowest, "slowest_p95_ms": shown[slowest]["ms"]["p95"],
-                 "met": shown[slowest]["ms"]["p95"] < GOAL_MS},
-    }  # fmt: skip
+        "goal": {
+            "page_p95_under_ms": GOAL_MS,
+            "slowest_page": slowest,
+            "slowest_p95_ms": shown[slowest]["ms"]["p95"],
+            "met": shown[slowest]["ms"]["p95"] < GOAL_MS,
+        },
+    }
 
 
-def main() -> None:
+def arguments() -> tuple[argparse.Namespace, list[str]]:
+    """The command line, and the backends it names."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
@@ -200,8 +214,12 @@ def main() -> None:
     parser.add_argument("--no-index-repeat", type=int, default=3, help="timed requests per page without indexes")
     parser.add_argument("--depth", type=int, default=50, help="pages followed to the deep page")
     parser.add_argument("--templates", type=int, default=2000, help="entries scored for real")
-    parser.add_argument("--drift-refresh-seconds", type=float, default=0.0,
-                        help="TARGETING_DRIFT_REFRESH_SECONDS of the service (0: only when asked)")  # fmt: skip
+    parser.add_argument(
+        "--drift-refresh-seconds",
+        type=float,
+        default=0.0,
+        help="TARGETING_DRIFT_REFRESH_SECONDS of the service (0: only when asked)",
+    )
     parser.add_argument("--data", type=Path, default=ROOT / "data/entries.parquet", help="the trained history")
     parser.add_argument("--workdir", type=Path, help="for the SQLite file and logs (default: a temp dir in /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
@@ -210,11 +228,21 @@ def main() -> None:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(backends) - {"sqlite", "postgres"}:
         parser.error(f"unknown backends {sorted(unknown)}: sqlite, postgres")
+    return args, backends
+
+
+def main() -> None:
+    args, backends = arguments()
     if not args.data.exists():
         raise SystemExit(f"{args.data} is missing: {SETUP_HINT}")
     tracking = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlruns/mlflow.db'}")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "TARGETING_MODEL_POLL_SECONDS": "0",
-           "TARGETING_DRIFT_REFRESH_SECONDS": str(args.drift_refresh_seconds), "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking,
+        "TARGETING_MODEL_POLL_SECONDS": "0",
+        "TARGETING_DRIFT_REFRESH_SECONDS": str(args.drift_refresh_seconds),
+        "OMP_NUM_THREADS": "1",
+    }
     if subprocess.run([str(BIN / "targeting"), "champion"], capture_output=True, env=env, cwd=ROOT).returncode:
         raise SystemExit(f"no champion in {tracking}: {SETUP_HINT}")
 
@@ -234,27 +262,29 @@ def main() -> None:
         frame = generate(SynthConfig(entries=args.decisions, seed=7))
         scorer = Scorer.load(tracking, MODEL, "champion", args.workdir / "model-cache")
         made = templates(scorer, args.data, frame, args.templates, args.workdir)
-        counts = frame["importer_id"].value_counts()
-        ids = frame["entry_id"].to_numpy()[np.random.default_rng(9).choice(len(frame), args.repeat + 2, False)]
-        facts = {"port": str(frame["port_of_entry"].value_counts().idxmax()), "busy_importer": str(counts.idxmax()),
-                 "rare_importer": str(counts.index[-1]), "entry_ids": [str(i) for i in ids]}  # fmt: skip
-        result["data"] = {"model": f"{scorer.ref.name} v{scorer.ref.version}", "templates": len(made),
-                          "importers": len(counts), "busy_importer_decisions": int(counts.iloc[0]),
-                          "rare_importer_decisions": int(counts.iloc[-1]),
-                          **{k: v for k, v in facts.items() if k != "entry_ids"}}  # fmt: skip
+        facts, result["data"] = picked(frame, args.repeat)
+        result["data"] |= {"model": f"{scorer.ref.name} v{scorer.ref.version}", "templates": len(made)}
         for kind in backends:
             result["backends"][kind] = bench_backend(kind, frame, made, facts, env, args)
     finally:
         if made_workdir and not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
     result["machine"]["load_average_1_5_15_at_end"] = list(os.getloadavg())
-    result["config"] = {"repeat": args.repeat, "no_index_repeat": args.no_index_repeat, "depth": args.depth,
-                        "drift_refresh_seconds": args.drift_refresh_seconds, "chunk": CHUNK, "days": DAYS,
-                        "wall_seconds": round(time.perf_counter() - began, 1)}  # fmt: skip
+    result["config"] = {
+        "repeat": args.repeat,
+        "no_index_repeat": args.no_index_repeat,
+        "depth": args.depth,
+        "drift_refresh_seconds": args.drift_refresh_seconds,
+        "chunk": CHUNK,
+        "days": DAYS,
+        "wall_seconds": round(time.perf_counter() - began, 1),
+    }
     m = result["machine"]
-    print(f"\nThe desk with {args.decisions:,} decisions: {m['cores']} cores ({m['cpu']}), load average "
-          f"{m['load_average_1_5_15_at_start'][0]:.2f} at start, {m['load_average_1_5_15_at_end'][0]:.2f} at end; "
-          f"{result['data']['model']}; {args.repeat} requests per page after 2 warm-ups\n")  # fmt: skip
+    print(
+        f"\nThe desk with {args.decisions:,} decisions: {m['cores']} cores ({m['cpu']}), load average "
+        f"{m['load_average_1_5_15_at_start'][0]:.2f} at start, {m['load_average_1_5_15_at_end'][0]:.2f} at end; "
+        f"{result['data']['model']}; {args.repeat} requests per page after 2 warm-ups\n"
+    )
     print(tables(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

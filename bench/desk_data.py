@@ -65,8 +65,9 @@ def templates(scorer: Scorer, data: Path, frame: pd.DataFrame, count: int, folde
     return out
 
 
-def chunk_rows(frame: pd.DataFrame, start: int, stop_: int, made: list[DecisionRecord], now: datetime,
-               rng: np.random.Generator) -> list[DecisionRecord]:  # fmt: skip
+def chunk_rows(
+    frame: pd.DataFrame, start: int, stop_: int, made: list[DecisionRecord], now: datetime, rng: np.random.Generator
+) -> list[DecisionRecord]:
     """Decision rows start..stop_-1: entry i's fields, template i's outcome, decided_at rising over DAYS days."""
     n, span = len(frame), timedelta(days=DAYS).total_seconds()
     offsets = (np.arange(start, stop_) + rng.random(stop_ - start)) / n * span
@@ -74,10 +75,18 @@ def chunk_rows(frame: pd.DataFrame, start: int, stop_: int, made: list[DecisionR
     rows = []
     for i, payload, offset in zip(range(start, stop_), entry_payloads(frame.iloc[start:stop_]), offsets):
         fields = Entry.model_validate(payload).model_dump(mode="json")
-        rows.append(replace(made[i % len(made)], entry_id=fields["entry_id"], entry=fields,
-                            decided_at=first + timedelta(seconds=float(offset)), request_id=f"desk-bench-{i // 100}",
-                            entry_digest=digest(fields), importer_id=fields["importer_id"],
-                            port_of_entry=fields["port_of_entry"]))  # fmt: skip
+        rows.append(
+            replace(
+                made[i % len(made)],
+                entry_id=fields["entry_id"],
+                entry=fields,
+                decided_at=first + timedelta(seconds=float(offset)),
+                request_id=f"desk-bench-{i // 100}",
+                entry_digest=digest(fields),
+                importer_id=fields["importer_id"],
+                port_of_entry=fields["port_of_entry"],
+            )
+        )
     return rows
 
 
@@ -98,8 +107,13 @@ def fill(engine: Engine, frame: pd.DataFrame, made: list[DecisionRecord]) -> dic
         if done % (CHUNK * 10) == 0 or done == len(frame):
             print(f"  {done:,} rows in {time.perf_counter() - began:,.0f} s", flush=True)
     total = time.perf_counter() - began
-    return {"rows": len(frame), "seconds": round(total, 1), "build_rows_seconds": round(built, 1),
-            "insert_seconds": round(inserted, 1), "rows_per_s": round(len(frame) / total)}  # fmt: skip
+    return {
+        "rows": len(frame),
+        "seconds": round(total, 1),
+        "build_rows_seconds": round(built, 1),
+        "insert_seconds": round(inserted, 1),
+        "rows_per_s": round(len(frame) / total),
+    }
 
 
 def sizes(engine: Engine, path: Path | None) -> dict[str, Any]:
@@ -111,8 +125,12 @@ def sizes(engine: Engine, path: Path | None) -> dict[str, Any]:
         total = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
         return {"database_bytes": total}
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT pg_database_size(current_database()), pg_total_relation_size('decisions'), "
-                                "pg_indexes_size('decisions')")).one()  # fmt: skip
+        row = conn.execute(
+            text(
+                "SELECT pg_database_size(current_database()), pg_total_relation_size('decisions'), "
+                "pg_indexes_size('decisions')"
+            )
+        ).one()
     return {"database_bytes": row[0], "decisions_bytes": row[1], "decisions_indexes_bytes": row[2]}
 
 
@@ -139,3 +157,23 @@ def database(kind: str, folder: Path, keep: bool) -> Iterator[tuple[str, Path | 
         else:
             with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def picked(frame: pd.DataFrame, repeat: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the pages ask about (the busiest port and importer, the rarest importer, entries to open) and the
+    facts of the data reported with the timings."""
+    counts = frame["importer_id"].value_counts()
+    ids = frame["entry_id"].to_numpy()[np.random.default_rng(9).choice(len(frame), repeat + 2, False)]
+    facts = {
+        "port": str(frame["port_of_entry"].value_counts().idxmax()),
+        "busy_importer": str(counts.idxmax()),
+        "rare_importer": str(counts.index[-1]),
+        "entry_ids": [str(i) for i in ids],
+    }
+    data = {
+        "importers": len(counts),
+        "busy_importer_decisions": int(counts.iloc[0]),
+        "rare_importer_decisions": int(counts.iloc[-1]),
+        **{k: v for k, v in facts.items() if k != "entry_ids"},
+    }
+    return facts, data

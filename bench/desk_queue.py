@@ -21,8 +21,11 @@ from service.settings import Settings
 from service.web.pages import queue_filter
 
 # the indexes migration 0003 creates (decisions/migrations/versions/0003_reviewer_desk.py)
-DESK_INDEXES = ("ix_decisions_decided_at", "ix_decisions_score",
-                *(f"ix_decisions_{c}_score" for c in store.QUEUE_FILTERS))  # fmt: skip
+DESK_INDEXES = (
+    "ix_decisions_decided_at",
+    "ix_decisions_score",
+    *(f"ix_decisions_{c}_score" for c in store.QUEUE_FILTERS),
+)
 NO_INDEX_CASES = ("first page", "importer (busy)", "violation=undervaluation", "3 days, 30 days ago")
 ROW = re.compile(r'<tr class="band-')
 
@@ -51,8 +54,14 @@ def timed(client: httpx.Client, urls: list[str], warmup: int = 2) -> dict[str, A
         if i >= warmup:
             ms.append(elapsed)
     assert last is not None
-    return {"url": str(httpx.URL(urls[0]).raw_path.decode()), "n": len(ms), "ms": stats(ms),
-            "rows": len(ROW.findall(last.text)), "bytes": len(last.content), "page": last.text}  # fmt: skip
+    return {
+        "url": str(httpx.URL(urls[0]).raw_path.decode()),
+        "n": len(ms),
+        "ms": stats(ms),
+        "rows": len(ROW.findall(last.text)),
+        "bytes": len(last.content),
+        "page": last.text,
+    }
 
 
 # ---- the queue's SQL and plans ---------------------------------------------------------------------------------
@@ -141,8 +150,9 @@ def deep_pages(client: httpx.Client, depth: int) -> tuple[str, str]:
     return url, link(client.get(url).text, "prev")
 
 
-def without_indexes(engine: Engine, client: httpx.Client, urls: dict[str, str], sql: dict[str, tuple[str, Any]],
-                    repeat: int) -> tuple[dict[str, Any], dict[str, float]]:  # fmt: skip
+def without_indexes(
+    engine: Engine, client: httpx.Client, urls: dict[str, str], sql: dict[str, tuple[str, Any]], repeat: int
+) -> tuple[dict[str, Any], dict[str, float]]:
     """Drop the desk's indexes, time and explain some queue pages, recreate them; the pages, each index's
     creation in seconds."""
     indexes = [i for i in store.Base.metadata.tables["decisions"].indexes if i.name in DESK_INDEXES]

@@ -34,8 +34,11 @@ def main() -> None:
     gen_1m, gen_200k, train_200k, ratios = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeat):
-            env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/run{i}/mlflow.db",
-                   "DATABASE_URL": f"sqlite:///{tmp}/run{i}/targeting.db"}  # fmt: skip
+            env = {
+                **os.environ,
+                "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/run{i}/mlflow.db",
+                "DATABASE_URL": f"sqlite:///{tmp}/run{i}/targeting.db",
+            }
             seconds, _ = timed(["generate", "--entries", "1000000", "--seed", "7", "--out", f"{tmp}/1m.parquet"], env)
             gen_1m.append(seconds)
             data = f"{tmp}/200k.parquet"

@@ -41,8 +41,8 @@ import psutil
 import psycopg
 import sqlalchemy as sa
 from bodies import write as write_bodies
-from http_report import GOAL_SHARE, GOAL_TAIL, decided, facts, goals, scoring_rows, shown, statuses, table
-from soak import ADMIN_URL, BIN, ROOT, SETUP_HINT, cpu_seconds, free_port, problems, stop, targeting, wait_ready
+from http_report import decided, facts, goals, report, scoring_rows, statuses
+from soak import ADMIN_URL, BIN, ROOT, SETUP_HINT, cpu_seconds, problems, targeting, uvicorn
 
 ENDPOINTS = {"score": "/v1/score", "ceiling": "/v1/_ceiling"}
 SETTLE_LIMIT = 180.0
@@ -68,26 +68,36 @@ def database(kind: str, tag: str, folder: Path) -> Iterator[str]:
 def serving(env: dict[str, str], workers: int, folder: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
     """uvicorn with the ceiling mounted, as bench/soak.py starts it; its port, process and log."""
     (folder / "prometheus").mkdir()
-    serve_env = {**env, "PYTHONPATH": str(ROOT / "bench"), "TARGETING_MODEL_POLL_SECONDS": "0", "OMP_NUM_THREADS": "1",
-                 "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus")}  # fmt: skip
-    port, log = free_port(), folder / "serve.log"
-    with log.open("ab") as sink:
-        server = subprocess.Popen(
-            [str(BIN / "uvicorn"), "--factory", "ceiling:app_from_env", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers), "--no-access-log"],
-            env=serve_env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        wait_ready(port, server, log)
+    serve_env = {
+        **env,
+        "PYTHONPATH": str(ROOT / "bench"),
+        "TARGETING_MODEL_POLL_SECONDS": "0",
+        "OMP_NUM_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus"),
+    }
+    log = folder / "serve.log"
+    with uvicorn("ceiling:app_from_env", workers, serve_env, log) as (port, server):
         yield port, server, log
-    finally:
-        stop(server)
 
 
 def wrk(url: str, body: Path, key: str, connections: int, seconds: int, tag: str) -> dict[str, Any]:
     """One wrk run with bench/score.lua; the figures its `done` hook printed."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "--latency",
-               "-s", str(ROOT / "bench/score.lua"), url, "--", str(body), key, tag]  # fmt: skip
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "60s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench/score.lua"),
+        url,
+        "--",
+        str(body),
+        key,
+        tag,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     found = [line.removeprefix("wrk-json ") for line in out.stdout.splitlines() if line.startswith("wrk-json ")]
     if out.returncode != 0 or not found:
@@ -124,11 +134,20 @@ class Run:
         seen: Counter[str] = Counter()
         waited = self.settle(figures["sent"], seen)
         if waited is None:
-            print(f"  !! {figures['sent'] - sum(seen.values())} of {figures['sent']} requests still unfinished "
-                  f"{SETTLE_LIMIT:g} s after wrk stopped", flush=True)  # fmt: skip
+            print(
+                f"  !! {figures['sent'] - sum(seen.values())} of {figures['sent']} requests still unfinished "
+                f"{SETTLE_LIMIT:g} s after wrk stopped",
+                flush=True,
+            )
         cpu = cpu_seconds(self.process) - cpu_before
-        return {"wrk": figures, "server_statuses": dict(seen), "late_from_before": dict(late), "settle_s": waited,
-                "server_cpu_s": cpu, "load_average_1m": [load_before, os.getloadavg()[0]]}  # fmt: skip
+        return {
+            "wrk": figures,
+            "server_statuses": dict(seen),
+            "late_from_before": dict(late),
+            "settle_s": waited,
+            "server_cpu_s": cpu,
+            "load_average_1m": [load_before, os.getloadavg()[0]],
+        }
 
     def settle(self, sent: int, seen: Counter[str]) -> float | None:
         """Wait until the server has logged how each of the `sent` requests ended, adding them to `seen`: a
@@ -145,8 +164,9 @@ class Run:
             time.sleep(0.2)
 
 
-def point(kind: str, workers: int, entries: int, connections: int, endpoint: str, got: dict[str, Any],
-          size: int) -> dict[str, Any]:  # fmt: skip
+def point(
+    kind: str, workers: int, entries: int, connections: int, endpoint: str, got: dict[str, Any], size: int
+) -> dict[str, Any]:
     w = got["wrk"]
     rps = w["requests"] / (w["duration_us"] / 1e6)
     socket = w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
@@ -155,24 +175,36 @@ def point(kind: str, workers: int, entries: int, connections: int, endpoint: str
     not_ok = sum(n for k, n in served.items() if not k.endswith(" 200"))
     not_ok += sum(n for k, n in got["server_statuses"].items() if k.startswith("exception") and "Disconnect" not in k)
     return {
-        "database": kind, "workers": workers, "entries": entries, "connections": connections, "endpoint": endpoint,
-        "sent": w["sent"], "requests": w["requests"], "seconds": round(w["duration_us"] / 1e6, 2),
-        "response_bytes": size, "requests_per_s": round(rps, 1), "entries_per_s": round(rps * entries, 1),
+        "database": kind,
+        "workers": workers,
+        "entries": entries,
+        "connections": connections,
+        "endpoint": endpoint,
+        "sent": w["sent"],
+        "requests": w["requests"],
+        "seconds": round(w["duration_us"] / 1e6, 2),
+        "response_bytes": size,
+        "requests_per_s": round(rps, 1),
+        "entries_per_s": round(rps * entries, 1),
         "latency_ms": {k: round(v / 1000, 2) for k, v in w["latency_us"].items()},
         # the server's log also counts the requests in flight when wrk stopped, which wrk does not
-        "errors": max(w["status_errors"], not_ok) + socket, "socket_errors": socket,
+        "errors": max(w["status_errors"], not_ok) + socket,
+        "socket_errors": socket,
         "wrk_errors": {k: w[k] for k in ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")},
-        "server_statuses": got["server_statuses"], "server_non_200": not_ok,
+        "server_statuses": got["server_statuses"],
+        "server_non_200": not_ok,
         # CPU of the server's processes (all workers) per request it served, in-flight ones included: what the
         # request costs, whatever share of the cores other processes took
         "server_cpu_ms_per_request": round(1000 * got["server_cpu_s"] / max(sum(served.values()), 1), 2),
-        "settle_s": got["settle_s"], "late_from_before": got["late_from_before"],
+        "settle_s": got["settle_s"],
+        "late_from_before": got["late_from_before"],
         "load_average_1m": got["load_average_1m"],
-    }  # fmt: skip
+    }
 
 
-def bench_store(kind: str, workers: list[int], env: dict[str, str], args: argparse.Namespace,
-                bodies: dict[int, Path], tmp: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+def bench_store(
+    kind: str, workers: list[int], env: dict[str, str], args: argparse.Namespace, bodies: dict[int, Path], tmp: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every point on one fresh database, with a server of each number of workers in turn; the points, and what
     the servers' logs and the database say."""
     tag = secrets.token_hex(4)
@@ -196,9 +228,12 @@ def bench_store(kind: str, workers: list[int], env: dict[str, str], args: argpar
                             got = run.load(endpoint, entries, connections, args.seconds)
                             points.append(point(kind, n, entries, connections, endpoint, got, run.sizes[entries]))
                             p = points[-1]
-                            print(f"  {entries} entries, {connections} conns, {endpoint}: {p['requests_per_s']:,.1f} "
-                                  f"req/s, p50 {p['latency_ms']['p50']:,.1f} ms, p99 {p['latency_ms']['p99']:,.1f} "
-                                  f"ms, errors {p['errors']}", flush=True)  # fmt: skip
+                            print(
+                                f"  {entries} entries, {connections} conns, {endpoint}: {p['requests_per_s']:,.1f} "
+                                f"req/s, p50 {p['latency_ms']['p50']:,.1f} ms, p99 {p['latency_ms']['p99']:,.1f} "
+                                f"ms, errors {p['errors']}",
+                                flush=True,
+                            )
             scored += decided(log)
             servers.append({"workers": n, "response_bytes": run.sizes, "server_log_problems": problems(log)})
         engine = sa.create_engine(url)
@@ -242,39 +277,27 @@ def main() -> None:
             checks.append(check)
     about["machine"]["load_average_1_5_15_at_end"] = list(os.getloadavg())
     rows = scoring_rows(points)
-    result = {**about, "config": {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections,
-                                  "wrk_threads": 2, "stores": stores, "pool": args.pool, "quick": args.quick,
-                                  "wall_seconds": round(time.perf_counter() - began, 1)},
-              "scoring": rows, "goals": goals(rows), "stores": checks, "points": points}  # fmt: skip
+    result = {
+        **about,
+        "config": {
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "connections": args.connections,
+            "wrk_threads": 2,
+            "stores": stores,
+            "pool": args.pool,
+            "quick": args.quick,
+            "wall_seconds": round(time.perf_counter() - began, 1),
+        },
+        "scoring": rows,
+        "goals": goals(rows),
+        "stores": checks,
+        "points": points,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
 
-    m, model = about["machine"], about["model"]
-    print(f"\nHTTP scoring against the ceiling: {m['cores']} cores ({m['cpu']}) shared by wrk, server and database; "
-          f"load average {m['load_average_1_5_15_at_start'][0]:.2f} at start, {m['load_average_1_5_15_at_end'][0]:.2f} "
-          f"at end; {model['name']} v{model['version']}: {model['trees']} trees, {model['features']} features; "
-          f"{args.seconds:g} s per point\n")  # fmt: skip
-    print(table(rows))
-    for g in result["goals"]:
-        share, tail = ("met" if g[k] else "MISSED" for k in ("share_met", "tail_met"))
-        print(f"goal, {g['database']}, {g['workers']} worker(s), single entry at 16 connections: "
-              f"{shown(g['percent_of_ceiling'], '.1f')} % of the ceiling ({share}: >= {GOAL_SHARE:g} %), "
-              f"p99/p50 {shown(g['p99_over_p50'], '.2f')} ({tail}: < {GOAL_TAIL:g})")  # fmt: skip
-    failed = [p for p in points if p["errors"] or not p["requests"] or p["settle_s"] is None]
-    for p in failed:
-        print(f"!! FAILED: {p['database']}, {p['workers']} worker(s), {p['entries']} entries, {p['connections']} "
-              f"conns, {p['endpoint']}: {p['requests']} answered in time, wrk {p['wrk_errors']}, server statuses "
-              f"{p['server_statuses']}, settled after {p['settle_s']} s")  # fmt: skip
-    for c in checks:
-        d = c["decisions"]
-        print(f"decisions, {c['database']}: {d['rows']:,} rows for {d['entries_scored']:,} entries the server scored: "
-              f"{'match' if d['match'] else '!! MISMATCH'}")  # fmt: skip
-        for s in c["servers"]:
-            for kind, times in s["server_log_problems"]["by_kind"].items():
-                why = " (requests in flight when wrk closed its connections)" if "ClientDisconnect" in kind else ""
-                print(f"  server log ({c['database']}, {s['workers']} worker(s)), {times:,} x: {kind}{why}")
-    print(f"wrote {args.json} in {result['config']['wall_seconds']:.0f} s")
-    if failed or not all(c["decisions"]["match"] for c in checks):
+    if not report(result, args.json):
         sys.exit(1)
 
 

@@ -27,17 +27,23 @@ def ratio(a: float, b: float, digits: int) -> float | None:
 
 def scoring_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each scoring point beside the ceiling at the same store, workers, body and connections."""
-    ceilings = {(p["database"], p["workers"], p["entries"], p["connections"]): p
-                for p in points if p["endpoint"] == "ceiling"}  # fmt: skip
+    ceilings = {
+        (p["database"], p["workers"], p["entries"], p["connections"]): p for p in points if p["endpoint"] == "ceiling"
+    }
     rows = []
     for p in points:
         if p["endpoint"] != "score":
             continue
         c = ceilings[(p["database"], p["workers"], p["entries"], p["connections"])]
-        rows.append({**{k: p[k] for k in ("database", "workers", "entries", "connections")},
-                     "score": {k: p[k] for k in ("entries_per_s", *SHOWN)}, "ceiling": {k: c[k] for k in SHOWN},
-                     "percent_of_ceiling": ratio(100 * p["requests_per_s"], c["requests_per_s"], 1),
-                     "p99_over_p50": ratio(p["latency_ms"]["p99"], p["latency_ms"]["p50"], 2)})  # fmt: skip
+        rows.append(
+            {
+                **{k: p[k] for k in ("database", "workers", "entries", "connections")},
+                "score": {k: p[k] for k in ("entries_per_s", *SHOWN)},
+                "ceiling": {k: c[k] for k in SHOWN},
+                "percent_of_ceiling": ratio(100 * p["requests_per_s"], c["requests_per_s"], 1),
+                "p99_over_p50": ratio(p["latency_ms"]["p99"], p["latency_ms"]["p50"], 2),
+            }
+        )
     return rows
 
 
@@ -66,10 +72,18 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's goals, for single entries at 16 connections."""
-    return [{"database": r["database"], "workers": r["workers"], "percent_of_ceiling": r["percent_of_ceiling"],
-             "share_met": (r["percent_of_ceiling"] or 0) >= GOAL_SHARE, "p99_over_p50": r["p99_over_p50"],
-             "tail_met": r["p99_over_p50"] is not None and r["p99_over_p50"] < GOAL_TAIL}
-            for r in rows if r["entries"] == 1 and r["connections"] == 16]  # fmt: skip
+    return [
+        {
+            "database": r["database"],
+            "workers": r["workers"],
+            "percent_of_ceiling": r["percent_of_ceiling"],
+            "share_met": (r["percent_of_ceiling"] or 0) >= GOAL_SHARE,
+            "p99_over_p50": r["p99_over_p50"],
+            "tail_met": r["p99_over_p50"] is not None and r["p99_over_p50"] < GOAL_TAIL,
+        }
+        for r in rows
+        if r["entries"] == 1 and r["connections"] == 16
+    ]
 
 
 def statuses(log: Path, offset: int) -> tuple[Counter[str], int]:
@@ -110,8 +124,14 @@ def facts(env: dict[str, str], cache: Path) -> dict[str, Any]:
 
     scorer = Scorer.load(env["MLFLOW_TRACKING_URI"], "shipment-risk", "champion", cache)
     booster = scorer.model.booster
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     with psycopg.connect(ADMIN_URL) as conn:
         postgres = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
@@ -119,10 +139,59 @@ def facts(env: dict[str, str], cache: Path) -> dict[str, Any]:
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     changed = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.splitlines()
     return {
-        "machine": {"cores": os.cpu_count(), "cpu": cpu, "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                    "python": platform.python_version(), "wrk": wrk_version, "postgresql": postgres},
-        "model": {"name": scorer.ref.name, "version": scorer.ref.version, "trees": booster.num_trees(),
-                  "features": booster.num_feature(),
-                  "revenue_trees": scorer.model.revenue.booster.num_trees() if scorer.model.revenue else None},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": cpu,
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+            "wrk": wrk_version,
+            "postgresql": postgres,
+        },
+        "model": {
+            "name": scorer.ref.name,
+            "version": scorer.ref.version,
+            "trees": booster.num_trees(),
+            "features": booster.num_feature(),
+            "revenue_trees": scorer.model.revenue.booster.num_trees() if scorer.model.revenue else None,
+        },
         "code": {"commit": commit, "uncommitted": [line[3:] for line in changed]},  # what was measured
-    }  # fmt: skip
+    }
+
+
+def report(result: dict[str, Any], path: Path) -> bool:
+    """Print what a run measured (`result`, as written to `path`); whether every point and store check passed."""
+    points, checks = result["points"], result["stores"]
+    m, model, rows, seconds = result["machine"], result["model"], result["scoring"], result["config"]["seconds"]
+    print(
+        f"\nHTTP scoring against the ceiling: {m['cores']} cores ({m['cpu']}) shared by wrk, server and database; "
+        f"load average {m['load_average_1_5_15_at_start'][0]:.2f} at start, {m['load_average_1_5_15_at_end'][0]:.2f} "
+        f"at end; {model['name']} v{model['version']}: {model['trees']} trees, {model['features']} features; "
+        f"{seconds:g} s per point\n"
+    )
+    print(table(rows))
+    for g in result["goals"]:
+        share, tail = ("met" if g[k] else "MISSED" for k in ("share_met", "tail_met"))
+        print(
+            f"goal, {g['database']}, {g['workers']} worker(s), single entry at 16 connections: "
+            f"{shown(g['percent_of_ceiling'], '.1f')} % of the ceiling ({share}: >= {GOAL_SHARE:g} %), "
+            f"p99/p50 {shown(g['p99_over_p50'], '.2f')} ({tail}: < {GOAL_TAIL:g})"
+        )
+    failed = [p for p in points if p["errors"] or not p["requests"] or p["settle_s"] is None]
+    for p in failed:
+        print(
+            f"!! FAILED: {p['database']}, {p['workers']} worker(s), {p['entries']} entries, {p['connections']} "
+            f"conns, {p['endpoint']}: {p['requests']} answered in time, wrk {p['wrk_errors']}, server statuses "
+            f"{p['server_statuses']}, settled after {p['settle_s']} s"
+        )
+    for c in checks:
+        d = c["decisions"]
+        print(
+            f"decisions, {c['database']}: {d['rows']:,} rows for {d['entries_scored']:,} entries the server scored: "
+            f"{'match' if d['match'] else '!! MISMATCH'}"
+        )
+        for s in c["servers"]:
+            for kind, times in s["server_log_problems"]["by_kind"].items():
+                why = " (requests in flight when wrk closed its connections)" if "ClientDisconnect" in kind else ""
+                print(f"  server log ({c['database']}, {s['workers']} worker(s)), {times:,} x: {kind}{why}")
+    print(f"wrote {path} in {result['config']['wall_seconds']:.0f} s")
+    return not failed and all(c["decisions"]["match"] for c in checks)

@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from http_load import database
-from soak import BIN, ROOT, SETUP_HINT, free_port, stop, targeting, wait_ready
+from soak import ROOT, SETUP_HINT, targeting, uvicorn
 
 from features.pipeline import entry_payloads
 
@@ -62,8 +61,9 @@ def requests(entries: list[dict[str, Any]], tag: str) -> Iterator[tuple[str, byt
         yield entry["entry_id"], json.dumps({"entries": [entry]}).encode()
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-                    ) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, dict[str, str], bytes]:
     """Send one request on a kept-alive connection and read its answer: status, headers, body."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -73,8 +73,15 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return int(lines[0].split()[1]), headers, body
 
 
-async def drive(port: int, key: str, queue: Iterator[tuple[str, bytes]], connections: int, seconds: float,
-                timeout: float, honour_retry_after: bool) -> Tally:  # fmt: skip
+async def drive(
+    port: int,
+    key: str,
+    queue: Iterator[tuple[str, bytes]],
+    connections: int,
+    seconds: float,
+    timeout: float,
+    honour_retry_after: bool,
+) -> Tally:
     """`connections` clients sending back to back for `seconds` over raw kept-alive connections (a light client,
     so that the machine's cores go to the server); each request's fate. A client that gets no answer within
     `timeout` closes its connection (the request is abandoned) and opens another."""
@@ -141,8 +148,12 @@ def wait_idle(url: str, key: str, limit: float = 120.0) -> None:
 def rows_of(database_url: str, tag: str) -> list[str]:
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(sa.text("SELECT entry_id FROM decisions WHERE entry_id LIKE :t"),
-                                          {"t": f"OVERLOAD-{tag}-%"})]  # fmt: skip
+        ids = [
+            r[0]
+            for r in conn.execute(
+                sa.text("SELECT entry_id FROM decisions WHERE entry_id LIKE :t"), {"t": f"OVERLOAD-{tag}-%"}
+            )
+        ]
     engine.dispose()
     return ids
 
@@ -183,8 +194,7 @@ def point(tally: Tally, served: list[float], rows: list[str], connections: int, 
     }
 
 
-def run_backend(kind: str, args: argparse.Namespace, entries: list[dict[str, Any]], tmp: Path
-                ) -> list[dict[str, Any]]:  # fmt: skip
+def run_backend(kind: str, args: argparse.Namespace, entries: list[dict[str, Any]], tmp: Path) -> list[dict[str, Any]]:
     tag = secrets.token_hex(4)
     env = {**os.environ, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlruns/mlflow.db")}
     out = []
@@ -196,43 +206,42 @@ def run_backend(kind: str, args: argparse.Namespace, entries: list[dict[str, Any
         targeting(["history", "load", "--data", str(args.data)], env)
         created = targeting(["keys", "create", "--name", f"overload-{tag}", "--role", "scorer"], env)
         key = created.strip().splitlines()[-1]
-        serve_env = {**env, "TARGETING_MODEL_POLL_SECONDS": "0", "TARGETING_DRIFT_REFRESH_SECONDS": "0",
-                     "OMP_NUM_THREADS": "1", "TARGETING_MODEL_CACHE": str(folder / "cache")}  # fmt: skip
-        port, log = free_port(), folder / "serve.log"
-        with log.open("wb") as sink:
-            server = subprocess.Popen(
-                [str(BIN / "uvicorn"), "--factory", "service.app:app_from_env", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", "1", "--no-access-log"],
-                env=serve_env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        try:
-            wait_ready(port, server, log)
+        serve_env = {
+            **env,
+            "TARGETING_MODEL_POLL_SECONDS": "0",
+            "TARGETING_DRIFT_REFRESH_SECONDS": "0",
+            "OMP_NUM_THREADS": "1",
+            "TARGETING_MODEL_CACHE": str(folder / "cache"),
+        }
+        log = folder / "serve.log"
+        with uvicorn("service.app:app_from_env", 1, serve_env, log) as (port, _):
             base, offset = f"http://127.0.0.1:{port}", 0
             for connections in args.connections:
                 run_tag = f"{tag}{connections}"
                 queue = requests(entries, run_tag)
-                tally = asyncio.run(drive(port, key, queue, connections, args.seconds, args.timeout,
-                                          not args.hammer))  # fmt: skip
+                tally = asyncio.run(drive(port, key, queue, connections, args.seconds, args.timeout, not args.hammer))
                 wait_idle(base, key)
                 served, offset = served_ms(log, offset)
                 result = {"backend": kind, **point(tally, served, rows_of(url, run_tag), connections, args.seconds)}
                 print(json.dumps(result), flush=True)
                 out.append(result)
-        finally:
-            stop(server)
     return out
 
 
 def table(points: list[dict[str, Any]]) -> str:
-    lines = ["| backend | connections | answers by status | 200/s | 200s p50 / p99 (ms), client | the same, server "
-             "| slowest answer (ms) | rows / 200s | 200s without row | rows of abandoned requests |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| backend | connections | answers by status | 200/s | 200s p50 / p99 (ms), client | the same, server "
+        "| slowest answer (ms) | rows / 200s | 200s without row | rows of abandoned requests |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for p in points:
         answers = ", ".join(f"{k}: {v:,}" for k, v in p["answers"].items())
-        lines.append(f"| {p['backend']} | {p['connections']} | {answers} | {p['ok_per_s']} | {p['p50_ms_200']} / "
-                     f"{p['p99_ms_200']} | {p['server_p50_ms_200']} / {p['server_p99_ms_200']} | "
-                     f"{p['slowest_answer_ms']:,.0f} | {p['rows']:,} / {p['ok']:,} | "
-                     f"{p['ok_without_row']} | {p['rows_of_abandoned']} |")  # fmt: skip
+        lines.append(
+            f"| {p['backend']} | {p['connections']} | {answers} | {p['ok_per_s']} | {p['p50_ms_200']} / "
+            f"{p['p99_ms_200']} | {p['server_p50_ms_200']} / {p['server_p99_ms_200']} | "
+            f"{p['slowest_answer_ms']:,.0f} | {p['rows']:,} / {p['ok']:,} | "
+            f"{p['ok_without_row']} | {p['rows_of_abandoned']} |"
+        )
     return "\n".join(lines)
 
 
@@ -241,8 +250,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64, 128])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=30.0, help="a client gives up on a request after this")
-    parser.add_argument("--hammer", action="store_true", help="clients send again at once after a 503 instead of "
-                        "waiting as its Retry-After says")  # fmt: skip
+    parser.add_argument(
+        "--hammer",
+        action="store_true",
+        help="clients send again at once after a 503 instead of waiting as its Retry-After says",
+    )
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
     parser.add_argument("--data", type=Path, default=ROOT / "data/entries.parquet")
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/overload.json")
@@ -255,8 +267,19 @@ def main() -> None:
         for kind in args.backends:
             points += run_backend(kind, args, entries, Path(tmp))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"cores": os.cpu_count(), "seconds": args.seconds, "timeout": args.timeout,
-                                     "hammer": args.hammer, "points": points}, indent=2) + "\n")  # fmt: skip
+    args.json.write_text(
+        json.dumps(
+            {
+                "cores": os.cpu_count(),
+                "seconds": args.seconds,
+                "timeout": args.timeout,
+                "hammer": args.hammer,
+                "points": points,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(table(points))
     print(f"wrote {args.json}")
     if any(p["ok_without_row"] or p["duplicate_rows"] for p in points):

@@ -41,8 +41,10 @@ def main() -> None:
     features = scorer.pipeline.feature_names
     margin = phi.sum(axis=1)
     lanes = [Policy().probability.action(s) for s in scorer.model.calibration.probability(margin).tolist()]
-    named = [likely_violation(({"feature": f, "contribution": c, "input": v} for f, c, v in zip(features, row, given)),
-                              lane) for row, given, lane in zip(phi.tolist(), x.tolist(), lanes)]  # fmt: skip
+    named = [
+        likely_violation(({"feature": f, "contribution": c, "input": v} for f, c, v in zip(features, row, given)), lane)
+        for row, given, lane in zip(phi.tolist(), x.tolist(), lanes)
+    ]
     window = frame[test].reset_index(drop=True)
     truth = window["truth_violation_type"].to_numpy()
     top = margin >= np.quantile(margin, 0.95)
@@ -50,16 +52,23 @@ def main() -> None:
     released = np.array([lane is Action.RELEASE for lane in lanes])
     is_named = np.array([n is not None for n in named])
     out: dict[str, object] = {
-        "model_version": scorer.ref.version, "test_entries": int(len(x)), "min_evidence": MIN_EVIDENCE,
-        "released_entries": int(released.sum()), "released_named": round(float(is_named[released].mean()), 4),
+        "model_version": scorer.ref.version,
+        "test_entries": int(len(x)),
+        "min_evidence": MIN_EVIDENCE,
+        "released_entries": int(released.sum()),
+        "released_named": round(float(is_named[released].mean()), 4),
         "top_5pct_named": round(float(is_named[top].mean()), 3),
-    }  # fmt: skip
+    }
     for name, rows in (("all violations", violated), ("violations in the top 5 %", violated & top)):
         hits = sum(named[i] == truth[i] for i in np.flatnonzero(rows))
         by_type = Counter(str(truth[i]) for i in np.flatnonzero(rows))
         right = Counter(str(truth[i]) for i in np.flatnonzero(rows) if named[i] == truth[i])
-        out[name] = {"entries": int(rows.sum()), "named_right": int(hits), "share": round(hits / max(rows.sum(), 1), 3),
-                     "by_true_type": {t: f"{right[t]}/{n}" for t, n in by_type.most_common()}}  # fmt: skip
+        out[name] = {
+            "entries": int(rows.sum()),
+            "named_right": int(hits),
+            "share": round(hits / max(rows.sum(), 1), 3),
+            "by_true_type": {t: f"{right[t]}/{n}" for t, n in by_type.most_common()},
+        }
     out["named_for_compliant_entries"] = dict(Counter(str(n) for n, v in zip(named, violated) if not v))
     print(json.dumps(out, indent=1))
     if args.json:

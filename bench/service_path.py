@@ -75,8 +75,9 @@ def main() -> None:
     payloads = entry_payloads(sample)
     for i, p in enumerate(payloads):
         p["entry_id"] = f"BENCH-{os.getpid()}-{i}"
-    features = scorer.pipeline.transform(sample, HistoryProfiles.from_frame(history, spec, sample["filed_at"].min())
-                                         .lookup(sample)).to_numpy(dtype=float)  # fmt: skip
+    features = scorer.pipeline.transform(
+        sample, HistoryProfiles.from_frame(history, spec, sample["filed_at"].min()).lookup(sample)
+    ).to_numpy(dtype=float)
     booster = scorer.model.booster
 
     def floor(rows: np.ndarray) -> None:
@@ -89,13 +90,15 @@ def main() -> None:
         with sessions() as session:
             decisions, replayed = decide(session, scorer, rules, request.entries, "bench", 3)
             session.commit()
-            ScoreResponse(request_id="bench", decisions=[to_out(d, d.entry_id in replayed) for d in decisions]
-                          ).model_dump_json()  # fmt: skip
+            ScoreResponse(
+                request_id="bench", decisions=[to_out(d, d.entry_id in replayed) for d in decisions]
+            ).model_dump_json()
 
     results: dict[str, float] = {}
     for size in (1, 100):
-        results[f"floor_{size}"] = per_entry(lambda b: floor(features[b[0] : b[-1] + 1]), list(range(len(features))),
-                                             size, args.seconds)  # fmt: skip
+        results[f"floor_{size}"] = per_entry(
+            lambda b: floor(features[b[0] : b[-1] + 1]), list(range(len(features))), size, args.seconds
+        )
     third = len(payloads) // 3
     service(payloads[:1])  # warm: first request compiles and connects
     if args.profile:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,9 @@ def bodies(data: Path, count: int, tag: str) -> list[tuple[str, bytes]]:
     return out
 
 
-async def load(client: httpx.AsyncClient, url: str, payloads: list[tuple[str, bytes]], rate: float,
-               deadline: float) -> Phase:  # fmt: skip
+async def load(
+    client: httpx.AsyncClient, url: str, payloads: list[tuple[str, bytes]], rate: float, deadline: float
+) -> Phase:
     """Open loop: request i is sent at start + i / rate; its latency runs from that scheduled time, and the
     caller gives up `deadline` seconds after it (a timeout, counted as an error at that latency)."""
     phase = Phase()
@@ -139,13 +141,15 @@ async def load(client: httpx.AsyncClient, url: str, payloads: list[tuple[str, by
     return phase
 
 
-async def drive(port: int, key: str, payloads: list[tuple[str, bytes]], args: argparse.Namespace,
-                server: psutil.Process) -> dict[str, Any]:  # fmt: skip
+async def drive(
+    port: int, key: str, payloads: list[tuple[str, bytes]], args: argparse.Namespace, server: psutil.Process
+) -> dict[str, Any]:
     """Warm up (uncounted), measure RSS, run the measured load while sampling RSS, measure RSS again."""
     # The client drops idle connections before uvicorn's 5 s keep-alive timeout does, so that no request goes out
     # on a connection the server is just closing (a ReadError that would be the bench's fault, not the service's).
-    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections,
-                          keepalive_expiry=2.0)  # fmt: skip
+    limits = httpx.Limits(
+        max_connections=args.connections, max_keepalive_connections=args.connections, keepalive_expiry=2.0
+    )
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     url = f"http://127.0.0.1:{port}/v1/score"
     timeline: list[tuple[float, float]] = []
@@ -162,8 +166,15 @@ async def drive(port: int, key: str, payloads: list[tuple[str, bytes]], args: ar
         measured = await load(client, url, payloads[args.warmup :], args.rate, args.timeout)
         sampler.cancel()
         after, cpu = rss_mb(server), cpu_seconds(server) - cpu_before
-    return {"warmup": warmup, "measured": measured, "before": before, "after": after, "timeline": timeline,
-            "server_cpu_s": cpu, "load_average": [load_before, os.getloadavg()]}  # fmt: skip
+    return {
+        "warmup": warmup,
+        "measured": measured,
+        "before": before,
+        "after": after,
+        "timeline": timeline,
+        "server_cpu_s": cpu,
+        "load_average": [load_before, os.getloadavg()],
+    }
 
 
 def wait_ready(port: int, server: subprocess.Popen[bytes], log: Path, limit: float = 180) -> None:
@@ -176,6 +187,29 @@ def wait_ready(port: int, server: subprocess.Popen[bytes], log: Path, limit: flo
                 return
         time.sleep(0.5)
     sys.exit(f"the service was not ready within {limit:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def uvicorn(
+    factory: str, workers: int, env: dict[str, str], log: Path
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """An app factory (`service.app:app_from_env`) served by uvicorn on a free local port, its output appended to
+    `log`: its port and process once it is ready; stopped on leaving."""
+    port = free_port()
+    command = [str(BIN / "uvicorn"), "--factory", factory, "--workers", str(workers), "--no-access-log"]
+    with log.open("ab") as sink:
+        server = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(port, server, log)
+        yield port, server
+    finally:
+        stop(server)
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
@@ -224,7 +258,6 @@ def main() -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     env["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
-    server: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         try:
             targeting(["db", "upgrade"], env)
@@ -232,26 +265,24 @@ def main() -> None:
             created = targeting(["keys", "create", "--name", f"soak-{tag}", "--role", "scorer"], env)
             key = created.strip().splitlines()[-1]  # the key is the last line
             Path(tmp, "prometheus").mkdir()
-            serve_env = {**env, "TARGETING_MODEL_POLL_SECONDS": "0", "OMP_NUM_THREADS": "1",
-                         "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/prometheus",
-                         "TARGETING_MODEL_CACHE": f"{tmp}/cache"}  # fmt: skip
-            port, log = free_port(), Path(tmp, "serve.log")
-            with log.open("wb") as sink:
-                server = subprocess.Popen(
-                    [str(BIN / "uvicorn"), "--factory", "service.app:app_from_env", "--host", "127.0.0.1",
-                     "--port", str(port), "--workers", str(args.workers), "--no-access-log"],
-                    env=serve_env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            wait_ready(port, server, log)
-            print(f"serving on port {port}, database {database}: {args.warmup} warm-up requests, then "
-                  f"{len(payloads) - args.warmup:,} at {args.rate:g}/s", flush=True)  # fmt: skip
-            result = asyncio.run(drive(port, key, payloads, args, psutil.Process(server.pid)))
-            stop(server)
+            serve_env = {
+                **env,
+                "TARGETING_MODEL_POLL_SECONDS": "0",
+                "OMP_NUM_THREADS": "1",
+                "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/prometheus",
+                "TARGETING_MODEL_CACHE": f"{tmp}/cache",
+            }
+            log = Path(tmp, "serve.log")
+            with uvicorn("service.app:app_from_env", args.workers, serve_env, log) as (port, server):
+                print(
+                    f"serving on port {port}, database {database}: {args.warmup} warm-up requests, then "
+                    f"{len(payloads) - args.warmup:,} at {args.rate:g}/s",
+                    flush=True,
+                )
+                result = asyncio.run(drive(port, key, payloads, args, psutil.Process(server.pid)))
             s = summary(result, check_decisions(env["DATABASE_URL"], result["warmup"], result["measured"]), args)
             s["server_log_problems"] = problems(log)
         finally:
-            if server is not None:
-                stop(server)
             with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -263,8 +294,10 @@ def main() -> None:
         print(f"  server log, {times:,} x: {kind}")
     d = s["decisions"]
     matches = d["rows"] == d["ok_responses"] and not d["ok_without_row"] and not d["duplicate_rows"]
-    print(f"decisions: {d['rows']:,} rows for {d['ok_responses']:,} 200 responses: "
-          f"{'match' if matches else 'MISMATCH (see rows of failed requests above)'}")  # fmt: skip
+    print(
+        f"decisions: {d['rows']:,} rows for {d['ok_responses']:,} 200 responses: "
+        f"{'match' if matches else 'MISMATCH (see rows of failed requests above)'}"
+    )
     print(f"wrote {args.out}")
     if s["errors"] or not matches:
         sys.exit(1)

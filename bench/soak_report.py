@@ -22,8 +22,15 @@ def summary(run: dict[str, Any], decisions: dict[str, int], args: argparse.Names
     def percentiles(values: list[float]) -> dict[str, float]:
         return {name: round(float(np.percentile(values, q)), 1) if values else float("nan") for name, q in quantiles}
 
-    config = {"rate": args.rate, "seconds": args.seconds, "workers": args.workers, "warmup": args.warmup,
-              "connections": args.connections, "timeout": args.timeout, "cores": os.cpu_count()}  # fmt: skip
+    config = {
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "workers": args.workers,
+        "warmup": args.warmup,
+        "connections": args.connections,
+        "timeout": args.timeout,
+        "cores": os.cpu_count(),
+    }
     return {
         "config": config,
         "requests": measured.sent,
@@ -55,28 +62,30 @@ def table(s: dict[str, Any]) -> str:
     def workers(rss: dict[str, Any]) -> str:
         return " + ".join(f"{p['rss_mb']:.0f}" for p in rss["processes"] if p["role"] == "worker")
 
-    return "\n".join([
-        f"Soak: {c['rate']:g} req/s for {c['seconds']:g} s, one entry per request, {c['workers']} workers, "
-        f"{c['cores']} cores shared by client, server and PostgreSQL",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| requests sent | {s['requests']:,} |",
-        f"| responses by status | {', '.join(f'{k}: {v:,}' for k, v in sorted(s['statuses'].items()))} |",
-        f"| errors (non-200 or exception) | {s['errors']:,} |",
-        f"| send rate / 200s per second | {s['send_rate']:.2f} / {s['throughput']:.2f} |",
-        f"| latency p50 / p90 / p99 / max (ms), all requests | {latency(s['latency_ms'])} |",
-        f"| the same, of the 200s only | {latency(s['latency_ms_of_200s'])} |",
-        f"| RSS after warm-up (MB: total; workers) | {s['rss_start']['total_mb']:.0f}; {workers(s['rss_start'])} |",
-        f"| RSS at end (MB: total; workers) | {s['rss_end']['total_mb']:.0f}; {workers(s['rss_end'])} |",
-        f"| RSS growth | {s['rss_growth_pct']:+.1f} % |",
-        f"| server CPU per decision (ms, parent + workers) | {s['server_cpu_ms_per_decision']:.1f} |",
-        f"| load average (1 min) after warm-up / at end | {s['load_average_1_5_15']['after_warmup'][0]:.2f} / "
-        f"{s['load_average_1_5_15']['end'][0]:.2f} |",
-        f"| decisions rows / 200 responses (warm-up included) | {d['rows']:,} / {d['ok_responses']:,} |",
-        f"| 200s without a row / rows of failed requests / rows unaccounted | {d['ok_without_row']:,} / "
-        f"{d['rows_of_failed_requests']:,} / {d['rows_unaccounted']:,} |",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"Soak: {c['rate']:g} req/s for {c['seconds']:g} s, one entry per request, {c['workers']} workers, "
+            f"{c['cores']} cores shared by client, server and PostgreSQL",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| requests sent | {s['requests']:,} |",
+            f"| responses by status | {', '.join(f'{k}: {v:,}' for k, v in sorted(s['statuses'].items()))} |",
+            f"| errors (non-200 or exception) | {s['errors']:,} |",
+            f"| send rate / 200s per second | {s['send_rate']:.2f} / {s['throughput']:.2f} |",
+            f"| latency p50 / p90 / p99 / max (ms), all requests | {latency(s['latency_ms'])} |",
+            f"| the same, of the 200s only | {latency(s['latency_ms_of_200s'])} |",
+            f"| RSS after warm-up (MB: total; workers) | {s['rss_start']['total_mb']:.0f}; {workers(s['rss_start'])} |",
+            f"| RSS at end (MB: total; workers) | {s['rss_end']['total_mb']:.0f}; {workers(s['rss_end'])} |",
+            f"| RSS growth | {s['rss_growth_pct']:+.1f} % |",
+            f"| server CPU per decision (ms, parent + workers) | {s['server_cpu_ms_per_decision']:.1f} |",
+            f"| load average (1 min) after warm-up / at end | {s['load_average_1_5_15']['after_warmup'][0]:.2f} / "
+            f"{s['load_average_1_5_15']['end'][0]:.2f} |",
+            f"| decisions rows / 200 responses (warm-up included) | {d['rows']:,} / {d['ok_responses']:,} |",
+            f"| 200s without a row / rows of failed requests / rows unaccounted | {d['ok_without_row']:,} / "
+            f"{d['rows_of_failed_requests']:,} / {d['rows_unaccounted']:,} |",
+        ]
+    )
 
 
 def rss_mb(parent: psutil.Process) -> dict[str, Any]:

@@ -22,69 +22,137 @@ def _load(folder: Path, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def rows(folder: Path) -> list[dict[str, Any]]:
-    """(measure, result, goal, met) rows, in the order of the issue's goals."""
-    out: list[dict[str, Any]] = []
+def _row(measure: str, result: str, goal: str, met: bool | None, source: str) -> dict[str, Any]:
+    return {"measure": measure, "result": result, "goal": goal, "met": met, "source": source}
 
-    def add(measure: str, result: str, goal: str, met: bool | None, source: str) -> None:
-        out.append({"measure": measure, "result": result, "goal": goal, "met": met, "source": source})
 
+def _treeshap(folder: Path) -> list[dict[str, Any]]:
+    out = []
     for path in sorted(folder.glob("treeshap*.json")):
         ts = json.loads(path.read_text())
         m, single = ts["model"], ts["figures"]["single rows, 1 thread"]
-        add(f"TreeSHAP per core, single rows ({m['trees']} trees × {m['leaves']} leaves)",
-            f"{single['treeshap_us']:.0f} µs vs pred_contrib {single['lightgbm_us']:.0f} µs: {single['ratio']:.1f}x "
-            f"(max difference {single['max_abs_diff']:.0e})", "≥ 3x pred_contrib", single["ratio"] >= 3,
-            "bench/treeshap.py")  # fmt: skip
-    sp = _load(folder, "service_path")
-    if sp:
-        add(f"service path in process, 1 entry ({sp['database']})",
-            f"{sp['service_1_us']:.0f} µs vs floor {sp['floor_1_us']:.0f} µs: {sp['ratio_1']:.2f}x", "≤ 1.3x floor",
-            sp["ratio_1"] <= 1.3, "bench/service_path.py")  # fmt: skip
-        add(f"service path in process, batches of 100 ({sp['database']})",
+        out.append(
+            _row(
+                f"TreeSHAP per core, single rows ({m['trees']} trees × {m['leaves']} leaves)",
+                f"{single['treeshap_us']:.0f} µs vs pred_contrib {single['lightgbm_us']:.0f} µs: "
+                f"{single['ratio']:.1f}x (max difference {single['max_abs_diff']:.0e})",
+                "≥ 3x pred_contrib",
+                single["ratio"] >= 3,
+                "bench/treeshap.py",
+            )
+        )
+    return out
+
+
+def _service_path(sp: dict[str, Any]) -> list[dict[str, Any]]:
+    source, where = "bench/service_path.py", sp["database"]
+    return [
+        _row(
+            f"service path in process, 1 entry ({where})",
+            f"{sp['service_1_us']:.0f} µs vs floor {sp['floor_1_us']:.0f} µs: {sp['ratio_1']:.2f}x",
+            "≤ 1.3x floor",
+            sp["ratio_1"] <= 1.3,
+            source,
+        ),
+        _row(
+            f"service path in process, batches of 100 ({where})",
             f"{sp['service_100_us']:.0f} µs/entry vs floor {sp['floor_100_us']:.0f}: {sp['ratio_100']:.2f}x",
-            "≤ 1.1x floor", sp["ratio_100"] <= 1.1, "bench/service_path.py")  # fmt: skip
-    http = _load(folder, "http")
-    if http:
-        for point in http["scoring"]:
-            if point["entries"] != 1 or point["connections"] != 16 or point["percent_of_ceiling"] is None:
-                continue
-            where = f"{point['database']}, {point['workers']} worker{'s' if point['workers'] > 1 else ''}"
-            add(f"HTTP single entry, 16 connections ({where})",
+            "≤ 1.1x floor",
+            sp["ratio_100"] <= 1.1,
+            source,
+        ),
+    ]
+
+
+def _http(http: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for point in http["scoring"]:
+        if point["entries"] != 1 or point["connections"] != 16 or point["percent_of_ceiling"] is None:
+            continue
+        where = f"{point['database']}, {point['workers']} worker{'s' if point['workers'] > 1 else ''}"
+        out.append(
+            _row(
+                f"HTTP single entry, 16 connections ({where})",
                 f"{point['score']['requests_per_s']:.0f} req/s = {point['percent_of_ceiling']:.0f} % of the bare "
                 f"endpoint's {point['ceiling']['requests_per_s']:.0f}; p99/p50 {point['p99_over_p50']:.1f}",
                 "≥ 60 % of ceiling, p99 < 4x p50",
-                point["percent_of_ceiling"] >= 60 and point["p99_over_p50"] < 4, "bench/http_load.py")  # fmt: skip
-    batch = _load(folder, "batch")
-    if batch:
-        for name, label in (("score_one_process", "one process"), ("score_dask_local", "--dask, local cluster")):
-            r = batch[name]
-            add(f"batch of {batch['entries']:,} with explanations ({label})",
+                point["percent_of_ceiling"] >= 60 and point["p99_over_p50"] < 4,
+                "bench/http_load.py",
+            )
+        )
+    return out
+
+
+def _batch(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, label in (("score_one_process", "one process"), ("score_dask_local", "--dask, local cluster")):
+        r = batch[name]
+        out.append(
+            _row(
+                f"batch of {batch['entries']:,} with explanations ({label})",
                 f"{r['seconds']:.0f} s, {r['entries_per_s']:,} entries/s = {r['of_floor']:.0%} of the floor's "
                 f"{batch['floor_entries_per_s']:,}; peak RSS {r['peak_rss_mb']:,} MB",
                 "≥ 80 % of floor, < 10 min, < 2 GB",
-                r["of_floor"] >= 0.8 and r["seconds"] < 600 and r["peak_rss_mb"] < 2048, "bench/batch.py")  # fmt: skip
-        if "train" in batch:
-            t = batch["train"]
-            add(f"training on {batch['entries']:,} entries", f"{t['seconds']:.0f} s, peak RSS {t['peak_rss_mb']:,} MB",
-                "< 5 min", t["seconds"] < 300, "bench/batch.py")  # fmt: skip
-    shape = _load(folder, "shape")
-    if shape:
-        c = shape["chosen"]
-        add("model shape (default)",
+                r["of_floor"] >= 0.8 and r["seconds"] < 600 and r["peak_rss_mb"] < 2048,
+                "bench/batch.py",
+            )
+        )
+    if "train" in batch:
+        t = batch["train"]
+        out.append(
+            _row(
+                f"training on {batch['entries']:,} entries",
+                f"{t['seconds']:.0f} s, peak RSS {t['peak_rss_mb']:,} MB",
+                "< 5 min",
+                t["seconds"] < 300,
+                "bench/batch.py",
+            )
+        )
+    return out
+
+
+def _shape(shape: dict[str, Any]) -> list[dict[str, Any]]:
+    c = shape["chosen"]
+    return [
+        _row(
+            "model shape (default)",
             f"{c['num_leaves']} leaves, {c['trees']} trees: precision@5 % {c['precision_at_5pct']:.4f} "
             f"({c['precision_at_5pct'] / shape['best']:.1%} of the best {shape['best']:.4f}), "
-            f"TreeSHAP {c['treeshap_us']:.0f} µs", "≥ 98 % of best precision, cheapest", True,
-            "bench/shape.py")  # fmt: skip
-    desk = _load(folder, "desk")
-    if desk:
-        for backend, r in desk["backends"].items():
-            goal = r["goal"]
-            add(f"reviewer's desk, {desk['decisions']:,} decisions ({backend})",
+            f"TreeSHAP {c['treeshap_us']:.0f} µs",
+            "≥ 98 % of best precision, cheapest",
+            True,
+            "bench/shape.py",
+        )
+    ]
+
+
+def _desk(desk: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for backend, r in desk["backends"].items():
+        goal = r["goal"]
+        out.append(
+            _row(
+                f"reviewer's desk, {desk['decisions']:,} decisions ({backend})",
                 f"slowest page p95 {goal['slowest_p95_ms']:.0f} ms ({goal['slowest_page']}); first queue page p95 "
                 f"{r['queue']['first page']['ms']['p95']:.0f} ms, "
                 f"{r['without_indexes']['first page']['ms']['p50']:,.0f} ms without the desk's indexes",
-                f"every page < {goal['page_p95_under_ms']:.0f} ms", goal["met"], "bench/desk.py")  # fmt: skip
+                f"every page < {goal['page_p95_under_ms']:.0f} ms",
+                goal["met"],
+                "bench/desk.py",
+            )
+        )
+    return out
+
+
+SOURCES = {"service_path": _service_path, "http": _http, "batch": _batch, "shape": _shape, "desk": _desk}
+
+
+def rows(folder: Path) -> list[dict[str, Any]]:
+    """(measure, result, goal, met) rows, in the order of the issue's goals."""
+    out = _treeshap(folder)
+    for name, make in SOURCES.items():
+        found = _load(folder, name)
+        out += make(found) if found else []
     return out
 
 

@@ -45,9 +45,20 @@ def generated(rows: int, features: int, seed: int) -> tuple[np.ndarray, np.ndarr
 
 def train(trees: int, leaves: int, features: int, seed: int) -> lgb.Booster:
     x, y, categorical = generated(max(20_000, 40 * leaves * 10), features, seed)
-    params = {"objective": "binary", "num_leaves": leaves, "learning_rate": 0.05, "min_data_in_leaf": 20,
-              "max_cat_to_onehot": 4, "cat_smooth": 10, "feature_fraction": 0.8, "bagging_fraction": 0.9,
-              "bagging_freq": 1, "verbosity": -1, "seed": seed, "num_threads": os.cpu_count()}  # fmt: skip
+    params = {
+        "objective": "binary",
+        "num_leaves": leaves,
+        "learning_rate": 0.05,
+        "min_data_in_leaf": 20,
+        "max_cat_to_onehot": 4,
+        "cat_smooth": 10,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.9,
+        "bagging_freq": 1,
+        "verbosity": -1,
+        "seed": seed,
+        "num_threads": os.cpu_count(),
+    }
     return lgb.train(params, lgb.Dataset(x, y, categorical_feature=categorical), num_boost_round=trees)
 
 
@@ -77,11 +88,14 @@ def measure(booster: lgb.Booster, x: np.ndarray, single: int, repeat: int) -> di
         return np.asarray(booster.predict(rows, pred_contrib=True, num_threads=threads))
 
     cases: dict[str, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
-        "single rows, 1 thread": (x[:single], lambda r: one_by_one(lambda a: lightgbm(a, 1), r),
-                                  lambda r: one_by_one(lambda a: shap.contributions(a, 1), r)),
+        "single rows, 1 thread": (
+            x[:single],
+            lambda r: one_by_one(lambda a: lightgbm(a, 1), r),
+            lambda r: one_by_one(lambda a: shap.contributions(a, 1), r),
+        ),
         "batch, 1 thread": (x, lambda r: lightgbm(r, 1), lambda r: shap.contributions(r, 1)),
         "batch, 2 threads": (x, lambda r: lightgbm(r, 2), lambda r: shap.contributions(r, 2)),
-    }  # fmt: skip
+    }
     figures = {}
     for name, (rows, theirs, ours) in cases.items():
         gap = float(np.abs(ours(rows) - theirs(rows)).max())
@@ -89,10 +103,16 @@ def measure(booster: lgb.Booster, x: np.ndarray, single: int, repeat: int) -> di
             raise SystemExit(f"{name}: TreeShap differs from pred_contrib by {gap:.3g}")
         t = race(repeat, lambda: theirs(rows), lambda: ours(rows))  # noqa: B023  (called at once)
         per_entry = {k: v / len(rows) * 1e6 for k, v in t.items()}
-        figures[name] = {"lightgbm_us": per_entry["theirs_wall"], "treeshap_us": per_entry["ours_wall"],
-                         "ratio": t["theirs_wall"] / t["ours_wall"], "lightgbm_cpu_us": per_entry["theirs_cpu"],
-                         "treeshap_cpu_us": per_entry["ours_cpu"], "cpu_ratio": t["theirs_cpu"] / t["ours_cpu"],
-                         "max_abs_diff": gap, "rows": len(rows)}  # fmt: skip
+        figures[name] = {
+            "lightgbm_us": per_entry["theirs_wall"],
+            "treeshap_us": per_entry["ours_wall"],
+            "ratio": t["theirs_wall"] / t["ours_wall"],
+            "lightgbm_cpu_us": per_entry["theirs_cpu"],
+            "treeshap_cpu_us": per_entry["ours_cpu"],
+            "cpu_ratio": t["theirs_cpu"] / t["ours_cpu"],
+            "max_abs_diff": gap,
+            "rows": len(rows),
+        }
     return figures
 
 
@@ -119,14 +139,19 @@ def main() -> None:
     x[rng.random(x.shape) < 0.01] = -1.0  # negative codes in categorical columns
     x[:, 0][rng.random(len(x)) < 0.02] = 10_000  # unseen categories
     dump = booster.dump_model()
-    shape = {"trees": len(dump["tree_info"]), "leaves": max(t["num_leaves"] for t in dump["tree_info"]),
-             "features": features, "cpus": os.cpu_count()}  # fmt: skip
+    shape = {
+        "trees": len(dump["tree_info"]),
+        "leaves": max(t["num_leaves"] for t in dump["tree_info"]),
+        "features": features,
+        "cpus": os.cpu_count(),
+    }
     figures = measure(booster, x, min(args.single, args.rows), args.repeat)
     print(f"{shape['trees']} trees, up to {shape['leaves']} leaves, {features} features; µs per entry (wall)")
     print(f"  {'':<24}{'pred_contrib':>14}{'TreeShap':>12}{'ratio':>9}{'CPU-time ratio':>17}")
     for name, f in figures.items():
-        print(f"  {name:<24}{f['lightgbm_us']:>14.1f}{f['treeshap_us']:>12.1f}{f['ratio']:>8.1f}x"
-              f"{f['cpu_ratio']:>16.1f}x")  # fmt: skip
+        print(
+            f"  {name:<24}{f['lightgbm_us']:>14.1f}{f['treeshap_us']:>12.1f}{f['ratio']:>8.1f}x{f['cpu_ratio']:>16.1f}x"
+        )
     if args.json:
         args.json.write_text(json.dumps({"model": shape, "figures": figures}, indent=1))
 

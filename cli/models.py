@@ -54,8 +54,19 @@ def promote(
     from training.registry import tracking_uri
 
     try:
-        typer.echo(promote_report(tracking_uri(), model_name, version, data, reason, getpass.getuser(),
-                                  Settings().database_url, gate, force))  # fmt: skip
+        typer.echo(
+            promote_report(
+                tracking_uri(),
+                model_name,
+                version,
+                data,
+                reason,
+                getpass.getuser(),
+                Settings().database_url,
+                gate,
+                force,
+            )
+        )
     except (DataError, PromotionRefused) as exc:
         fail(str(exc))
 

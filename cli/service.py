@@ -53,8 +53,9 @@ def history_load(
     typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {where}")
 
 
-policy_app = typer.Typer(help="The targeting policy in force (versioned in the service database).",
-                         no_args_is_help=True)  # fmt: skip
+policy_app = typer.Typer(
+    help="The targeting policy in force (versioned in the service database).", no_args_is_help=True
+)
 app.add_typer(policy_app, name="policy")
 
 
@@ -120,8 +121,9 @@ def policy_show() -> None:
             typer.echo("no policy yet: the service uses its settings' policy as version 1 when it starts", err=True)
             raise typer.Exit(1)
         key = f" with key {row.created_by_key}" if row.created_by_key else ""
-        typer.echo(f"# version {row.version}, by {row.created_by}{key} at {row.created_at:%Y-%m-%d %H:%M} UTC "
-                   f"{row.note}")  # fmt: skip
+        typer.echo(
+            f"# version {row.version}, by {row.created_by}{key} at {row.created_at:%Y-%m-%d %H:%M} UTC {row.note}"
+        )
         typer.echo(yaml.safe_dump(row.document, sort_keys=False))
 
 
@@ -243,8 +245,10 @@ def keys_list() -> None:
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             if k.revoked_at:
                 state += f" by {k.revoked_by or 'unknown'}"
-            typer.echo(f"{k.name:32} {k.role:9} {k.prefix}...  created {k.created_at:%Y-%m-%d %H:%M} by "
-                       f"{k.created_by}  {state}")  # fmt: skip
+            typer.echo(
+                f"{k.name:32} {k.role:9} {k.prefix}...  created {k.created_at:%Y-%m-%d %H:%M} by "
+                f"{k.created_by}  {state}"
+            )
 
 
 @keys_app.command("local")

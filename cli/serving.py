@@ -20,8 +20,15 @@ def serve(
     """Serve the scoring API (settings from the environment: DATABASE_URL, MLFLOW_TRACKING_URI, TARGETING_*)."""
     import uvicorn
 
-    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers, access_log=False,
-                log_config=None)  # fmt: skip
+    uvicorn.run(
+        "service.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+    )
 
 
 @app.command()
@@ -33,7 +40,7 @@ def score(
         typer.Option(
             min=1, max=1000, help="Entries per chunk; each is decided as one API request of that many entries."
         ),
-    ] = 1000,  # fmt: skip
+    ] = 1000,
     contributions: Annotated[
         bool, typer.Option("--contributions", help="Also write every feature's SHAP contribution.")
     ] = False,
@@ -45,7 +52,7 @@ def score(
             "(DATABASE_URL), as the API does; otherwise a dry run that writes nothing "
             "there.",
         ),
-    ] = False,  # fmt: skip
+    ] = False,
     dask: Annotated[
         str | None,
         typer.Option(
@@ -59,28 +66,20 @@ def score(
     """Score a file of entries with the served model (settings from the environment, as `serve`), streamed in
     chunks, with the same decisions as the API."""
     from features.tables import count_rows
-    from model.scoring import ModelUnavailable, resolve
+    from model.scoring import ModelUnavailable
     from service import batch
     from service.settings import Settings
-    from training.registry import tracking_uri
 
     settings = Settings()
-    uri = settings.mlflow_tracking_uri or tracking_uri()
     try:  # the files first: a bad file is named as such, before the model is looked for
         total = count_rows(source)
         batch.output_format(target)
     except DataError as exc:
         fail(str(exc))
     try:
-        version = resolve(uri, settings.model_name, settings.model_alias)
-        job = batch.Job(uri, settings.model_name, settings.model_alias, version, settings.model_cache,
-                        settings.database_url, settings.sample_secret.encode(), settings.top_reasons,
-                        contributions, record)  # fmt: skip
-        batch.context(job, settings.policy)  # load here, so that a bad model or store fails before any work
+        job = batch.served_job(settings, contributions, record)
     except (batch.BatchError, ModelUnavailable) as exc:
         fail(str(exc))
-    except Exception as exc:  # MLflow's own errors for a missing model or an unreachable registry
-        fail(f"cannot resolve {settings.model_name}@{settings.model_alias} in {uri}: {type(exc).__name__}: {exc}")
     from tqdm import tqdm
 
     with tqdm(total=total, unit=" entries", unit_scale=True, smoothing=0.1, disable=None) as bar:
@@ -96,5 +95,7 @@ def score(
         except DataError as exc:
             bar.close()
             fail(str(exc))
-    typer.echo(f"scored {done:,} entries with {settings.model_name} v{version} into {target}"
-               + (f", recorded in {settings.database_url}" if record else ""))  # fmt: skip
+    typer.echo(
+        f"scored {done:,} entries with {settings.model_name} v{job.version} into {target}"
+        + (f", recorded in {settings.database_url}" if record else "")
+    )

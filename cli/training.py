@@ -80,15 +80,20 @@ def train(
         if weighting not in get_args(Weighting):
             raise DataError(f"unknown weighting {weighting!r}: use auto, ipw or none")
         if dask:
-            result = _train_on_dask(data, dask, spec, model_name, valid_frac, test_frac, rounds,
-                                    cast(Weighting, weighting))  # fmt: skip
+            result = _train_on_dask(
+                data, dask, spec, model_name, valid_frac, test_frac, rounds, cast(Weighting, weighting)
+            )
         elif rounds:
             raise DataError("--rounds goes with --dask: the single-process fit stops early by itself")
         else:
             result = run_training(
-                data, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
+                data,
+                spec,
+                model_name=model_name,
+                valid_frac=valid_frac,
+                test_frac=test_frac,
                 weighting=cast(Weighting, weighting),
-            )  # fmt: skip
+            )
     except OSError as exc:  # no Dask scheduler at that address
         if not dask:
             raise
@@ -114,8 +119,16 @@ def _export_decisions(database_url: str) -> Path:
     return data
 
 
-def _train_on_dask(data: Path, dask: str, spec: DatasetSpec, model_name: str, valid_frac: float, test_frac: float,
-                   rounds: int | None, weighting: Weighting) -> TrainResult:  # fmt: skip
+def _train_on_dask(
+    data: Path,
+    dask: str,
+    spec: DatasetSpec,
+    model_name: str,
+    valid_frac: float,
+    test_frac: float,
+    rounds: int | None,
+    weighting: Weighting,
+) -> TrainResult:
     """`train --dask`: the same training on a cluster, its chatter kept off the terminal."""
     import lightgbm
 
@@ -140,8 +153,16 @@ def _train_on_dask(data: Path, dask: str, spec: DatasetSpec, model_name: str, va
         logging.getLogger("distributed").setLevel(logging.ERROR)
         if dask == LOCAL:
             client.run(quiet_worker)
-        return train_dask(data, client, spec, model_name=model_name, valid_frac=valid_frac, test_frac=test_frac,
-                          params=FitParams(max_rounds=rounds or ROUNDS), weighting=weighting)  # fmt: skip
+        return train_dask(
+            data,
+            client,
+            spec,
+            model_name=model_name,
+            valid_frac=valid_frac,
+            test_frac=test_frac,
+            params=FitParams(max_rounds=rounds or ROUNDS),
+            weighting=weighting,
+        )
 
 
 def _summary(model_name: str, result: TrainResult, began: float) -> None:
@@ -165,8 +186,10 @@ def _summary(model_name: str, result: TrainResult, began: float) -> None:
         sample = f"random compliance sample of the window ({int(m['random_n'])} entries"
         found = int(m.get("random_positives", 0))
         if found < MIN_SAMPLE_VIOLATIONS:  # an interval from one or two violations is a point, not an estimate
-            typer.echo(f"{sample}): too few random-sample violations ({found}) to estimate; the sample grows with "
-                       "the exploration rate and time")  # fmt: skip
+            typer.echo(
+                f"{sample}): too few random-sample violations ({found}) to estimate; the sample grows with "
+                "the exploration rate and time"
+            )
         else:
             _table(m, "random_", f"{sample}, 90% intervals)")
     if "all_n" in m:
@@ -203,15 +226,21 @@ def backtest(
     except DataError as exc:
         fail(str(exc))
     summary = result.summary()
-    typer.echo(f"{windows} windows of {window_days} days, outcomes known {label_delay_days} days late "
-               "(mean ± sd over the windows):")  # fmt: skip
+    typer.echo(
+        f"{windows} windows of {window_days} days, outcomes known {label_delay_days} days late "
+        "(mean ± sd over the windows):"
+    )
     typer.echo(backtest_report(result, full))
     with tempfile.TemporaryDirectory() as tmp:
         result.windows.to_csv(Path(tmp) / "windows.csv", index=False)
         result.slices.to_csv(Path(tmp) / "slices.csv", index=False)
         metrics = {f"{stat}_{k}": float(v) for k, row in summary.iterrows() for stat, v in row.items() if v == v}
-        params = {"data_path": str(data), "windows": windows, "window_days": window_days,
-                  "label_delay_days": label_delay_days}  # fmt: skip
+        params = {
+            "data_path": str(data),
+            "windows": windows,
+            "window_days": window_days,
+            "label_delay_days": label_delay_days,
+        }
         name = run_name(f"backtest {windows}x{window_days}d", data)
         run_id = log_backtest(tracking_uri(), params, metrics, Path(tmp), name, began)
     typer.echo(f"logged as MLflow run {run_id}")
@@ -237,8 +266,10 @@ def tune(
     reg = result.registration
     _record(model_name, reg, result.metrics, f"tuned: best of {trials} trials")
     typer.echo(f"best of {trials} trials: validation PR-AUC {result.best_value:.3f} with {result.best}")
-    typer.echo(f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
-               f"test precision@5% {result.metrics['precision_at_5pct']:.3f}")  # fmt: skip
+    typer.echo(
+        f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
+        f"test precision@5% {result.metrics['precision_at_5pct']:.3f}"
+    )
 
 
 def _record(model_name: str, registration: Registration, metrics: dict[str, float], reason: str) -> None:

@@ -73,19 +73,26 @@ class Situation:
     listed: set[tuple[str, str]]  # watchlist hits among the batch's accounts
 
 
-def situation(session: Session, policy: Policy, entries: list[Entry], keys: dict[str, list[str | None]]
-              ) -> Situation:  # fmt: skip
+def situation(session: Session, policy: Policy, entries: list[Entry], keys: dict[str, list[str | None]]) -> Situation:
     """The store's view of a batch whose accounts have `keys` (from `entity_keys`)."""
     wanted = {name: [k for k in column if k is not None] for name, column in keys.items()}
-    return Situation(store.profile_counts(session, wanted), _capacity_lanes(session, policy),
-                     _listed(session, policy, entries))  # fmt: skip
+    return Situation(
+        store.profile_counts(session, wanted), _capacity_lanes(session, policy), _listed(session, policy, entries)
+    )
 
 
 def evaluate(
-    scorer: Scorer, rules: PolicyInForce, entries: list[Entry], rows: list[dict[str, Any]],
-    keys: dict[str, list[str | None]], seen: list[bool], known: Situation, request_id: str, top: int,
+    scorer: Scorer,
+    rules: PolicyInForce,
+    entries: list[Entry],
+    rows: list[dict[str, Any]],
+    keys: dict[str, list[str | None]],
+    seen: list[bool],
+    known: Situation,
+    request_id: str,
+    top: int,
     decided_at: datetime,
-) -> list[store.DecisionRecord]:  # fmt: skip
+) -> list[store.DecisionRecord]:
     """The decisions of entries (with `rows`, their fields and derived columns, and their accounts'
     `keys`) given the store's situation; `seen` marks entries already counted in the profiles. Reads and
     writes nothing."""
@@ -96,10 +103,18 @@ def evaluate(
         stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
         values = row | {c["feature"]: c["value"] for c in scored.contributions}
         hits = [r for r in policy.rules if r.holds(values, known.listed)]
-        outcome = policy.decide(scored.score, scored.expected_revenue, stratum, draw(rules.secret, entry.entry_id),
-                                known.lanes, strongest(hits))  # fmt: skip
-        rule_reasons = [{"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule",
-                         "sentence": r.reason} for r in hits]  # fmt: skip
+        outcome = policy.decide(
+            scored.score,
+            scored.expected_revenue,
+            stratum,
+            draw(rules.secret, entry.entry_id),
+            known.lanes,
+            strongest(hits),
+        )
+        rule_reasons = [
+            {"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule", "sentence": r.reason}
+            for r in hits
+        ]
         fields = {k: row[k] for k in Entry.model_fields}
         records.append(
             store.DecisionRecord(
@@ -131,12 +146,20 @@ def evaluate(
     return records
 
 
-def record(session: Session, records: list[store.DecisionRecord], keys: dict[str, list[str | None]],
-           seen: list[bool]) -> None:  # fmt: skip
+def record(
+    session: Session, records: list[store.DecisionRecord], keys: dict[str, list[str | None]], seen: list[bool]
+) -> None:
     """Add decisions, and count each entry not counted before in its accounts' profiles."""
     store.add_decisions(session, records)
-    store.add_entries(session, [(name, k) for name, column in keys.items()
-                                for k, was_seen in zip(column, seen) if k is not None and not was_seen])  # fmt: skip
+    store.add_entries(
+        session,
+        [
+            (name, k)
+            for name, column in keys.items()
+            for k, was_seen in zip(column, seen)
+            if k is not None and not was_seen
+        ],
+    )
 
 
 def _conflicting(existing: dict[str, store.Decision], entries: list[Entry]) -> str | None:

@@ -34,8 +34,13 @@ class WaiverIn(TextInput):
         description="Why; mandatory (at least 5 characters besides spaces).",
         examples=["Importer's CF-28 response documents the price; valid contract on file."],
     )
-    by: str = Field(min_length=1, max_length=128, json_schema_extra=text_schema(1), examples=["officer.j.doe"],
-                    description="Who waives (the officer), a note beside the key that records it.")  # fmt: skip
+    by: str = Field(
+        min_length=1,
+        max_length=128,
+        json_schema_extra=text_schema(1),
+        examples=["officer.j.doe"],
+        description="Who waives (the officer), a note beside the key that records it.",
+    )
 
 
 class SelectedBy(StrEnum):
@@ -49,14 +54,23 @@ class OutcomeIn(TextInput):
     model_config = ConfigDict(extra="forbid")
 
     entry_id: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1), examples=["DOC0000001-4"])
-    inspected_at: datetime = Field(description="When the inspection ended (UTC if no zone).",
-                                   examples=["2025-03-16T14:00:00Z"])  # fmt: skip
+    inspected_at: datetime = Field(
+        description="When the inspection ended (UTC if no zone).", examples=["2025-03-16T14:00:00Z"]
+    )
     violation_types: list[Violation] = Field(
-        max_length=len(Violation), description="What was found, each type once; empty when the entry was compliant.",
-        examples=[["undervaluation"]], json_schema_extra={"uniqueItems": True},
-    )  # fmt: skip
-    revenue_recovered: Number = Field(0.0, ge=0, le=1e12, allow_inf_nan=False, description="Duties, fees and "
-                                     "penalties assessed, in USD.", examples=[4250.0])  # fmt: skip
+        max_length=len(Violation),
+        description="What was found, each type once; empty when the entry was compliant.",
+        examples=[["undervaluation"]],
+        json_schema_extra={"uniqueItems": True},
+    )
+    revenue_recovered: Number = Field(
+        0.0,
+        ge=0,
+        le=1e12,
+        allow_inf_nan=False,
+        description="Duties, fees and penalties assessed, in USD.",
+        examples=[4250.0],
+    )
     selected_by: SelectedBy = Field(description="Why the entry was inspected.", examples=["model"])
     note: str = Field("", max_length=2000, json_schema_extra=text_schema(0), description="The officer's note.")
 

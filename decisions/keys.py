@@ -73,8 +73,10 @@ def revoke(session: Session, name: str, by: str) -> None:
         raise NoSuchKey(f"no key named {name!r}")
     if row.revoked_at is None:
         if row.role == Role.ADMIN.value and store.live_admins(session) <= 1:
-            raise LastAdmin(f"{name!r} is the last admin key: create another admin key before revoking it, or "
-                            "nobody could manage keys, the policy or models through the API")  # fmt: skip
+            raise LastAdmin(
+                f"{name!r} is the last admin key: create another admin key before revoking it, or "
+                "nobody could manage keys, the policy or models through the API"
+            )
         row.revoked_at = datetime.now(UTC)
         row.revoked_by = by
         session.flush()

@@ -56,10 +56,12 @@ def check(engine: Engine) -> None:
         return
     where = f"{engine.url.render_as_string(hide_password=True)}"
     if now is None:
-        raise SchemaOutdated(f"the database {where} has no schema (or one from before migrations): "
-                             "run `targeting db upgrade`")  # fmt: skip
-    raise SchemaOutdated(f"the database {where} is at schema revision {now}, this code needs {wanted}: "
-                         "run `targeting db upgrade`")  # fmt: skip
+        raise SchemaOutdated(
+            f"the database {where} has no schema (or one from before migrations): run `targeting db upgrade`"
+        )
+    raise SchemaOutdated(
+        f"the database {where} is at schema revision {now}, this code needs {wanted}: run `targeting db upgrade`"
+    )
 
 
 def prepare(engine: Engine) -> None:

@@ -55,18 +55,26 @@ def record(session: Session, scorer: Scorer, body: OutcomeIn, by_key: str) -> tu
     if body.inspected_at > now + CLOCK_SKEW:
         raise OutcomeInvalid(f"inspected_at {body.inspected_at.isoformat()} is in the future")
     if body.inspected_at < entry.filed_at:
-        raise OutcomeInvalid(f"inspected_at {body.inspected_at.isoformat()} is before the entry was filed "
-                             f"({entry.filed_at.isoformat()})")  # fmt: skip
+        raise OutcomeInvalid(
+            f"inspected_at {body.inspected_at.isoformat()} is before the entry was filed ({entry.filed_at.isoformat()})"
+        )
     violation = bool(body.violation_types)
     outcome = store.add_outcome(
         session,
         store.Outcome(
-            entry_id=body.entry_id, decision_id=acting.id, inspected_at=body.inspected_at, violation=violation,
-            violation_types=[v.value for v in body.violation_types], revenue_recovered=body.revenue_recovered,
-            selected_by=body.selected_by.value, note=body.note, digest=digest, recorded_at=now,
+            entry_id=body.entry_id,
+            decision_id=acting.id,
+            inspected_at=body.inspected_at,
+            violation=violation,
+            violation_types=[v.value for v in body.violation_types],
+            revenue_recovered=body.revenue_recovered,
+            selected_by=body.selected_by.value,
+            note=body.note,
+            digest=digest,
+            recorded_at=now,
             recorded_by_key=by_key,
         ),
-    )  # fmt: skip
+    )
     spec = scorer.pipeline.spec
     rows = prepare(entries_frame([entry]), spec)
     store.add_inspection(

@@ -86,8 +86,10 @@ class Capacity(BaseModel):
     """Lanes set by inspection capacity: the share of entries each intervention may take, the highest-ranked
     first; thresholds follow from the recent distribution of the ranking objective."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "description": "Shares of all entries, adding up to at most 1, the highest-ranked first."})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"description": "Shares of all entries, adding up to at most 1, the highest-ranked first."},
+    )
     physical_exam: Number = Field(0.01, ge=0, le=1)
     non_intrusive_exam: Number = Field(0.03, ge=0, le=1)
     document_review: Number = Field(0.05, ge=0, le=1)
@@ -106,8 +108,9 @@ class Capacity(BaseModel):
         top = np.quantile(recent, 1 - shares)
         tiny = np.nextafter(0, 1)
         physical, nii, review = (max(float(v), tiny) for v in top)
-        return Thresholds(document_review=min(review, nii), non_intrusive_exam=min(nii, physical),
-                          physical_exam=physical)  # fmt: skip
+        return Thresholds(
+            document_review=min(review, nii), non_intrusive_exam=min(nii, physical), physical_exam=physical
+        )
 
 
 class Exploration(BaseModel):
@@ -116,8 +119,7 @@ class Exploration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rate: Number = Field(0.005, ge=0, le=1, description="Share of entries drawn at random.")
     by: Literal["entry_type", "port_of_entry"] | None = Field("entry_type", description="Stratum column.")
-    rates: dict[str, Share] = Field(
-        {}, description="Rates for particular strata, e.g. {'86': 0.001}.")  # fmt: skip
+    rates: dict[str, Share] = Field({}, description="Rates for particular strata, e.g. {'86': 0.001}.")
     action: Action = Field(Action.PHYSICAL_EXAM, description="What a random pick gets.")
 
     def rate_for(self, stratum: str | None) -> float:
@@ -139,8 +141,12 @@ class Outcome:
     lane: Action  # the action the ranking objective alone gives, before rules and the random sample
 
 
-WATCHLISTS = {"importers": "importer_id", "manufacturers": "manufacturer_id", "shippers": "shipper_id",
-              "sellers": "seller_id"}  # fmt: skip
+WATCHLISTS = {
+    "importers": "importer_id",
+    "manufacturers": "manufacturer_id",
+    "shippers": "shipper_id",
+    "sellers": "seller_id",
+}
 
 
 def _holds_if_comparable(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
@@ -157,26 +163,43 @@ def _holds_if_comparable(compare: Callable[[Any, Any], bool]) -> Callable[[Any, 
     return check
 
 
-OPERATORS = {op: _holds_if_comparable(compare) for op, compare in {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, "in": lambda a, b: a in b,
-}.items()}  # fmt: skip
+OPERATORS = {
+    op: _holds_if_comparable(compare)
+    for op, compare in {
+        "==": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        "in": lambda a, b: a in b,
+    }.items()
+}
 
 
 def _when_schema(schema: dict[str, Any]) -> None:
     """`when` in the schema: known fields only, each a value or {operator: value} with a known operator."""
     scalar = {"type": ["string", "number", "boolean"], "pattern": text(0)}
     schema["propertyNames"] = {"enum": sorted(rule_fields())}
-    schema["additionalProperties"] = {"anyOf": [
-        scalar, {"type": "array", "items": scalar},
-        {"type": "object", "propertyNames": {"enum": list(OPERATORS)}, "minProperties": 1,
-         "additionalProperties": {"anyOf": [scalar, {"type": "array", "items": scalar}]}},
-    ]}  # fmt: skip
+    schema["additionalProperties"] = {
+        "anyOf": [
+            scalar,
+            {"type": "array", "items": scalar},
+            {
+                "type": "object",
+                "propertyNames": {"enum": list(OPERATORS)},
+                "minProperties": 1,
+                "additionalProperties": {"anyOf": [scalar, {"type": "array", "items": scalar}]},
+            },
+        ]
+    }
 
 
 def _rule_schema(schema: dict[str, Any]) -> None:
-    schema["anyOf"] = [{"required": ["when"], "properties": {"when": {"minProperties": 1}}},
-                       {"required": ["watchlist"], "properties": {"watchlist": {"type": "string"}}}]  # fmt: skip
+    schema["anyOf"] = [
+        {"required": ["when"], "properties": {"when": {"minProperties": 1}}},
+        {"required": ["watchlist"], "properties": {"watchlist": {"type": "string"}}},
+    ]
 
 
 class Rule(BaseModel):
@@ -185,8 +208,11 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_rule_schema)
     name: str = Field(min_length=1, max_length=64, json_schema_extra=text_schema(1))
-    when: dict[str, Any] = Field({}, description="field: value, or field: {op: value} with op in ==,!=,>,>=,<,<=,in",
-                                 json_schema_extra=_when_schema)  # fmt: skip
+    when: dict[str, Any] = Field(
+        {},
+        description="field: value, or field: {op: value} with op in ==,!=,>,>=,<,<=,in",
+        json_schema_extra=_when_schema,
+    )
     watchlist: Literal["importers", "manufacturers", "shippers", "sellers"] | None = None
     min_action: Action
     reason: str = Field(min_length=5, max_length=300, json_schema_extra=text_schema(5))
@@ -253,8 +279,9 @@ class Policy(BaseModel):
             action = (lanes or self.expected_revenue).action(value)
         else:
             objective = Objective.PROBABILITY
-            action = (lanes if lanes is not None and self.objective is Objective.PROBABILITY
-                      else self.probability).action(score)  # fmt: skip
+            action = (
+                lanes if lanes is not None and self.objective is Objective.PROBABILITY else self.probability
+            ).action(score)
         lane = action
         by_rule = ORDER.index(floor) > ORDER.index(action)
         action = max(action, floor, key=ORDER.index)

@@ -14,8 +14,9 @@ class NoSuchDecision(LookupError):
         super().__init__(f"no decision on entry {entry_id}{which}{doing}")
 
 
-def decision_of(session: Session, entry_id: str, model_version: int | None = None, doing: str = ""
-                ) -> tuple[store.Decision, list[store.Decision]]:  # fmt: skip
+def decision_of(
+    session: Session, entry_id: str, model_version: int | None = None, doing: str = ""
+) -> tuple[store.Decision, list[store.Decision]]:
     """The latest decision on an entry (or `model_version`'s), and the entry's other decisions, newest first."""
     found = store.decisions_of_entry(session, entry_id)
     chosen = [d for d in found if model_version is None or d.model_version == model_version]
@@ -24,8 +25,9 @@ def decision_of(session: Session, entry_id: str, model_version: int | None = Non
     return chosen[0], [d for d in found if d is not chosen[0]]
 
 
-def waive(session: Session, entry_id: str, body: WaiverIn, key_name: str, model_version: int | None = None
-          ) -> tuple[store.Waiver, store.Decision]:  # fmt: skip
+def waive(
+    session: Session, entry_id: str, body: WaiverIn, key_name: str, model_version: int | None = None
+) -> tuple[store.Waiver, store.Decision]:
     """Override the action of the latest decision on an entry (or of `model_version`'s) with a reason; the
     decision stays as it was decided. Adds and flushes; the caller commits."""
     decision, _ = decision_of(session, entry_id, model_version, " to waive")

@@ -101,10 +101,13 @@ def batch_counts(rows: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     """Counts among the rows themselves: entries of the same entity filed earlier in the same batch."""
     if len(rows) == 1:  # nothing earlier in a batch of one
         return pd.DataFrame(
-            {f"{spec.entity_name(e)}__{c}": np.where(entity_key(rows, e).isna(), np.nan, 0.0)
-             for e in spec.entities for c in COUNTS},
+            {
+                f"{spec.entity_name(e)}__{c}": np.where(entity_key(rows, e).isna(), np.nan, 0.0)
+                for e in spec.entities
+                for c in COUNTS
+            },
             index=rows.index,
-        )  # fmt: skip
+        )
     unlabelled = rows.assign(**{spec.label: np.nan})
     if spec.outcome_time:
         unlabelled[spec.outcome_time] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns, UTC]")

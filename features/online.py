@@ -97,8 +97,11 @@ def entity_keys(spec: DatasetSpec, rows: Sequence[dict[str, Any]]) -> dict[str, 
 
 
 def history_counts(
-    keys: dict[str, list[str | None]], times: Sequence[datetime], known: dict[str, Counts], seen: Sequence[bool],
-) -> dict[str, np.ndarray]:  # fmt: skip
+    keys: dict[str, list[str | None]],
+    times: Sequence[datetime],
+    known: dict[str, Counts],
+    seen: Sequence[bool],
+) -> dict[str, np.ndarray]:
     """Counts per row (`keys` from `entity_keys`) as `HistoryProfiles.lookup` + `batch_counts` give them:
     the profiles known now, plus the batch's entries of the same entity filed strictly earlier; less the
     entry itself where it was counted already (decided before by another model version)."""

@@ -87,10 +87,18 @@ class DatasetSpec(BaseModel):
     def _roles_do_not_overlap(self) -> DatasetSpec:
         roles = {
             c
-            for c in (self.id, self.timestamp, self.label, self.revenue, self.outcome_time, self.selection,
-                      self.selection_probability, *(self.truth.columns if self.truth else []))
+            for c in (
+                self.id,
+                self.timestamp,
+                self.label,
+                self.revenue,
+                self.outcome_time,
+                self.selection,
+                self.selection_probability,
+                *(self.truth.columns if self.truth else []),
+            )
             if c
-        }  # fmt: skip
+        }
         for column in self.feature_columns:
             if column in roles:
                 raise ValueError(f"column {column!r} is the id, time, label or outcome and cannot be a feature")

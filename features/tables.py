@@ -46,8 +46,9 @@ def reading(path: Path) -> Iterator[None]:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     except (OSError, ValueError, pd.errors.ParserError, pa.ArrowException) as exc:
-        raise DataError(f"{path} could not be read: {(str(exc).strip().splitlines() or ['unknown error'])[0]}"
-                        ) from None  # fmt: skip
+        raise DataError(
+            f"{path} could not be read: {(str(exc).strip().splitlines() or ['unknown error'])[0]}"
+        ) from None
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -31,8 +31,9 @@ def check_digests(folder: Path, digests: dict[str, str], what: str) -> None:
         if name not in found:
             raise CorruptModel(f"{what}: file {name} is missing from its artifact")
         if hashlib.sha256(found[name].read_bytes()).hexdigest() != digest:
-            raise CorruptModel(f"{what}: file {name} is damaged (its SHA-256 differs from the one recorded at "
-                               "training)")  # fmt: skip
+            raise CorruptModel(
+                f"{what}: file {name} is damaged (its SHA-256 differs from the one recorded at training)"
+            )
 
 
 def version_dir(cache: Path, name: str, version: int) -> Path:
@@ -60,8 +61,10 @@ def verify(folder: Path) -> dict[str, Any]:
     found = _digests(folder)
     for path, digest in manifest["files"].items():
         if found.get(path) != digest:
-            raise CorruptModel(f"model file {folder / path} is {'missing' if path not in found else 'corrupt'}: "
-                               "its SHA-256 does not match the manifest")  # fmt: skip
+            raise CorruptModel(
+                f"model file {folder / path} is {'missing' if path not in found else 'corrupt'}: "
+                "its SHA-256 does not match the manifest"
+            )
     info: dict[str, Any] = manifest["info"]
     return info
 

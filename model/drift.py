@@ -53,8 +53,9 @@ class ColumnReference:
         if self.kind not in ("numeric", "categorical"):
             raise ValueError(f"drift reference of {self.name!r}: unknown kind {self.kind!r}")
         if len(self.proportions) != self.bins:
-            raise ValueError(f"drift reference of {self.name!r}: {len(self.proportions)} proportions "
-                             f"for {self.bins} bins")  # fmt: skip
+            raise ValueError(
+                f"drift reference of {self.name!r}: {len(self.proportions)} proportions for {self.bins} bins"
+            )
         if self.kind == "numeric" and any(b <= a for a, b in zip(self.edges, self.edges[1:])):
             raise ValueError(f"drift reference of {self.name!r}: edges are not increasing")
 
@@ -88,13 +89,22 @@ class ColumnReference:
         return [f"≤ {t[0]}", *(f"{a} – {b}" for a, b in zip(t, t[1:])), f"> {t[-1]}", "missing"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "edges": list(self.edges), "categories": list(self.categories),
-                "proportions": list(self.proportions)}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "edges": list(self.edges),
+            "categories": list(self.categories),
+            "proportions": list(self.proportions),
+        }
 
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> ColumnReference:
-        return cls(name, d["kind"], tuple(map(float, d["edges"])), tuple(map(float, d["categories"])),
-                   tuple(map(float, d["proportions"])))  # fmt: skip
+        return cls(
+            name,
+            d["kind"],
+            tuple(map(float, d["edges"])),
+            tuple(map(float, d["categories"])),
+            tuple(map(float, d["proportions"])),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,11 @@ class DriftReference:
     columns: dict[str, ColumnReference]  # every model feature by name, plus SCORE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"window": self.window, "rows": self.rows,
-                "columns": {name: c.to_dict() for name, c in self.columns.items()}}  # fmt: skip
+        return {
+            "window": self.window,
+            "rows": self.rows,
+            "columns": {name: c.to_dict() for name, c in self.columns.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DriftReference:
@@ -207,6 +220,15 @@ def compare(
             continue
         counts = column.counts(values)
         value = psi(np.asarray(column.proportions), counts)
-        drifts.append(ColumnDrift(name, value, value > threshold, int(counts.sum()), column.proportions,
-                                  _shares(counts), tuple(column.labels())))  # fmt: skip
+        drifts.append(
+            ColumnDrift(
+                name,
+                value,
+                value > threshold,
+                int(counts.sum()),
+                column.proportions,
+                _shares(counts),
+                tuple(column.labels()),
+            )
+        )
     return sorted(drifts, key=lambda d: (-d.psi, d.name))

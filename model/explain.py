@@ -32,8 +32,9 @@ def _mismatch_sentence(row: dict[str, Any]) -> str:
     if not named:
         return FEATURES[MISMATCH].yes
     said = ", ".join(f'"{w}"' for w in words)
-    return (f"the description ({said}) names goods of HTS heading {' or '.join(named)}, not the declared "
-            f"heading {declared}")  # fmt: skip
+    return (
+        f"the description ({said}) names goods of HTS heading {' or '.join(named)}, not the declared heading {declared}"
+    )
 
 
 def _number(column: str, value: float) -> str:
@@ -90,8 +91,9 @@ class Explainer:
             return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
         if k.kind == "history" and (value is None or self.absent(k, batch, i)):
             who = account_label(k.entity)
-            return (f"no {who} on this entry: the model rates entries without one by how often such entries "
-                    "violated before")  # fmt: skip
+            return (
+                f"no {who} on this entry: the model rates entries without one by how often such entries violated before"
+            )
         if value is None:
             return f"{label(k.column)} is not given"
         if k.kind == "yes_no":

@@ -44,8 +44,13 @@ def _from_registry(tracking_uri: str, name: str, alias: str, cache: Path) -> tup
         info = model_cache.verify(folder)
     except model_cache.CorruptModel:  # not cached yet, or damaged: fetch it
         run = client.get_run(str(found.run_id))
-        info = {"name": name, "version": version, "run_id": str(found.run_id),
-                "metrics": dict(run.data.metrics), "params": dict(run.data.params)}  # fmt: skip
+        info = {
+            "name": name,
+            "version": version,
+            "run_id": str(found.run_id),
+            "metrics": dict(run.data.metrics),
+            "params": dict(run.data.params),
+        }
         source = client.get_model_version_download_uri(name, str(version))
         with tempfile.TemporaryDirectory() as tmp:
             downloaded = Path(mlflow.artifacts.download_artifacts(source, dst_path=tmp, tracking_uri=tracking_uri))
@@ -135,8 +140,14 @@ class Scorer:
             except model_cache.CorruptModel as corrupt:
                 raise ModelUnavailable(f"registry unreachable and the cached copy is refused: {corrupt}") from exc
             source = f"local cache (registry unreachable: {type(exc).__name__})"
-            log.warning("registry %s unreachable (%s); serving %s v%s from %s", tracking_uri, type(exc).__name__,
-                        name, version, folder)  # fmt: skip
+            log.warning(
+                "registry %s unreachable (%s); serving %s v%s from %s",
+                tracking_uri,
+                type(exc).__name__,
+                name,
+                version,
+                folder,
+            )
         try:
             model = load_model(str(folder))
         except Exception as exc:  # a damaged artifact fails inside LightGBM, pickle or JSON

@@ -75,10 +75,20 @@ def _features(row: np.ndarray, categorical: np.ndarray, xv: np.ndarray, shift: n
 
 @_jit
 def _masks(
-    mask: np.ndarray, xv: np.ndarray, shift: np.ndarray, code: np.ndarray, feature: np.ndarray,
-    threshold: np.ndarray, flags: np.ndarray, bits_at: np.ndarray, words: np.ndarray, clear: np.ndarray,
-    left: np.ndarray, right: np.ndarray, bits: np.ndarray,
-) -> None:  # fmt: skip
+    mask: np.ndarray,
+    xv: np.ndarray,
+    shift: np.ndarray,
+    code: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    flags: np.ndarray,
+    bits_at: np.ndarray,
+    words: np.ndarray,
+    clear: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    bits: np.ndarray,
+) -> None:
     """Each node's and leaf's mask of the path slots the row follows, parents first (roots preset to all)."""
     one = np.uint64(1)
     for g in range(feature.shape[0]):
@@ -96,9 +106,20 @@ def _masks(
 
 @_jit
 def _leaves(
-    sums: np.ndarray, m: np.ndarray, v: np.ndarray, path_z: np.ndarray, path_feature: np.ndarray, stride: int,
-    d: int, s: np.ndarray, w: np.ndarray, pre: np.ndarray, fwd: np.ndarray, oz: np.ndarray, acc: np.ndarray,
-) -> None:  # fmt: skip
+    sums: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    path_z: np.ndarray,
+    path_feature: np.ndarray,
+    stride: int,
+    d: int,
+    s: np.ndarray,
+    w: np.ndarray,
+    pre: np.ndarray,
+    fwd: np.ndarray,
+    oz: np.ndarray,
+    acc: np.ndarray,
+) -> None:
     """Add the SHAP values of leaves with d slots and masks m to `sums`, by Gauss-Legendre at points s.
 
     Slot k of leaf i is at path_z[k * stride + i]; every loop over i is a loop of vector instructions
@@ -142,13 +163,31 @@ def _leaves(
 
 @_jit
 def _kernel(
-    x: np.ndarray, out: np.ndarray, start: int, stop: int, bias: float, categorical: np.ndarray,
-    feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray, bits_at: np.ndarray, words: np.ndarray,
+    x: np.ndarray,
+    out: np.ndarray,
+    start: int,
+    stop: int,
+    bias: float,
+    categorical: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    flags: np.ndarray,
+    bits_at: np.ndarray,
+    words: np.ndarray,
     clear: np.ndarray,
-    left: np.ndarray, right: np.ndarray, bits: np.ndarray, roots: np.ndarray,
-    group_d: np.ndarray, group_off: np.ndarray, pair_off: np.ndarray, value: np.ndarray, path_z: np.ndarray,
-    path_feature: np.ndarray, points: np.ndarray, weights: np.ndarray,
-) -> None:  # fmt: skip
+    left: np.ndarray,
+    right: np.ndarray,
+    bits: np.ndarray,
+    roots: np.ndarray,
+    group_d: np.ndarray,
+    group_off: np.ndarray,
+    pair_off: np.ndarray,
+    value: np.ndarray,
+    path_z: np.ndarray,
+    path_feature: np.ndarray,
+    points: np.ndarray,
+    weights: np.ndarray,
+) -> None:
     """SHAP values of rows start..stop of x into the same rows of out."""
     n_features = x.shape[1]
     inner = feature.shape[0]
@@ -176,8 +215,21 @@ def _kernel(
             for c0 in range(0, size, CHUNK):
                 cl = min(CHUNK, size - c0)
                 at = pair_off[grp] + c0
-                _leaves(sums, mask[inner + l0 + c0 :][:cl], value[l0 + c0 :][:cl], path_z[at:], path_feature[at:],
-                        size, d, points[n, :n], weights[n, :n], pre, fwd, oz, acc)  # fmt: skip
+                _leaves(
+                    sums,
+                    mask[inner + l0 + c0 :][:cl],
+                    value[l0 + c0 :][:cl],
+                    path_z[at:],
+                    path_feature[at:],
+                    size,
+                    d,
+                    points[n, :n],
+                    weights[n, :n],
+                    pre,
+                    fwd,
+                    oz,
+                    acc,
+                )
         for f in range(n_features):
             out[r, f] = (sums[0, f] + sums[1, f]) + (sums[2, f] + sums[3, f])
         out[r, n_features] = bias
@@ -233,8 +285,9 @@ class TreeShap:
             return out
         bounds = np.linspace(0, x.shape[0], threads + 1).astype(int)
         pool = _pool(threads)  # the kernel releases the GIL
-        done = [pool.submit(_kernel, x, out, int(a), int(b), self.bias, *self.arrays)
-                for a, b in zip(bounds, bounds[1:])]  # fmt: skip
+        done = [
+            pool.submit(_kernel, x, out, int(a), int(b), self.bias, *self.arrays) for a, b in zip(bounds, bounds[1:])
+        ]
         for future in done:
             future.result()
         return out

@@ -57,8 +57,9 @@ class Flattener:
     """Collects the trees of a dumped model: split nodes in preorder, leaves with their paths."""
 
     def __init__(self) -> None:
-        self.nodes: dict[str, list[Any]] = {k: [] for k in ("feature", "threshold", "flags", "clear", "left",
-                                                            "right", "categories")}  # fmt: skip
+        self.nodes: dict[str, list[Any]] = {
+            k: [] for k in ("feature", "threshold", "flags", "clear", "left", "right", "categories")
+        }
         self.roots: list[int] = []
         self.leaves: list[tuple[float, list[int], list[float]]] = []  # value, slot features, slot z
         self.bias = 0.0
@@ -75,8 +76,14 @@ class Flattener:
         total = float(root["internal_count"])
         self.bias += sum(count / total * v for _, count, v in sorted(counted))
 
-    def _node(self, node: dict[str, Any], feats: list[int], zs: list[float], thresholds: list[float],
-              counted: list[tuple[int, float, float]]) -> int:  # fmt: skip
+    def _node(
+        self,
+        node: dict[str, Any],
+        feats: list[int],
+        zs: list[float],
+        thresholds: list[float],
+        counted: list[tuple[int, float, float]],
+    ) -> int:
         """Append `node` and its subtree; returns its index (a leaf: ~its index among the leaves)."""
         if "split_index" not in node:
             counted.append((int(node["leaf_index"]), float(node["leaf_count"]), float(node["leaf_value"])))
@@ -138,8 +145,10 @@ class Flattener:
         position = np.empty_like(order)
         position[order] = np.arange(len(order))
         # a child's index into the masks: split nodes first, then the leaves in their grouped order
-        children = {side: np.asarray([c if c >= 0 else inner + position[~c] for c in self.nodes[side]], np.uint64)
-                    for side in ("left", "right")}  # fmt: skip
+        children = {
+            side: np.asarray([c if c >= 0 else inner + position[~c] for c in self.nodes[side]], np.uint64)
+            for side in ("left", "right")
+        }
         group_d, starts = np.unique(depth[order], return_index=True)
         group_off = np.append(starts, len(order)).astype(np.int64)
         pair_off = np.concatenate([[0], np.cumsum(group_d * np.diff(group_off))]).astype(np.int64)

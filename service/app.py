@@ -74,8 +74,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
         routes = request.app.router.routes
-        allowed = [m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL
-                                             for r in routes)]  # fmt: skip
+        allowed = [
+            m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)
+        ]
         exc = StarletteHTTPException(405, exc.detail, {"Allow": ", ".join(allowed)})
     return await http_exception_handler(request, exc)
 
@@ -179,8 +180,9 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = store.make_engine(settings.database_url, settings.sqlite_synchronous, settings.pool_size,
-                                   settings.pool_timeout_seconds)  # fmt: skip
+        engine = store.make_engine(
+            settings.database_url, settings.sqlite_synchronous, settings.pool_size, settings.pool_timeout_seconds
+        )
         # a thread for every admitted request and for the background work, so that none waits for one holding
         # a database connection (the stall an outside attack found: more requests than threads + connections)
         threads = anyio.to_thread.current_default_thread_limiter()
@@ -201,8 +203,13 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         ref = app.state.slot.scorer.ref
         app.state.metrics.model.labels(ref.name, ref.alias).set(ref.version)
         app.state.registry_view = RegistryView(_tracking_uri(settings), settings.model_name, settings.mlflow_ui_url)
-        app.state.drift = DriftMonitor(app.state.sessions, app.state.metrics, settings.drift_days,
-                                       settings.drift_max_decisions, settings.drift_refresh_seconds)  # fmt: skip
+        app.state.drift = DriftMonitor(
+            app.state.sessions,
+            app.state.metrics,
+            settings.drift_days,
+            settings.drift_max_decisions,
+            settings.drift_refresh_seconds,
+        )
         tasks = []
         if scorer is None and settings.model_poll_seconds > 0:
             tasks.append(asyncio.create_task(_poll(app, settings.model_poll_seconds)))
@@ -234,8 +241,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     _map_errors(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Admission, limit=settings.max_in_flight, metrics=app.state.metrics,
-                       exempt=UNBOUNDED)  # fmt: skip
+    app.add_middleware(Admission, limit=settings.max_in_flight, metrics=app.state.metrics, exempt=UNBOUNDED)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app
 

@@ -30,7 +30,9 @@ from decisions.policy import Policy
 from decisions.store import DecisionRecord
 from features.schema import Entry
 from features.tables import DataError, Format, read_chunks, row_label, table_format
-from model.scoring import Scorer
+from model.registry import tracking_uri
+from model.scoring import ModelUnavailable, Scorer, resolve
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 ENTRY_FIELDS = list(Entry.model_fields)
@@ -106,8 +108,10 @@ def context(job: Job, default_policy: Policy | None = None) -> Context:
     if job not in _contexts:
         scorer = Scorer.load(job.tracking_uri, job.model_name, job.alias, job.cache)
         if scorer.ref.version != job.version:
-            raise BatchError(f"{job.model_name}@{job.alias} moved from version {job.version} to "
-                             f"{scorer.ref.version} during the run: score the file again")  # fmt: skip
+            raise BatchError(
+                f"{job.model_name}@{job.alias} moved from version {job.version} to "
+                f"{scorer.ref.version} during the run: score the file again"
+            )
         engine = store.make_engine(job.database_url)
         migrate.check(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
@@ -115,6 +119,34 @@ def context(job: Job, default_policy: Policy | None = None) -> Context:
             rules = policy_in_force(session, default_policy or Policy(), job.secret)
         _contexts[job] = Context(scorer, sessions, rules)
     return _contexts[job]
+
+
+def served_job(settings: Settings, contributions: bool, record: bool) -> Job:
+    """A job on the model `settings` serve, its version pinned now, and its context loaded here, so that a bad
+    model or store fails before any work (BatchError or ModelUnavailable)."""
+    uri = settings.mlflow_tracking_uri or tracking_uri()
+    name, alias = settings.model_name, settings.model_alias
+    try:
+        version = resolve(uri, name, alias)
+        secret = settings.sample_secret.encode()
+        job = Job(
+            uri,
+            name,
+            alias,
+            version,
+            settings.model_cache,
+            settings.database_url,
+            secret,
+            settings.top_reasons,
+            contributions,
+            record,
+        )
+        context(job, settings.policy)
+    except (BatchError, ModelUnavailable):
+        raise
+    except Exception as exc:  # MLflow's own errors for a missing model or an unreachable registry
+        raise BatchError(f"cannot resolve {name}@{alias} in {uri}: {type(exc).__name__}: {exc}") from exc
+    return job
 
 
 REPEATED = "appears earlier in the file: a file scores each entry once"
@@ -134,8 +166,9 @@ def score_chunk(job: Job, rows: list[dict[str, Any]], first: int) -> pa.Table:
     entries = validate(rows, first, job.source)
     with ctx.sessions() as session:
         try:
-            decided, replayed = decide(session, ctx.scorer, ctx.policy, entries, f"batch-{first}", job.top,
-                                       save=job.record)  # fmt: skip
+            decided, replayed = decide(
+                session, ctx.scorer, ctx.policy, entries, f"batch-{first}", job.top, save=job.record
+            )
         except DuplicateEntry as exc:
             raise _refused(job, entries, first, exc.entry_id, REPEATED) from None
         except EntryConflict as exc:
@@ -204,8 +237,11 @@ class Writer:
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = (pq.ParquetWriter(self.partial, table.schema) if self.kind == "parquet"
-                            else pacsv.CSVWriter(self.partial, table.schema))  # fmt: skip
+            self._writer = (
+                pq.ParquetWriter(self.partial, table.schema)
+                if self.kind == "parquet"
+                else pacsv.CSVWriter(self.partial, table.schema)
+            )
         self._writer.write_table(table)
 
     def close(self, ok: bool) -> None:
@@ -224,8 +260,15 @@ def in_process(job: Job, chunks: Iterator[tuple[list[dict[str, Any]], int]]) -> 
         yield score_chunk(job, rows, first)
 
 
-def score_file(src: Path, dst: Path, job: Job, chunk: int, *, mapper: Mapper = in_process,
-               progress: Callable[[int], None] = lambda n: None) -> int:  # fmt: skip
+def score_file(
+    src: Path,
+    dst: Path,
+    job: Job,
+    chunk: int,
+    *,
+    mapper: Mapper = in_process,
+    progress: Callable[[int], None] = lambda n: None,
+) -> int:
     """Score every entry of `src` into `dst` in file order; returns how many were scored. A file that is recorded
     is checked whole first: a refused file records nothing."""
     output_format(dst)

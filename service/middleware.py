@@ -77,9 +77,19 @@ class RequestContext:
             elapsed = time.perf_counter() - began
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route).observe(elapsed)
-            log.info("%s %s %s", scope["method"], route, status,
-                     extra={"route": route, "method": scope["method"], "status": status,
-                            "ms": round(elapsed * 1000, 2), "caller": state.get("caller")})  # fmt: skip
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                route,
+                status,
+                extra={
+                    "route": route,
+                    "method": scope["method"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "caller": state.get("caller"),
+                },
+            )
 
 
 class Admission:
@@ -151,8 +161,9 @@ class Admission:
     def _busy(self, scope: Scope) -> JSONResponse | HTMLResponse:
         headers = {"Retry-After": "1"}
         if scope["path"].startswith("/desk"):
-            return HTMLResponse("<!doctype html><title>Busy</title><p>The service is busy: try again in a moment.",
-                                503, headers)  # fmt: skip
+            return HTMLResponse(
+                "<!doctype html><title>Busy</title><p>The service is busy: try again in a moment.", 503, headers
+            )
         detail = f"the service is at its limit of {self.limit} requests in flight; nothing was done: retry shortly"
         return JSONResponse({"detail": detail}, 503, headers)
 

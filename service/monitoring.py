@@ -63,12 +63,20 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
     window = f"version {ref.version} in the last {days} days"
 
     def report(decisions: int, note: str = "", columns: list[ColumnDrift] | None = None) -> DriftReport:
-        return DriftReport(ref.name, ref.version, days, since, now, decisions, reference.window if reference else "",
-                           columns=columns or [], note=note)  # fmt: skip
+        return DriftReport(
+            ref.name,
+            ref.version,
+            days,
+            since,
+            now,
+            decisions,
+            reference.window if reference else "",
+            columns=columns or [],
+            note=note,
+        )
 
     if reference is None:
-        return report(0, f"version {ref.version} was trained before references were saved: retrain it to monitor "
-                         "drift")  # fmt: skip
+        return report(0, f"version {ref.version} was trained before references were saved: retrain it to monitor drift")
     rows = desk.recent_inputs(session, ref.name, ref.version, since, limit)
     if not rows:
         return report(0, f"no decisions by {window}")
@@ -80,8 +88,9 @@ class DriftMonitor:
     the background (app.py) and on request; a reader never waits for a computation unless there is no report
     of the serving version yet. Every computation also sets the drift gauges of /metrics."""
 
-    def __init__(self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int,
-                 every: float = 0) -> None:  # fmt: skip
+    def __init__(
+        self, sessions: sessionmaker[Session], metrics: Metrics, days: int, limit: int, every: float = 0
+    ) -> None:
         self.sessions, self.metrics, self.days, self.limit = sessions, metrics, days, limit
         self.every = every  # seconds between the background rounds (0: none)
         self._report: DriftReport | None = None
@@ -111,6 +120,11 @@ class DriftMonitor:
             report = drift(session, scorer, self.days, self.limit)
             self._report = report
         self.metrics.drift_computed(report.columns, report.decisions)
-        log.info("drift computed over %d decisions in %.0f ms: %d of %d columns flagged", report.decisions,
-                 (time.perf_counter() - began) * 1000, len(report.flagged), len(report.columns))  # fmt: skip
+        log.info(
+            "drift computed over %d decisions in %.0f ms: %d of %d columns flagged",
+            report.decisions,
+            (time.perf_counter() - began) * 1000,
+            len(report.flagged),
+            len(report.columns),
+        )
         return report

@@ -54,29 +54,63 @@ class Metrics:
     def __init__(self) -> None:
         reg = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else CollectorRegistry()
         self.registry = reg
-        self.requests = Counter("targeting_requests", "HTTP requests by route and status.",
-                                ["route", "method", "status"], registry=reg)  # fmt: skip
-        self.latency = Histogram("targeting_request_seconds", "HTTP request latency by route.", ["route"],
-                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=reg)  # fmt: skip
-        self.scores = Histogram("targeting_score", "Calibrated scores of new decisions.",
-                                buckets=(.01, .02, .05, .1, .2, .3, .4, .5, .7, .9, 1), registry=reg)  # fmt: skip
-        self.decisions = Counter("targeting_decisions_recorded", "Decisions recorded, by action.", ["action"],
-                                 registry=reg)  # fmt: skip
-        self.model = Gauge("targeting_model_version", "The model version serving (by name and alias).",
-                           ["name", "alias"], registry=reg, multiprocess_mode="liveall")  # fmt: skip
-        self.drift_psi = Gauge("targeting_drift_psi", "Population stability index of recent decisions against the "
-                               "training reference, by feature (and score).", ["column"], registry=reg,
-                               multiprocess_mode="liveall")  # fmt: skip
-        self.drift_flagged = Gauge("targeting_drift_flagged_columns", "Columns whose PSI is over the threshold (0.2).",
-                                   registry=reg, multiprocess_mode="liveall")  # fmt: skip
-        self.drift_decisions = Gauge("targeting_drift_decisions", "Recent decisions the last drift figures compared.",
-                                     registry=reg, multiprocess_mode="liveall")  # fmt: skip
-        self.in_flight = Gauge("targeting_requests_in_flight", "Requests admitted and not yet answered.",
-                               registry=reg, multiprocess_mode="livesum")  # fmt: skip
-        self.shed = Counter("targeting_requests_shed", "Requests answered 503 at once: the worker was at its limit "
-                            "of requests in flight.", registry=reg)  # fmt: skip
-        self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"],
-                               registry=reg)  # fmt: skip
+        self.requests = Counter(
+            "targeting_requests", "HTTP requests by route and status.", ["route", "method", "status"], registry=reg
+        )
+        self.latency = Histogram(
+            "targeting_request_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=reg,
+        )
+        self.scores = Histogram(
+            "targeting_score",
+            "Calibrated scores of new decisions.",
+            buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9, 1),
+            registry=reg,
+        )
+        self.decisions = Counter(
+            "targeting_decisions_recorded", "Decisions recorded, by action.", ["action"], registry=reg
+        )
+        self.model = Gauge(
+            "targeting_model_version",
+            "The model version serving (by name and alias).",
+            ["name", "alias"],
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.drift_psi = Gauge(
+            "targeting_drift_psi",
+            "Population stability index of recent decisions against the training reference, by feature (and score).",
+            ["column"],
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.drift_flagged = Gauge(
+            "targeting_drift_flagged_columns",
+            "Columns whose PSI is over the threshold (0.2).",
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.drift_decisions = Gauge(
+            "targeting_drift_decisions",
+            "Recent decisions the last drift figures compared.",
+            registry=reg,
+            multiprocess_mode="liveall",
+        )
+        self.in_flight = Gauge(
+            "targeting_requests_in_flight",
+            "Requests admitted and not yet answered.",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.shed = Counter(
+            "targeting_requests_shed",
+            "Requests answered 503 at once: the worker was at its limit of requests in flight.",
+            registry=reg,
+        )
+        self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"], registry=reg)
 
     def drift_computed(self, columns: Iterable[Any], decisions: int) -> None:
         """Publish a drift computation: each column's PSI (features and the score) and how many are flagged."""

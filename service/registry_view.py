@@ -62,9 +62,15 @@ class RegistryView:
     def _card(self, client: MlflowClient, alias: str, found: Any) -> ModelCard:
         run = client.get_run(str(found.run_id))
         keep = ("data_sha256", "data_path", "rows_total", "rows_labelled", "valid_from", "test_from", "weighting")
-        return ModelCard(alias, int(found.version), str(found.run_id), str(run.info.experiment_id),
-                         datetime.fromtimestamp(int(found.creation_timestamp) / 1000, UTC), dict(run.data.metrics),
-                         {k: v for k, v in run.data.params.items() if k in keep})  # fmt: skip
+        return ModelCard(
+            alias,
+            int(found.version),
+            str(found.run_id),
+            str(run.info.experiment_id),
+            datetime.fromtimestamp(int(found.creation_timestamp) / 1000, UTC),
+            dict(run.data.metrics),
+            {k: v for k, v in run.data.params.items() if k in keep},
+        )
 
     def cards(self) -> list[ModelCard]:
         """The champion's and the challenger's cards, for the aliases that are set."""
@@ -107,8 +113,9 @@ class RegistryView:
         run_id, _ = self.run_of(version)
         with TemporaryDirectory() as tmp:
             try:
-                path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=REPORT, dst_path=tmp,
-                                                           tracking_uri=self.uri)  # fmt: skip
+                path = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=REPORT, dst_path=tmp, tracking_uri=self.uri
+                )
             except (OSError, mlflow.exceptions.MlflowException) as exc:
                 raise NotInRegistry(f"the training run of version {version} has no report") from exc
             return Path(path).read_bytes()

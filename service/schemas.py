@@ -108,8 +108,9 @@ class DecisionOut(BaseModel):
         description="Probability x revenue at stake if violating (USD), when the model estimates revenue.",
         examples=[412.5],
     )
-    ranking: str = Field(description="The objective that chose the action: probability or expected_revenue.",
-                         examples=["probability"])  # fmt: skip
+    ranking: str = Field(
+        description="The objective that chose the action: probability or expected_revenue.", examples=["probability"]
+    )
     policy_version: int = Field(description="The policy version that made the decision.", examples=[3])
     selection: str | None = Field(
         description="Why the entry is inspected: model, random (compliance sample), or null (released).",
@@ -231,17 +232,23 @@ class PolicyIn(TextInput):
 
     policy: Policy = Field(description="The new policy (see decisions/policy.example.yaml).")
     note: str = Field("", max_length=500, json_schema_extra=text_schema(0), description="Why this version.")
-    by: str | None = Field(None, min_length=1, max_length=128, json_schema_extra=text_schema(1),
-                           examples=["targeting.admin"], description="Who sets it, kept as a note beside the key "
-                           "that sets it; default: the key's name.")  # fmt: skip
+    by: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        json_schema_extra=text_schema(1),
+        examples=["targeting.admin"],
+        description="Who sets it, kept as a note beside the key that sets it; default: the key's name.",
+    )
 
 
 class PolicyOut(BaseModel):
     version: int
     created_at: datetime
     created_by: str = Field(description="Who set it, as given in `by` (or the key's name); a note, not proof.")
-    created_by_key: str | None = Field(description="The API key that set it; null when set from the command line "
-                                       "or the service's settings.")  # fmt: skip
+    created_by_key: str | None = Field(
+        description="The API key that set it; null when set from the command line or the service's settings."
+    )
     note: str
     policy: dict[str, Any] = Field(description="The policy document (see decisions/policy.py and policy.example.yaml).")
 

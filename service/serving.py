@@ -30,8 +30,9 @@ class Reload:
 class ModelSlot:
     """Holds the serving Scorer; `reload` asks the registry where the alias points and swaps on a change."""
 
-    def __init__(self, scorer: Scorer, resolve: Callable[[], int] | None, load: Callable[[], Scorer] | None,
-                 metrics: Metrics) -> None:  # fmt: skip
+    def __init__(
+        self, scorer: Scorer, resolve: Callable[[], int] | None, load: Callable[[], Scorer] | None, metrics: Metrics
+    ) -> None:
         self.scorer = scorer
         self._metrics = metrics
         self._resolve = resolve

@@ -51,8 +51,7 @@ def make_keys(url: str) -> dict[Role, str]:
     """One key of each role, in the service database at `url`."""
     engine = store.make_engine(url)
     with Session(engine) as session:
-        made = {role: keys.create(session, f"test-{role.value}-{uuid.uuid4().hex[:8]}", role, "tests")
-                for role in Role}  # fmt: skip
+        made = {role: keys.create(session, f"test-{role.value}-{uuid.uuid4().hex[:8]}", role, "tests") for role in Role}
         session.commit()
     engine.dispose()
     return made
@@ -110,8 +109,12 @@ def _free_port() -> int:
 class LiveServer:
     """uvicorn serving an app on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, settings: Settings, api_keys: dict[Role, str] | None = None,
-                 extend: Callable[[FastAPI], FastAPI] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        api_keys: dict[Role, str] | None = None,
+        extend: Callable[[FastAPI], FastAPI] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.settings = settings
         self.keys = api_keys or {}
@@ -168,8 +171,11 @@ def sign_in(live: LiveServer, key: str) -> httpx.Response:
     with httpx.Client(base_url=live.url) as anon:
         form = anon.get("/desk/sign-in")
         token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
-        return anon.post("/desk/sign-in", data={"key": key, "csrf": token, "next": "/desk/queue"},
-                         headers={"cookie": f"{SIGN_IN_COOKIE}={cookie_of(form, SIGN_IN_COOKIE)}"})  # fmt: skip
+        return anon.post(
+            "/desk/sign-in",
+            data={"key": key, "csrf": token, "next": "/desk/queue"},
+            headers={"cookie": f"{SIGN_IN_COOKIE}={cookie_of(form, SIGN_IN_COOKIE)}"},
+        )
 
 
 @pytest.fixture

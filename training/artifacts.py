@@ -49,24 +49,38 @@ def reliability_sets(
     y = window[spec.label].to_numpy(dtype=float)
     seen = ~np.isnan(y)
     weights = selection_weights(window, spec)
-    sets = {"inspected entries (weighted by 1/selection probability)" if weights is not None else "inspected entries":
-            (y[seen], scores[seen], None if weights is None else weights[seen])}  # fmt: skip
+    sets = {
+        "inspected entries (weighted by 1/selection probability)" if weights is not None else "inspected entries": (
+            y[seen],
+            scores[seen],
+            None if weights is None else weights[seen],
+        )
+    }
     if spec.truth and spec.truth.label in window:
         sets["all entries, against the ground truth"] = (window[spec.truth.label].to_numpy(dtype=float), scores, None)
     return sets
 
 
 def write_run_artifacts(
-    folder: Path, model_name: str, spec: DatasetSpec, parts: ModelParts, inspected: pd.DataFrame,
-    window: pd.DataFrame, x: pd.DataFrame, scores: np.ndarray, metrics: dict[str, float], facts: dict[str, str],
-) -> None:  # fmt: skip
+    folder: Path,
+    model_name: str,
+    spec: DatasetSpec,
+    parts: ModelParts,
+    inspected: pd.DataFrame,
+    window: pd.DataFrame,
+    x: pd.DataFrame,
+    scores: np.ndarray,
+    metrics: dict[str, float],
+    facts: dict[str, str],
+) -> None:
     """Write a run's artifacts into `folder`: `inspected` are the labelled test rows' model inputs (the SHAP
     summary's sample is drawn from them), `window` the test window with its inputs `x` and `scores`."""
     (folder / "dataset_spec.yaml").write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
     (folder / "features.json").write_text(
-        json.dumps({"features": parts.pipeline.feature_names, "categorical": parts.pipeline.categorical_features},
-                   indent=1)
-    )  # fmt: skip
+        json.dumps(
+            {"features": parts.pipeline.feature_names, "categorical": parts.pipeline.categorical_features}, indent=1
+        )
+    )
     sample = inspected.sample(min(SHAP_SAMPLE, len(inspected)), random_state=0)
     plots.shap_summary(parts.booster, sample, folder / "shap_summary.png")
     plots.feature_importance(parts.booster, folder / "feature_importance.png").to_csv(
@@ -75,8 +89,10 @@ def write_run_artifacts(
     plots.gains(*gains_sets(window, spec, scores, parts.revenue, x), folder / "gains.png")
     plots.reliability(reliability_sets(window, spec, scores), folder / "reliability.png")
     slices = pd.DataFrame(slice_metrics(window, x, spec, scores, default_slices(spec)))
-    figures = {"Gains: violations and revenue caught against the share inspected": folder / "gains.png",
-               "Calibration (reliability)": folder / "reliability.png",
-               "SHAP summary (log-odds)": folder / "shap_summary.png",
-               "Feature importance": folder / "feature_importance.png"}  # fmt: skip
+    figures = {
+        "Gains: violations and revenue caught against the share inspected": folder / "gains.png",
+        "Calibration (reliability)": folder / "reliability.png",
+        "SHAP summary (log-odds)": folder / "shap_summary.png",
+        "Feature importance": folder / "feature_importance.png",
+    }
     write_report(folder / "report.html", f"Targeting report: {model_name}", facts, metrics, figures, slices)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from features.history import outcome_times, point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
+from model.artifact import Calibration, RevenueModel
 from training.data import DataError, read_table, selection_weights, validate
 from training.evaluate import MIN_SAMPLE_VIOLATIONS, default_slices, slice_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
@@ -31,6 +33,32 @@ class Backtest:
         """Mean and standard deviation of each metric over the windows."""
         numeric = self.windows.select_dtypes("number").drop(columns=["window"], errors="ignore")
         return pd.DataFrame({"mean": numeric.mean(), "std": numeric.std(ddof=1)})
+
+
+def _fit_window(
+    rows: pd.DataFrame,
+    spec: DatasetSpec,
+    x: pd.DataFrame,
+    categorical: list[str],
+    y: np.ndarray,
+    tr: np.ndarray,
+    va: np.ndarray,
+    params: FitParams,
+    ipw: np.ndarray | None,
+    use_ipw: bool,
+) -> tuple[lgb.Booster, Calibration, RevenueModel | None]:
+    """One window's model: the booster fit on rows `tr` and stopped on `va`, its calibration on `va`, and the
+    revenue model where the spec names revenue."""
+    w = ipw if use_ipw else None
+    weights = (None, None) if w is None else (w[tr], w[va])
+    booster = fit_booster(x[tr], y[tr], x[va], y[va], categorical, params, *weights)
+    calibration = fit_calibration(margins(booster, x[va]), y[va], None if ipw is None else ipw[va])
+    revenue = None
+    if spec.revenue:
+        money = rows[spec.revenue].to_numpy(dtype=float)
+        paid = (y == 1) & (money > 0)
+        revenue = fit_revenue(x[tr & paid], money[tr & paid], x[va & paid], money[va & paid], categorical, params.seed)
+    return booster, calibration, revenue
 
 
 def backtest(
@@ -76,20 +104,22 @@ def backtest(
             raise DataError(f"window {i + 1}: too few outcomes known before {cutoff:%Y-%m-%d} to train on")
         pipeline = FeaturePipeline.fit(rows[fit_rows], spec)
         x = pipeline.transform(rows, counts)
-        w = ipw if use_ipw else None
-        booster = fit_booster(x[tr], y[tr], x[va], y[va], pipeline.categorical_features, params,
-                              None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
-        calibration = fit_calibration(margins(booster, x[va]), y[va], None if ipw is None else ipw[va])
-        revenue = None
-        if spec.revenue:
-            money = rows[spec.revenue].to_numpy(dtype=float)
-            paid = (y == 1) & (money > 0)
-            revenue = fit_revenue(x[tr & paid], money[tr & paid], x[va & paid], money[va & paid],
-                                  pipeline.categorical_features, params.seed)  # fmt: skip
+        booster, calibration, revenue = _fit_window(
+            rows, spec, x, pipeline.categorical_features, y, tr, va, params, ipw, use_ipw
+        )
         scores = calibration.probability(margins(booster, x[test]))
         metrics = window_yardsticks(rows[test], spec, scores, revenue, x[test])
-        results.append({"window": i + 1, "start": start, "stop": stop, "trained_until": cutoff,
-                        "train_rows": int(tr.sum()), "test_rows": int(test.sum()), **metrics})  # fmt: skip
+        results.append(
+            {
+                "window": i + 1,
+                "start": start,
+                "stop": stop,
+                "trained_until": cutoff,
+                "train_rows": int(tr.sum()),
+                "test_rows": int(test.sum()),
+                **metrics,
+            }
+        )
         found = slice_metrics(rows[test], x[test], spec, scores, columns)
         slice_rows += [{"window": i + 1, **r} for r in found]
     return Backtest(pd.DataFrame(results), pd.DataFrame(slice_rows))
@@ -129,8 +159,11 @@ def report(result: Backtest, full: bool = False) -> str:
     by_slice = slices.groupby(["slice", "value"])[["entries", "violations", "recall_at_5pct"]].mean()
     lines.append("recall at 5 % by slice (mean over windows):")
     width = max((len(f"{name} {value}") for name, value in by_slice.index), default=0)
-    lines += [f"  {f'{name} {value}':<{width}} {row.entries:>9,.0f} entries {row.violations:>7,.1f} violations "
-              f"{row.recall_at_5pct:>6.3f}" for (name, value), row in by_slice.iterrows()]  # fmt: skip
+    lines += [
+        f"  {f'{name} {value}':<{width}} {row.entries:>9,.0f} entries {row.violations:>7,.1f} violations "
+        f"{row.recall_at_5pct:>6.3f}"
+        for (name, value), row in by_slice.iterrows()
+    ]
     if full:
         lines.append("every metric (mean ± sd over windows):")
         lines += [f"  {name:<50} {cell(str(name))}" for name in summary.index]

@@ -54,8 +54,10 @@ def _parse_times(frame: pd.DataFrame, col: str, required: bool, kind: Format | N
     raw = frame[col]
     if pd.api.types.is_numeric_dtype(raw) and raw.notna().any():  # pandas would read them as nanoseconds of 1970
         value = raw[raw.notna()].iloc[0]
-        raise DataError(f"column {col!r}: expected dates or date-times (e.g. 2025-03-14T09:30:00Z), found numbers "
-                        f"such as {value} in {row_label(kind, int(raw.notna().idxmax()))}")  # fmt: skip
+        raise DataError(
+            f"column {col!r}: expected dates or date-times (e.g. 2025-03-14T09:30:00Z), found numbers "
+            f"such as {value} in {row_label(kind, int(raw.notna().idxmax()))}"
+        )
     parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
     if (raw.notna() & parsed.isna()).any():
         raise DataError(f"column {col!r}: not a date/time: {_first_bad(raw, parsed, kind)}")

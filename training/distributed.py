@@ -67,16 +67,26 @@ def fit_booster_dask(client: Client, p: DaskPrepared, params: FitParams) -> lgb.
     # It also depends on the workers' ranks, which lightgbm.dask takes in the order the scheduler lists them, so a
     # rerun on the same data may still train another of (workers)! models (two, of similar quality, on 2 workers).
     runs = [run for run in np.array_split([i for i, size in enumerate(sizes) if size], len(workers)) if len(run)]
-    train = dd.concat([client.persist(train.partitions[list(run)].repartition(npartitions=1), workers=[w],
-                                      allow_other_workers=False) for run, w in zip(runs, workers)])  # fmt: skip
+    train = dd.concat(
+        [
+            client.persist(
+                train.partitions[list(run)].repartition(npartitions=1), workers=[w], allow_other_workers=False
+            )
+            for run, w in zip(runs, workers)
+        ]
+    )
     # The classifier's label encoder runs on each worker: one holding only violations would learn them as 0.
     # The regressor with the binary objective trains the same booster without it.
     # time_out (minutes, 120 by default): a worker that cannot reach the others fails the run instead of stalling it
     for attempt in (1, 2):
         model = DaskLGBMRegressor(client=client, n_estimators=params.max_rounds, time_out=3, **params.lgb_params())
         try:
-            model.fit(train[p.pipeline.feature_names], train[LABEL], sample_weight=train[WEIGHT] if weighted else None,
-                      categorical_feature=p.pipeline.categorical_features)  # fmt: skip
+            model.fit(
+                train[p.pipeline.feature_names],
+                train[LABEL],
+                sample_weight=train[WEIGHT] if weighted else None,
+                categorical_feature=p.pipeline.categorical_features,
+            )
             break
         except lgb.basic.LightGBMError:  # seen once in tens of fits: the workers' network set-up timed out
             if attempt == 2:
@@ -103,8 +113,15 @@ def early_stopped(
 
 
 def _window_columns(spec: DatasetSpec, available: list[str]) -> list[str]:
-    cols = [spec.timestamp, spec.label, spec.revenue, spec.selection, spec.selection_probability,
-            *(spec.truth.columns if spec.truth else []), *default_slices(spec)]  # fmt: skip
+    cols = [
+        spec.timestamp,
+        spec.label,
+        spec.revenue,
+        spec.selection,
+        spec.selection_probability,
+        *(spec.truth.columns if spec.truth else []),
+        *default_slices(spec),
+    ]
     return [c for c in dict.fromkeys(cols) if c and c in available]
 
 
@@ -127,8 +144,9 @@ def fit_and_evaluate_dask(client: Client, p: DaskPrepared, params: FitParams, ev
     """Fit the booster on the cluster; calibration, revenue model and yardsticks in memory, as `fit_and_evaluate`."""
     spec, pipeline = p.spec, p.pipeline
     booster = fit_booster_dask(client, p, params)
-    kept = time_ordered(p.rows.map_partitions(kept_rows, spec, p.split, meta=kept_rows(p.rows._meta, spec, p.split))
-                    .compute(), spec)  # fmt: skip
+    kept = time_ordered(
+        p.rows.map_partitions(kept_rows, spec, p.split, meta=kept_rows(p.rows._meta, spec, p.split)).compute(), spec
+    )
     x, y, window = pipeline.transform(kept, kept), kept[spec.label].to_numpy(dtype=float), kept[WINDOW].to_numpy()
     ipw = selection_weights(kept, spec)
     va, te = ~np.isnan(y) & (window == 1), ~np.isnan(y) & (window == 2)
@@ -140,8 +158,14 @@ def fit_and_evaluate_dask(client: Client, p: DaskPrepared, params: FitParams, ev
         money = kept[spec.revenue].to_numpy(dtype=float)
         paid = (y == 1) & (money > 0)
         train_paid, valid_paid = paid & (window == 0), paid & (window == 1)
-        revenue = fit_revenue(x[train_paid], money[train_paid], x[valid_paid], money[valid_paid],
-                              pipeline.categorical_features, params.seed)  # fmt: skip
+        revenue = fit_revenue(
+            x[train_paid],
+            money[train_paid],
+            x[valid_paid],
+            money[valid_paid],
+            pipeline.categorical_features,
+            params.seed,
+        )
     test = p.rows[p.rows[spec.timestamp] >= p.split.test_from]
     share = min(1.0, eval_rows / len(test))
     if share < 1:
@@ -178,55 +202,93 @@ def _fingerprint(data: Path) -> str:
 
 
 def register_dask(
-    client: Client, p: DaskPrepared, fitted: DaskFitted, params: FitParams, *, model_name: str = MODEL_NAME,
+    client: Client,
+    p: DaskPrepared,
+    fitted: DaskFitted,
+    params: FitParams,
+    *,
+    model_name: str = MODEL_NAME,
     uri: str | None = None,
-) -> Registration:  # fmt: skip
+) -> Registration:
     """Log the run as `register` does, saying it ran on Dask, and register the model."""
     spec, te = p.spec, fitted.inspected
     x_te, y_te = p.pipeline.transform(te, te), te[spec.label].to_numpy(dtype=float)
 
     def score_champion(champion: ShipmentRiskModel) -> float:
         if any(getattr(champion.pipeline.spec, f) != getattr(spec, f) for f in HISTORY_FIELDS):
-            raise DataError(f"the current {model_name}@champion counts account history differently (another dataset "
-                            "spec); train under another --model-name")  # fmt: skip
+            raise DataError(
+                f"the current {model_name}@champion counts account history differently (another dataset "
+                "spec); train under another --model-name"
+            )
         try:
             x_champion = champion.pipeline.transform(te, te)
         except KeyError as exc:
-            raise DataError(f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
-                            "train under another --model-name") from None  # fmt: skip
+            raise DataError(
+                f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
+                "train under another --model-name"
+            ) from None
         return targeting_metrics(y_te, champion.predict(None, x_champion))[PROMOTION_METRIC]
 
     labelled = p.labelled.groupby(level=0).sum()
     run_params = {
         **{f"lgb_{k}": v for k, v in asdict(params).items()},
-        "data_path": str(p.data), "data_sha256": _fingerprint(p.data), "rows_total": p.n,
-        "rows_labelled": int(labelled.sum()), "rows_train": int(labelled[0]), "rows_valid": int(labelled[1]),
-        "rows_test": int(labelled[2]), "valid_from": p.split.valid_from.isoformat(),
-        "test_from": p.split.test_from.isoformat(), "label_rate_train": round(p.pipeline.prior_rate, 6),
-        "weighting": p.weighting, "engine": "dask", "dask_scheduler": client.scheduler_info()["address"],
-        "dask_workers": len(client.scheduler_info()["workers"]), "dask_partitions": p.rows.npartitions,
+        "data_path": str(p.data),
+        "data_sha256": _fingerprint(p.data),
+        "rows_total": p.n,
+        "rows_labelled": int(labelled.sum()),
+        "rows_train": int(labelled[0]),
+        "rows_valid": int(labelled[1]),
+        "rows_test": int(labelled[2]),
+        "valid_from": p.split.valid_from.isoformat(),
+        "test_from": p.split.test_from.isoformat(),
+        "label_rate_train": round(p.pipeline.prior_rate, 6),
+        "weighting": p.weighting,
+        "engine": "dask",
+        "dask_scheduler": client.scheduler_info()["address"],
+        "dask_workers": len(client.scheduler_info()["workers"]),
+        "dask_partitions": p.rows.npartitions,
         "test_entries_evaluated": round(fitted.share, 6),
-    }  # fmt: skip
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        facts = {"data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{p.n:,}",
-                 "test window": f"from {p.split.test_from:%Y-%m-%d}", "weighting": p.weighting,
-                 "engine": f"Dask, {run_params['dask_workers']} workers at {run_params['dask_scheduler']}"}  # fmt: skip
-        write_run_artifacts(folder, model_name, spec, fitted.parts, x_te, fitted.window, fitted.x, fitted.scores,
-                            fitted.metrics, facts)  # fmt: skip
+        facts = {
+            "data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)",
+            "rows": f"{p.n:,}",
+            "test window": f"from {p.split.test_from:%Y-%m-%d}",
+            "weighting": p.weighting,
+            "engine": f"Dask, {run_params['dask_workers']} workers at {run_params['dask_scheduler']}",
+        }
+        write_run_artifacts(
+            folder, model_name, spec, fitted.parts, x_te, fitted.window, fitted.x, fitted.scores, fitted.metrics, facts
+        )
         return log_and_register(
-            uri=uri or tracking_uri(), model_name=model_name, params=run_params, metrics=fitted.metrics,
+            uri=uri or tracking_uri(),
+            model_name=model_name,
+            params=run_params,
+            metrics=fitted.metrics,
             tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom", "engine": "dask"},
-            artifact_dir=folder, parts=fitted.parts, example=x_te.head(5), score_champion=score_champion,
-            run_name=run_name("train on dask", p.data, p.n), began=p.began,
-        )  # fmt: skip
+            artifact_dir=folder,
+            parts=fitted.parts,
+            example=x_te.head(5),
+            score_champion=score_champion,
+            run_name=run_name("train on dask", p.data, p.n),
+            began=p.began,
+        )
 
 
 def train_dask(
-    data: Path, client: Client, spec: DatasetSpec = BUILTIN_SPEC, *, model_name: str = MODEL_NAME,
-    uri: str | None = None, valid_frac: float = 0.15, test_frac: float = 0.15,
-    params: FitParams = FitParams(max_rounds=ROUNDS), weighting: Weighting = "auto", eval_rows: int = EVAL_ROWS,
-) -> TrainResult:  # fmt: skip
+    data: Path,
+    client: Client,
+    spec: DatasetSpec = BUILTIN_SPEC,
+    *,
+    model_name: str = MODEL_NAME,
+    uri: str | None = None,
+    valid_frac: float = 0.15,
+    test_frac: float = 0.15,
+    params: FitParams = FitParams(max_rounds=ROUNDS),
+    weighting: Weighting = "auto",
+    eval_rows: int = EVAL_ROWS,
+) -> TrainResult:
     """`training.train.train` on the Dask cluster of `client`: the same checks, split, features, model and run.
 
     Every check on the input runs before anything is written to MLflow.

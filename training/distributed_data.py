@@ -49,8 +49,12 @@ def read_partitions(data: Path, partitions: int) -> dd.DataFrame:
     return frame.repartition(npartitions=partitions) if frame.npartitions < partitions else frame
 
 
-def _clean(part: pd.DataFrame, spec: DatasetSpec, empty: pd.DataFrame | None = None,
-           partition_info: dict[str, Any] | None = None) -> pd.DataFrame:  # fmt: skip
+def _clean(
+    part: pd.DataFrame,
+    spec: DatasetSpec,
+    empty: pd.DataFrame | None = None,
+    partition_info: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """One partition validated and prepared, its rows numbered; checks across partitions are the caller's."""
     if part.empty and empty is not None:
         return empty
@@ -238,8 +242,14 @@ class DaskPrepared:
     began: float  # when preparing began (epoch seconds): the training run starts then
 
 
-def prepare_dask(data: Path, spec: DatasetSpec, partitions: int, valid_frac: float = 0.15, test_frac: float = 0.15,
-                 weighting: Weighting = "auto") -> DaskPrepared:  # fmt: skip
+def prepare_dask(
+    data: Path,
+    spec: DatasetSpec,
+    partitions: int,
+    valid_frac: float = 0.15,
+    test_frac: float = 0.15,
+    weighting: Weighting = "auto",
+) -> DaskPrepared:
     """`prepare_training` on a cluster, up to the model inputs, which are built per partition when needed."""
     began = time.time()
     rows = load(data, spec, partitions).persist()

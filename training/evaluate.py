@@ -144,12 +144,24 @@ def slice_metrics(
     label = truth.label if truth else spec.label
     keep = window[label].notna().to_numpy()
     kinds = window[truth.violation_type][keep] if truth and truth.violation_type in window else None
-    return _slices(window[keep], x[keep], window[label][keep].to_numpy(dtype=float), scores[keep], columns,
-                   None if kinds is None else kinds.reset_index(drop=True))  # fmt: skip
+    return _slices(
+        window[keep],
+        x[keep],
+        window[label][keep].to_numpy(dtype=float),
+        scores[keep],
+        columns,
+        None if kinds is None else kinds.reset_index(drop=True),
+    )
 
 
-def _slices(window: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, scores: np.ndarray, columns: list[str],
-            kinds: pd.Series | None) -> list[dict[str, object]]:  # fmt: skip
+def _slices(
+    window: pd.DataFrame,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    scores: np.ndarray,
+    columns: list[str],
+    kinds: pd.Series | None,
+) -> list[dict[str, object]]:
     """Precision and recall at 5 % within each slice, the top 5 % taken over the whole window."""
     flagged = np.zeros(len(y), bool)
     flagged[top_k(scores, SLICE_K)] = True
@@ -162,11 +174,17 @@ def _slices(window: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, scores: np.nda
         for value in values.dropna().unique():
             member = (values == value).fillna(False).to_numpy(dtype=bool)
             caught = flagged & member
-            rows.append({
-                "slice": column, "value": str(value), "entries": int(member.sum()), "violations": int(y[member].sum()),
-                # within a violation type every member violates: only recall says something
-                "precision_at_5pct": float(y[caught].mean()) if caught.any() and column != "violation_type"
-                else float("nan"),
-                "recall_at_5pct": float(y[caught].sum() / y[member].sum()) if y[member].sum() else float("nan"),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "slice": column,
+                    "value": str(value),
+                    "entries": int(member.sum()),
+                    "violations": int(y[member].sum()),
+                    # within a violation type every member violates: only recall says something
+                    "precision_at_5pct": float(y[caught].mean())
+                    if caught.any() and column != "violation_type"
+                    else float("nan"),
+                    "recall_at_5pct": float(y[caught].sum() / y[member].sum()) if y[member].sum() else float("nan"),
+                }
+            )
     return rows

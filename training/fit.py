@@ -69,16 +69,28 @@ def fit_booster(
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
 
 
-REVENUE_PARAMS = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 10,
-                  "feature_fraction": 0.8, "lambda_l2": 1.0, "deterministic": True, "force_col_wise": True,
-                  "verbosity": -1}  # fmt: skip
+REVENUE_PARAMS = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 10,
+    "feature_fraction": 0.8,
+    "lambda_l2": 1.0,
+    "deterministic": True,
+    "force_col_wise": True,
+    "verbosity": -1,
+}
 MIN_VIOLATIONS_FOR_REVENUE = 30
 
 
 def fit_revenue(
-    x_train: pd.DataFrame, revenue_train: np.ndarray, x_valid: pd.DataFrame, revenue_valid: np.ndarray,
-    categorical: list[str], seed: int,
-) -> RevenueModel | None:  # fmt: skip
+    x_train: pd.DataFrame,
+    revenue_train: np.ndarray,
+    x_valid: pd.DataFrame,
+    revenue_valid: np.ndarray,
+    categorical: list[str],
+    seed: int,
+) -> RevenueModel | None:
     """Revenue at stake given a violation, learned on violating rows only (log scale, smeared back).
 
     None when there are too few violations with a known revenue to learn from."""
@@ -86,8 +98,13 @@ def fit_revenue(
         return None
     train = lgb.Dataset(x_train, np.log1p(revenue_train), categorical_feature=categorical, free_raw_data=False)
     valid = lgb.Dataset(x_valid, np.log1p(revenue_valid), categorical_feature=categorical, reference=train)
-    booster = lgb.train({**REVENUE_PARAMS, "seed": seed}, train, num_boost_round=1000, valid_sets=[valid],
-                        callbacks=[lgb.early_stopping(50, verbose=False)])  # fmt: skip
+    booster = lgb.train(
+        {**REVENUE_PARAMS, "seed": seed},
+        train,
+        num_boost_round=1000,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(50, verbose=False)],
+    )
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     residual = np.log1p(revenue_train) - booster.predict(x_train)
     return RevenueModel(booster, float(np.mean(np.exp(residual))))

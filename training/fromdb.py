@@ -34,13 +34,23 @@ def history_from_db(database_url: str) -> pd.DataFrame:
     for decision, outcome in pairs:
         row = Entry.model_validate(decision.entry).model_dump(mode="json")  # recorded as sent: normalise it
         if outcome is None:
-            row |= {LABEL: np.nan, REVENUE: np.nan, OUTCOME_AT: pd.NaT, SELECTION: None,
-                    CHANCE: decision.selection_probability}  # fmt: skip
+            row |= {
+                LABEL: np.nan,
+                REVENUE: np.nan,
+                OUTCOME_AT: pd.NaT,
+                SELECTION: None,
+                CHANCE: decision.selection_probability,
+            }
         else:
             # a random-sample pick had the sample's chance; a pick by model, rule or officer was certain
             chance = decision.selection_probability if outcome.selected_by == "random" else 1.0
-            row |= {LABEL: float(outcome.violation), REVENUE: outcome.revenue_recovered,
-                    OUTCOME_AT: outcome.recorded_at, SELECTION: outcome.selected_by, CHANCE: chance}  # fmt: skip
+            row |= {
+                LABEL: float(outcome.violation),
+                REVENUE: outcome.revenue_recovered,
+                OUTCOME_AT: outcome.recorded_at,
+                SELECTION: outcome.selected_by,
+                CHANCE: chance,
+            }
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame[BUILTIN_SPEC.timestamp] = pd.to_datetime(frame[BUILTIN_SPEC.timestamp], utc=True, format="ISO8601")

@@ -115,8 +115,7 @@ _GROUPS = {
 }
 
 
-def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, label_b: str,
-                      full: bool = False) -> str:  # fmt: skip
+def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, label_b: str, full: bool = False) -> str:
     """A side-by-side table of the main metrics, one group per yardstick present, with b - a. Unless `full`, only
     the metrics that differ (to four places) are listed, and not the oracle's, which is the same for both."""
     groups = {
@@ -219,9 +218,16 @@ def promote(
         migrate.prepare(engine)
         with Session(engine) as session:
             move = store.record_alias_move(
-                session, model_name=model_name, alias=alias, version=version, previous_version=previous,
-                moved_by=who, reason=reason.strip(), forced=forced, metrics=record,
-            )  # fmt: skip
+                session,
+                model_name=model_name,
+                alias=alias,
+                version=version,
+                previous_version=previous,
+                moved_by=who,
+                reason=reason.strip(),
+                forced=forced,
+                metrics=record,
+            )
             moved_at = move.moved_at
             client.set_registered_model_alias(model_name, alias, str(version))
             try:
@@ -247,10 +253,16 @@ def record_registration(
         migrate.prepare(engine)
         with Session(engine) as session:
             store.record_alias_move(
-                session, model_name=model_name, alias=registration.alias, version=registration.version,
-                previous_version=registration.previous_version, moved_by=who, reason=reason, forced=False,
+                session,
+                model_name=model_name,
+                alias=registration.alias,
+                version=registration.version,
+                previous_version=registration.previous_version,
+                moved_by=who,
+                reason=reason,
+                forced=False,
                 metrics={"candidate": _finite(metrics)},
-            )  # fmt: skip
+            )
             session.commit()
     finally:
         engine.dispose()
@@ -262,8 +274,9 @@ def compare_report(uri: str, model_name: str, a: int, b: int, data: Path, full: 
     client = MlflowClient(uri, uri)
     labels = [" ".join([f"v{v}", *(f"@{x}" for x in _version(client, model_name, v).aliases)]) for v in (a, b)]
     window = f"{int(metrics_a['n'])} labelled entries, violation rate {metrics_a['base_rate']:.3f}"
-    return (f"{model_name} on the test window of {data} ({window}):\n"
-            + format_comparison(metrics_a, metrics_b, labels[0], labels[1], full))  # fmt: skip
+    return f"{model_name} on the test window of {data} ({window}):\n" + format_comparison(
+        metrics_a, metrics_b, labels[0], labels[1], full
+    )
 
 
 def promote_report(

@@ -53,13 +53,22 @@ def _experiment_id(client: MlflowClient, uri: str, name: str) -> str:
 
 def run_name(kind: str, data: Path, rows: int | None = None) -> str:
     """A run's name that says what it did: `train 200k entries 2026-12-05 14:07` (kind, rows, data, when)."""
-    size = "" if rows is None else (f"{rows / 1e6:.3g}M " if rows >= 1_000_000 else
-                                    f"{rows / 1e3:.3g}k " if rows >= 1000 else f"{rows} ")  # fmt: skip
+    size = (
+        ""
+        if rows is None
+        else (f"{rows / 1e6:.3g}M " if rows >= 1_000_000 else f"{rows / 1e3:.3g}k " if rows >= 1000 else f"{rows} ")
+    )
     return f"{kind} {size}{data.stem} {datetime.now(UTC):%Y-%m-%d %H:%M}"
 
 
-def log_backtest(uri: str, params: dict[str, Any], metrics: dict[str, float], artifact_dir: Path,
-                 name: str | None = None, began: float | None = None) -> str:  # fmt: skip
+def log_backtest(
+    uri: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifact_dir: Path,
+    name: str | None = None,
+    began: float | None = None,
+) -> str:
     """One run in the `shipment-targeting-backtest` experiment, named `name` and started at `began` (epoch
     seconds); returns its id."""
     client = use(uri)
@@ -137,8 +146,15 @@ def _log_model(parts: ModelParts, example: pd.DataFrame, folder: Path) -> tuple[
     return info, digests
 
 
-def _register(client: MlflowClient, model_name: str, model_uri: str, run_id: str, alias: str,
-              digests: dict[str, str], score: float) -> tuple[int, int | None]:  # fmt: skip
+def _register(
+    client: MlflowClient,
+    model_name: str,
+    model_uri: str,
+    run_id: str,
+    alias: str,
+    digests: dict[str, str],
+    score: float,
+) -> tuple[int, int | None]:
     """Register the logged model as a new version holding `alias`: the version, and the one that held the alias
     before. A failure once the version exists removes it again, so the registry never holds a half-made model."""
     try:
@@ -196,9 +212,11 @@ def log_and_register(
     # the model's files live apart from the run's artifacts, so nothing is logged twice
     parent = mlflow.active_run() if nested else None
     opened = client.create_run(
-        experiment_id, start_time=int((began or time.time()) * 1000), run_name=run_name,
+        experiment_id,
+        start_time=int((began or time.time()) * 1000),
+        run_name=run_name,
         tags={MLFLOW_PARENT_RUN_ID: parent.info.run_id} if parent is not None else None,
-    )  # fmt: skip
+    )
     with (
         tempfile.TemporaryDirectory(prefix="model-") as model_dir,
         mlflow.start_run(run_id=opened.info.run_id, nested=nested) as run,
@@ -211,7 +229,8 @@ def log_and_register(
         if current is not None and champion_score is not None:
             mlflow.log_metric(f"champion_{PROMOTION_METRIC}", champion_score)
             mlflow.set_tag("champion_version", str(current.version))
-        version, before = _register(client, model_name, info.model_uri, run.info.run_id, alias, digests,
-                                    metrics[PROMOTION_METRIC])  # fmt: skip
+        version, before = _register(
+            client, model_name, info.model_uri, run.info.run_id, alias, digests, metrics[PROMOTION_METRIC]
+        )
         log.info("registered %s version %s as %s", model_name, version, alias)
         return Registration(run.info.run_id, version, alias, champion_score, before)

@@ -27,8 +27,15 @@ def _at_k(metrics: dict[str, float]) -> str:
             cells = [
                 metrics.get(f"{prefix}{m}_at_{k}", float("nan")) for m in ("precision", "recall", "revenue_recall")
             ]
-            rows.append({"window": title, "inspect": k.replace("pct", " %"),
-                         "precision": cells[0], "recall": cells[1], "revenue recall": cells[2]})  # fmt: skip
+            rows.append(
+                {
+                    "window": title,
+                    "inspect": k.replace("pct", " %"),
+                    "precision": cells[0],
+                    "recall": cells[1],
+                    "revenue recall": cells[2],
+                }
+            )
     return pd.DataFrame(rows).to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
 
 
@@ -37,12 +44,30 @@ def _image(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def write_report(path: Path, title: str, facts: dict[str, str], metrics: dict[str, float], figures: dict[str, Path],
-                 slices: pd.DataFrame) -> None:  # fmt: skip
+def write_report(
+    path: Path,
+    title: str,
+    facts: dict[str, str],
+    metrics: dict[str, float],
+    figures: dict[str, Path],
+    slices: pd.DataFrame,
+) -> None:
     """Write the report: facts of the run, metrics at each inspection rate per window, figures, slices."""
-    headline = {k: metrics[k] for k in ("base_rate", "roc_auc", "pr_auc", "brier", "all_base_rate", "all_brier",
-                                        "all_calibration_error", "all_precision_at_5pct_of_oracle",
-                                        "all_revenue_recall_at_5pct_of_oracle") if k in metrics}  # fmt: skip
+    headline = {
+        k: metrics[k]
+        for k in (
+            "base_rate",
+            "roc_auc",
+            "pr_auc",
+            "brier",
+            "all_base_rate",
+            "all_brier",
+            "all_calibration_error",
+            "all_precision_at_5pct_of_oracle",
+            "all_revenue_recall_at_5pct_of_oracle",
+        )
+        if k in metrics
+    }
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         "<table>"
@@ -55,10 +80,16 @@ def write_report(path: Path, title: str, facts: dict[str, str], metrics: dict[st
     for caption, figure in figures.items():
         parts += [f"<h2>{html.escape(caption)}</h2>", _image(figure)]
     if not slices.empty:
-        parts += ["<h2>Slices of the test window (top 5 % of the whole window)</h2>",
-                  slices.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")]  # fmt: skip
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "text-align:right}img{max-width:100%}")  # fmt: skip
-    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                    f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")  # fmt: skip
+        parts += [
+            "<h2>Slices of the test window (top 5 % of the whole window)</h2>",
+            slices.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""),
+        ]
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:right}img{max-width:100%}"
+    )
+    path.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )

@@ -42,26 +42,40 @@ def replay(model: ShipmentRiskModel, data: Path, policies: dict[str, Policy]) ->
         lanes = policy.capacity.thresholds(ranked) if policy.lanes == "capacity" else None
         by = policy.exploration.by
         strata = window[by].astype(str).to_numpy() if by and by in window else np.full(len(window), None)
-        actions = np.array([
-            policy.decide(s, None if expected is None else e, st, d, lanes).action.value
-            for s, e, st, d in zip(scores, expected if expected is not None else scores, strata, u)
-        ])  # fmt: skip
+        actions = np.array(
+            [
+                policy.decide(s, None if expected is None else e, st, d, lanes).action.value
+                for s, e, st, d in zip(scores, expected if expected is not None else scores, strata, u)
+            ]
+        )
         caught = np.where(keep, y, 0) > 0
         for lane in [a.value for a in Action]:
             member = (actions == lane) & keep
-            rows.append({"policy": name, "lane": lane, "entries": int(member.sum()),
-                         "share": float(member.mean()), "violations": int((caught & member).sum()),
-                         "revenue": float(money[caught & member].sum())})  # fmt: skip
+            rows.append(
+                {
+                    "policy": name,
+                    "lane": lane,
+                    "entries": int(member.sum()),
+                    "share": float(member.mean()),
+                    "violations": int((caught & member).sum()),
+                    "revenue": float(money[caught & member].sum()),
+                }
+            )
         inspected = (actions != Action.RELEASE.value) & keep
         compliant = keep & (y == 0)
-        rows.append({
-            "policy": name, "lane": "total inspected", "entries": int(inspected.sum()),
-            "share": float(inspected.sum() / keep.sum()), "violations": int((caught & inspected).sum()),
-            "revenue": float(money[caught & inspected].sum()),
-            "violations_caught": float((caught & inspected).sum() / max(caught.sum(), 1)),
-            "revenue_caught": float(money[caught & inspected].sum() / max(money[caught].sum(), 1e-9)),
-            "compliant_released": float((compliant & ~inspected).sum() / max(compliant.sum(), 1)),
-        })  # fmt: skip
+        rows.append(
+            {
+                "policy": name,
+                "lane": "total inspected",
+                "entries": int(inspected.sum()),
+                "share": float(inspected.sum() / keep.sum()),
+                "violations": int((caught & inspected).sum()),
+                "revenue": float(money[caught & inspected].sum()),
+                "violations_caught": float((caught & inspected).sum() / max(caught.sum(), 1)),
+                "revenue_caught": float(money[caught & inspected].sum() / max(money[caught].sum(), 1e-9)),
+                "compliant_released": float((compliant & ~inspected).sum() / max(compliant.sum(), 1)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -71,9 +85,13 @@ def simulation_table(table: pd.DataFrame) -> str:
     lines = [f"{'policy':<14} {'lane':<19} {'entries':>9} {'share':>7} {'violations':>10} {'revenue':>13}"]
     for row in table.itertuples(index=False):
         money = f"${round(row.revenue):,}"
-        lines.append(f"{str(row.policy)[:14]:<14} {str(row.lane).replace('_', ' '):<19} {row.entries:>9,} "
-                     f"{row.share:>7.1%} {row.violations:>10,} {money:>13}")  # fmt: skip
+        lines.append(
+            f"{str(row.policy)[:14]:<14} {str(row.lane).replace('_', ' '):<19} {row.entries:>9,} "
+            f"{row.share:>7.1%} {row.violations:>10,} {money:>13}"
+        )
         if row.lane == "total inspected":
-            lines.append(f"  caught {row.violations_caught:.1%} of violations, {row.revenue_caught:.1%} of revenue; "
-                         f"released {row.compliant_released:.1%} of compliant")  # fmt: skip
+            lines.append(
+                f"  caught {row.violations_caught:.1%} of violations, {row.revenue_caught:.1%} of revenue; "
+                f"released {row.compliant_released:.1%} of compliant"
+            )
     return "\n".join(lines)

@@ -67,8 +67,11 @@ def window_yardsticks(
     metrics = window_metrics(window, spec, scores)
     if revenue is not None:
         expected = scores * revenue.given_violation(x.to_numpy())
-        metrics |= {f"by_revenue_{k}": v for k, v in window_metrics(window, spec, expected).items()
-                    if "_at_" in k and "_ci_" not in k}  # fmt: skip
+        metrics |= {
+            f"by_revenue_{k}": v
+            for k, v in window_metrics(window, spec, expected).items()
+            if "_at_" in k and "_ci_" not in k
+        }
     return metrics
 
 
@@ -129,16 +132,30 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
     train_m, valid_m, test_m = p.masks
     tr, va, te = p.labelled(train_m), p.labelled(valid_m), p.labelled(test_m)
     x, y, w = p.x, p.y, p.fit_weights
-    booster = fit_booster(x[tr], y[tr], x[va], y[va], p.pipeline.categorical_features, params,
-                          None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
+    booster = fit_booster(
+        x[tr],
+        y[tr],
+        x[va],
+        y[va],
+        p.pipeline.categorical_features,
+        params,
+        None if w is None else w[tr],
+        None if w is None else w[va],
+    )
     calibration = fit_calibration(margins(booster, x[va]), y[va], None if p.ipw is None else p.ipw[va])
     test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
     revenue_model = None
     if p.spec.revenue:
         money = p.frame[p.spec.revenue].to_numpy(dtype=float)
         paid = (y == 1) & (money > 0)
-        revenue_model = fit_revenue(x[train_m & paid], money[train_m & paid], x[valid_m & paid], money[valid_m & paid],
-                                    p.pipeline.categorical_features, params.seed)  # fmt: skip
+        revenue_model = fit_revenue(
+            x[train_m & paid],
+            money[train_m & paid],
+            x[valid_m & paid],
+            money[valid_m & paid],
+            p.pipeline.categorical_features,
+            params.seed,
+        )
     metrics = window_yardsticks(p.frame[test_m], p.spec, test_scores, revenue_model, x[test_m])
     metrics["brier"] = float(np.mean((test_scores[~np.isnan(y[test_m])] - y[te]) ** 2))
     metrics |= {
@@ -155,9 +172,15 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
 
 
 def register(
-    p: Prepared, fitted: Fitted, params: FitParams, *, model_name: str = MODEL_NAME, uri: str | None = None,
-    alias: str | None = None, nested: bool = False,
-) -> Registration:  # fmt: skip
+    p: Prepared,
+    fitted: Fitted,
+    params: FitParams,
+    *,
+    model_name: str = MODEL_NAME,
+    uri: str | None = None,
+    alias: str | None = None,
+    nested: bool = False,
+) -> Registration:
     """Log the run (params, metrics, figures, report, model) and register the model in MLflow."""
     spec, frame, split, x, y = p.spec, p.frame, p.split, p.x, p.y
     train_m, valid_m, test_m = p.masks
@@ -190,10 +213,15 @@ def register(
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        facts = {"data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)", "rows": f"{len(frame):,}",
-                 "test window": f"from {split.test_from:%Y-%m-%d}", "weighting": p.weighting}  # fmt: skip
-        write_run_artifacts(folder, model_name, spec, fitted.parts, x[te], frame[test_m], x[test_m], test_scores,
-                            metrics, facts)  # fmt: skip
+        facts = {
+            "data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)",
+            "rows": f"{len(frame):,}",
+            "test window": f"from {split.test_from:%Y-%m-%d}",
+            "weighting": p.weighting,
+        }
+        write_run_artifacts(
+            folder, model_name, spec, fitted.parts, x[te], frame[test_m], x[test_m], test_scores, metrics, facts
+        )
         return log_and_register(
             uri=uri or tracking_uri(),
             model_name=model_name,

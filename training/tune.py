@@ -61,10 +61,19 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         params = _suggest(trial, base)
-        booster = fit_booster(p.x[tr], p.y[tr], p.x[va], p.y[va], p.pipeline.categorical_features, params,
-                              None if w is None else w[tr], None if w is None else w[va])  # fmt: skip
-        value = float(average_precision_score(p.y[va], margins(booster, p.x[va]), sample_weight=None if w is None
-                                              else w[va]))  # fmt: skip
+        booster = fit_booster(
+            p.x[tr],
+            p.y[tr],
+            p.x[va],
+            p.y[va],
+            p.pipeline.categorical_features,
+            params,
+            None if w is None else w[tr],
+            None if w is None else w[va],
+        )
+        value = float(
+            average_precision_score(p.y[va], margins(booster, p.x[va]), sample_weight=None if w is None else w[va])
+        )
         log_trial(trial.number, trial.params, {"valid_pr_auc": value, "best_iteration": booster.current_iteration()})
         return value
 

@@ -112,8 +112,14 @@ class Waiver(Base):
 
 def add_waiver(session: Session, decision: Decision, action: str, reason: str, by: str, key: str) -> Waiver:
     """Record an override of `decision` by officer `by` through API key `key`; adds and flushes."""
-    waiver = Waiver(decision_id=decision.id, action=action, reason=reason, waived_by=by, waived_at=datetime.now(UTC),
-                    recorded_by_key=key)  # fmt: skip
+    waiver = Waiver(
+        decision_id=decision.id,
+        action=action,
+        reason=reason,
+        waived_by=by,
+        waived_at=datetime.now(UTC),
+        recorded_by_key=key,
+    )
     session.add(waiver)
     session.flush()
     return waiver

@@ -15,9 +15,19 @@ from sqlalchemy.orm import Session
 from decisions.store.base import UtcDateTime
 from decisions.store.decisions import Decision, Outcome, Waiver
 
-QUEUE_COLUMNS = (Decision.id, Decision.entry_id, Decision.score, Decision.action, Decision.risk_band,
-                 Decision.importer_id, Decision.port_of_entry, Decision.likely_violation, Decision.decided_at,
-                 Decision.model_version, Decision.selection)  # fmt: skip
+QUEUE_COLUMNS = (
+    Decision.id,
+    Decision.entry_id,
+    Decision.score,
+    Decision.action,
+    Decision.risk_band,
+    Decision.importer_id,
+    Decision.port_of_entry,
+    Decision.likely_violation,
+    Decision.decided_at,
+    Decision.model_version,
+    Decision.selection,
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,9 @@ class QueueFilter:
     def by_date_only(self) -> bool:
         """The filter narrows by date and by nothing with an index of its own."""
         dated = self.since is not None or self.until is not None
-        return dated and not (self.actions or self.risk_band or self.port_of_entry or self.importer_id
-                              or self.likely_violation)  # fmt: skip
+        return dated and not (
+            self.actions or self.risk_band or self.port_of_entry or self.importer_id or self.likely_violation
+        )
 
     def clauses(self, date_indexed: bool = True) -> list[Any]:
         """The WHERE terms; with `date_indexed` false the date terms cannot use the decided_at index (SQLite's
@@ -79,8 +90,14 @@ class Page:
     waived: set[int] = field(default_factory=set)  # ids of the page's decisions that have a waiver
 
 
-def queue(session: Session, where: QueueFilter, size: int, after: tuple[float, int] | None = None,
-          before: tuple[float, int] | None = None, sort_at_most: int = SORT_AT_MOST) -> Page:  # fmt: skip
+def queue(
+    session: Session,
+    where: QueueFilter,
+    size: int,
+    after: tuple[float, int] | None = None,
+    before: tuple[float, int] | None = None,
+    sort_at_most: int = SORT_AT_MOST,
+) -> Page:
     """One page of decisions, highest score first: the first, the one after cursor `after` (the last row of
     the page shown), or the one before cursor `before` (its first row)."""
     key = tuple_(Decision.score, Decision.id)
@@ -108,8 +125,9 @@ def queue(session: Session, where: QueueFilter, size: int, after: tuple[float, i
     return Page(rows, newer, older, found, waived)
 
 
-def recent_inputs(session: Session, model_name: str, version: int, since: datetime,
-                  limit: int) -> list[tuple[float, list[dict[str, Any]]]]:  # fmt: skip
+def recent_inputs(
+    session: Session, model_name: str, version: int, since: datetime, limit: int
+) -> list[tuple[float, list[dict[str, Any]]]]:
     """Score and contributions (with each feature's model input) of a model version's latest decisions since
     `since`, at most `limit`, newest first."""
     query = (
@@ -123,6 +141,9 @@ def recent_inputs(session: Session, model_name: str, version: int, since: dateti
 
 def decided_since(session: Session, model_name: str, version: int, since: datetime) -> bool:
     """Whether a model version has decided any entry since `since` (one indexed look)."""
-    query = select(Decision.id).where(Decision.model_name == model_name, Decision.model_version == version,
-                                      Decision.decided_at >= since).limit(1)  # fmt: skip
+    query = (
+        select(Decision.id)
+        .where(Decision.model_name == model_name, Decision.model_version == version, Decision.decided_at >= since)
+        .limit(1)
+    )
     return session.execute(query).first() is not None

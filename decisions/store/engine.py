@@ -22,8 +22,9 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, sqlite_synchronous: str = "NORMAL", pool_size: int | None = None,
-                pool_timeout: float | None = None) -> Engine:  # fmt: skip
+def make_engine(
+    url: str, sqlite_synchronous: str = "NORMAL", pool_size: int | None = None, pool_timeout: float | None = None
+) -> Engine:
     """An engine for SQLite (file folder created, WAL journal) or PostgreSQL; `pool_size` connections at most
     (none beyond it), each waited for at most `pool_timeout` seconds, when given.
 

@@ -37,12 +37,14 @@ def ensure_policy(session: Session, document: dict[str, Any]) -> PolicyVersion:
     return active_policy(session) or add_policy(session, document, "service start", "from settings")
 
 
-def add_policy(session: Session, document: dict[str, Any], created_by: str, note: str = "",
-               key: str | None = None) -> PolicyVersion:  # fmt: skip
+def add_policy(
+    session: Session, document: dict[str, Any], created_by: str, note: str = "", key: str | None = None
+) -> PolicyVersion:
     """Add a new policy version, in force from now, set through API key `key` (None: from the command line or
     the service's settings); adds and flushes."""
-    row = PolicyVersion(document=document, created_at=datetime.now(UTC), created_by=created_by, note=note,
-                        created_by_key=key)  # fmt: skip
+    row = PolicyVersion(
+        document=document, created_at=datetime.now(UTC), created_by=created_by, note=note, created_by_key=key
+    )
     session.add(row)
     session.flush()
     return row

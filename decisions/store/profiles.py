@@ -74,8 +74,9 @@ def add_inspection(session: Session, keys: list[tuple[str, str]], violation: boo
     _bump(session, keys, inspections=1, violations=int(violation))
 
 
-def _bump(session: Session, keys: list[tuple[str, str]], entries: int = 0, inspections: int = 0,
-          violations: int = 0) -> None:  # fmt: skip
+def _bump(
+    session: Session, keys: list[tuple[str, str]], entries: int = 0, inspections: int = 0, violations: int = 0
+) -> None:
     if not keys:
         return
     counted: dict[tuple[str, str], int] = {}
@@ -83,8 +84,10 @@ def _bump(session: Session, keys: list[tuple[str, str]], entries: int = 0, inspe
         counted[k] = counted.get(k, 0) + 1
     # in one order for every transaction: concurrent batches sharing accounts deadlocked on PostgreSQL when each
     # locked their profile rows in the order of its own entries (found by bench/http_load.py)
-    values = [{"entity": e, "key": k, "entries": entries * n, "inspections": inspections * n,
-               "violations": violations * n} for (e, k), n in sorted(counted.items())]  # fmt: skip
+    values = [
+        {"entity": e, "key": k, "entries": entries * n, "inspections": inspections * n, "violations": violations * n}
+        for (e, k), n in sorted(counted.items())
+    ]
     session.execute(_BUMP[session.get_bind().dialect.name], values)
 
 

@@ -39,11 +39,19 @@ def start(session: Session, key: ApiKey, lasts: timedelta) -> tuple[str, DeskSes
     """A new session of `key` and its token (the only copy is the caller's); forgets sessions long over. Adds
     and flushes."""
     now = datetime.now(UTC)
-    session.execute(delete(DeskSession).where(or_(DeskSession.expires_at < now - FORGET_AFTER,
-                                                  DeskSession.ended_at < now - FORGET_AFTER)))  # fmt: skip
+    session.execute(
+        delete(DeskSession).where(
+            or_(DeskSession.expires_at < now - FORGET_AFTER, DeskSession.ended_at < now - FORGET_AFTER)
+        )
+    )
     token = secrets.token_urlsafe(32)
-    row = DeskSession(token_hash=token_hash(token), key_id=key.id, csrf=secrets.token_urlsafe(32), created_at=now,
-                      expires_at=now + lasts)  # fmt: skip
+    row = DeskSession(
+        token_hash=token_hash(token),
+        key_id=key.id,
+        csrf=secrets.token_urlsafe(32),
+        created_at=now,
+        expires_at=now + lasts,
+    )
     session.add(row)
     session.flush()
     return token, row
@@ -54,16 +62,22 @@ def live(session: Session, token: str) -> tuple[DeskSession, ApiKey] | None:
     query = (
         select(DeskSession, ApiKey)
         .join(ApiKey, ApiKey.id == DeskSession.key_id)
-        .where(DeskSession.token_hash == token_hash(token), DeskSession.ended_at.is_(None),
-               DeskSession.expires_at > datetime.now(UTC), ApiKey.revoked_at.is_(None))
-    )  # fmt: skip
+        .where(
+            DeskSession.token_hash == token_hash(token),
+            DeskSession.ended_at.is_(None),
+            DeskSession.expires_at > datetime.now(UTC),
+            ApiKey.revoked_at.is_(None),
+        )
+    )
     found = session.execute(query).first()
     return (found[0], found[1]) if found is not None else None
 
 
 def end(session: Session, token: str) -> bool:
     """Sign a session out; False if it had ended already. Flushes."""
-    done = session.execute(update(DeskSession).where(DeskSession.token_hash == token_hash(token),
-                                                     DeskSession.ended_at.is_(None))
-                           .values(ended_at=datetime.now(UTC)))  # fmt: skip
+    done = session.execute(
+        update(DeskSession)
+        .where(DeskSession.token_hash == token_hash(token), DeskSession.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+    )
     return bool(getattr(done, "rowcount", 0))

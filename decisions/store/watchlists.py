@@ -27,8 +27,9 @@ class WatchlistEntry(Base):
 
 def set_watchlisted(session: Session, list_name: str, value: str, reason: str, by: str) -> None:
     """Put a party on a list (or update why it is there); adds and flushes."""
-    session.merge(WatchlistEntry(list_name=list_name, value=value, reason=reason, added_by=by,
-                                 added_at=datetime.now(UTC)))  # fmt: skip
+    session.merge(
+        WatchlistEntry(list_name=list_name, value=value, reason=reason, added_by=by, added_at=datetime.now(UTC))
+    )
     session.flush()
 
 

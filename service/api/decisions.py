@@ -24,8 +24,9 @@ def _outcome_out(o: store.Outcome, replayed: bool = False) -> OutcomeOut:
 
 
 # entry ids may hold "/" (features/schema.py PartyId), hence the path converters
-@router.get("/decisions/{entry_id:path}", response_model=DecisionRecord,
-            responses={404: {"model": ErrorBody}, **AUTH_ERRORS})  # fmt: skip
+@router.get(
+    "/decisions/{entry_id:path}", response_model=DecisionRecord, responses={404: {"model": ErrorBody}, **AUTH_ERRORS}
+)
 def read_decision(
     entry_id: str, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
 ) -> DecisionRecord:
@@ -33,29 +34,49 @@ def read_decision(
     contribution, its waivers and the inspection's outcome."""
     d, others = review.decision_of(session, entry_id, model_version)
     earlier = [
-        {"model": {"name": o.model_name, "version": o.model_version, "alias": o.model_alias},
-         "decided_at": o.decided_at, "score": o.score, "action": o.action}
+        {
+            "model": {"name": o.model_name, "version": o.model_version, "alias": o.model_alias},
+            "decided_at": o.decided_at,
+            "score": o.score,
+            "action": o.action,
+        }
         for o in others
-    ]  # fmt: skip
+    ]
     waivers = [
-        {"action": w.action, "reason": w.reason, "waived_by": w.waived_by, "waived_at": w.waived_at,
-         "recorded_by_key": w.recorded_by_key, "model_version": d.model_version}
+        {
+            "action": w.action,
+            "reason": w.reason,
+            "waived_by": w.waived_by,
+            "waived_at": w.waived_at,
+            "recorded_by_key": w.recorded_by_key,
+            "model_version": d.model_version,
+        }
         for w in store.waivers_of(session, d.id)
-    ]  # fmt: skip
+    ]
     outcome = store.outcome_of(session, entry_id)
-    record = {**to_out(store.as_record(d), replayed=False).model_dump(), "contributions": d.contributions,
-              "entry": d.entry}  # fmt: skip
+    record = {
+        **to_out(store.as_record(d), replayed=False).model_dump(),
+        "contributions": d.contributions,
+        "entry": d.entry,
+    }
     effective = waivers[-1]["action"] if waivers else d.action
     return DecisionRecord.model_validate(
-        {**record, "earlier": earlier, "waivers": waivers, "effective_action": effective,
-         "outcome": _outcome_out(outcome) if outcome else None}
-    )  # fmt: skip
+        {
+            **record,
+            "earlier": earlier,
+            "waivers": waivers,
+            "effective_action": effective,
+            "outcome": _outcome_out(outcome) if outcome else None,
+        }
+    )
 
 
 @router.post(
-    "/decisions/{entry_id:path}/waivers", response_model=WaiverOut, status_code=201,
+    "/decisions/{entry_id:path}/waivers",
+    response_model=WaiverOut,
+    status_code=201,
     responses={404: {"model": ErrorBody}, **AUTH_ERRORS, **BODY_ERRORS},
-)  # fmt: skip
+)
 def waive(
     entry_id: str, body: WaiverIn, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
 ) -> WaiverOut:
@@ -64,15 +85,28 @@ def waive(
     The decision stays as it was decided; the waiver is recorded beside it with who and when."""
     waiver, decision = review.waive(session, entry_id, body, caller.name, model_version)
     session.commit()
-    return WaiverOut(action=body.action, reason=waiver.reason, waived_by=waiver.waived_by, waived_at=waiver.waived_at,
-                     recorded_by_key=caller.name, model_version=decision.model_version)  # fmt: skip
+    return WaiverOut(
+        action=body.action,
+        reason=waiver.reason,
+        waived_by=waiver.waived_by,
+        waived_at=waiver.waived_at,
+        recorded_by_key=caller.name,
+        model_version=decision.model_version,
+    )
 
 
 @router.post(
-    "/outcomes", response_model=OutcomeOut, status_code=201,
-    responses={200: {"model": OutcomeOut, "description": "Recorded before (an identical repeat)."},
-               404: {"model": ErrorBody}, 409: {"model": ErrorBody}, **AUTH_ERRORS, **BODY_ERRORS},
-)  # fmt: skip
+    "/outcomes",
+    response_model=OutcomeOut,
+    status_code=201,
+    responses={
+        200: {"model": OutcomeOut, "description": "Recorded before (an identical repeat)."},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+    },
+)
 def record_outcome(
     body: OutcomeIn, session: SessionDep, scorer: ScorerDep, caller: ReviewerKey, response: Response
 ) -> OutcomeOut:

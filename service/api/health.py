@@ -43,10 +43,15 @@ def model_info(scorer: ScorerDep, caller: AnyKey) -> ModelInfo:
     """Which model version serves, and how it did on its test window."""
     keep = ("data_sha256", "data_path", "rows_total", "rows_labelled", "valid_from", "test_from")
     return ModelInfo(
-        name=scorer.ref.name, version=scorer.ref.version, alias=scorer.ref.alias, run_id=scorer.ref.run_id,
-        features=scorer.pipeline.feature_names, metrics=scorer.metrics, source=scorer.source,
+        name=scorer.ref.name,
+        version=scorer.ref.version,
+        alias=scorer.ref.alias,
+        run_id=scorer.ref.run_id,
+        features=scorer.pipeline.feature_names,
+        metrics=scorer.metrics,
+        source=scorer.source,
         trained_on={k: v for k, v in scorer.params.items() if k in keep},
-    )  # fmt: skip
+    )
 
 
 @router.post("/v1/model/reload", response_model=ReloadOut, responses={502: {"model": ErrorBody}, **AUTH_ERRORS})
@@ -57,8 +62,9 @@ async def reload_model(request: Request, caller: AdminKey) -> JSONResponse:
     result = await run_in_threadpool(slot.reload)
     if result.error is not None:
         return JSONResponse({"detail": f"reload failed, still serving version {result.version}: {result.error}"}, 502)
-    return JSONResponse(ReloadOut(changed=result.changed, version=result.version,
-                                  previous_version=result.previous_version).model_dump())  # fmt: skip
+    return JSONResponse(
+        ReloadOut(changed=result.changed, version=result.version, previous_version=result.previous_version).model_dump()
+    )
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}, **AUTH_ERRORS})

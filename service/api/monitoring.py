@@ -11,8 +11,13 @@ router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
 
 def _out(report: DriftReport) -> DriftOut:
-    return DriftOut.model_validate({**report.__dict__, "flagged": [c.name for c in report.flagged],
-                                    "columns": [c.__dict__ for c in report.columns]})  # fmt: skip
+    return DriftOut.model_validate(
+        {
+            **report.__dict__,
+            "flagged": [c.name for c in report.flagged],
+            "columns": [c.__dict__ for c in report.columns],
+        }
+    )
 
 
 @router.get("/drift", response_model=DriftOut, responses=AUTH_ERRORS)

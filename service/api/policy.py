@@ -10,8 +10,14 @@ router = APIRouter(tags=["policy"])
 
 
 def _out(row: store.PolicyVersion) -> PolicyOut:
-    return PolicyOut(version=row.version, created_at=row.created_at, created_by=row.created_by, note=row.note,
-                     created_by_key=row.created_by_key, policy=row.document)  # fmt: skip
+    return PolicyOut(
+        version=row.version,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        note=row.note,
+        created_by_key=row.created_by_key,
+        policy=row.document,
+    )
 
 
 @router.get("/v1/policy", response_model=PolicyOut, responses=AUTH_ERRORS)
@@ -23,12 +29,10 @@ def policy_in_force(session: SessionDep, caller: ReviewerKey) -> PolicyOut:
     return _out(row)
 
 
-@router.put("/v1/policy", response_model=PolicyOut, status_code=201,
-            responses={**AUTH_ERRORS, **BODY_ERRORS})  # fmt: skip
+@router.put("/v1/policy", response_model=PolicyOut, status_code=201, responses={**AUTH_ERRORS, **BODY_ERRORS})
 def set_policy(body: PolicyIn, session: SessionDep, caller: AdminKey) -> PolicyOut:
     """Make a new policy version the one in force from the next request (admin). The version records the key
     that set it; `by` is kept beside it as given."""
-    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by or caller.name, body.note,
-                           caller.name)  # fmt: skip
+    row = store.add_policy(session, body.policy.model_dump(mode="json"), body.by or caller.name, body.note, caller.name)
     session.commit()
     return _out(row)

@@ -16,20 +16,43 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 FIRST = "$response.body#/decisions/0/entry_id"
 # what a client does next with a decision, for readers of the document and for stateful testing
 LINKS = {
-    "ReadDecision": {"operationId": "read_decision_v1_decisions__entry_id__get", "parameters": {"entry_id": FIRST},
-                     "description": "The record of the first decision."},
-    "WaiveDecision": {"operationId": "waive_v1_decisions__entry_id__waivers_post", "parameters": {"entry_id": FIRST},
-                      "description": "Override the first decision's action."},
-    "RecordOutcome": {"operationId": "record_outcome_v1_outcomes_post", "requestBody": {"entry_id": FIRST},
-                      "description": "Record what the inspection of the first entry found."},
-}  # fmt: skip
+    "ReadDecision": {
+        "operationId": "read_decision_v1_decisions__entry_id__get",
+        "parameters": {"entry_id": FIRST},
+        "description": "The record of the first decision.",
+    },
+    "WaiveDecision": {
+        "operationId": "waive_v1_decisions__entry_id__waivers_post",
+        "parameters": {"entry_id": FIRST},
+        "description": "Override the first decision's action.",
+    },
+    "RecordOutcome": {
+        "operationId": "record_outcome_v1_outcomes_post",
+        "requestBody": {"entry_id": FIRST},
+        "description": "Record what the inspection of the first entry found.",
+    },
+}
 
 
 def to_out(d: DecisionRecord, replayed: bool) -> DecisionOut:
     """The response body of a decision."""
-    fields = ("entry_id", "score", "risk_band", "action", "raw_score", "base_value", "expected_revenue", "ranking",
-              "policy_version", "selection", "selection_probability", "likely_violation",
-              "reasons", "decided_at", "request_id")  # fmt: skip
+    fields = (
+        "entry_id",
+        "score",
+        "risk_band",
+        "action",
+        "raw_score",
+        "base_value",
+        "expected_revenue",
+        "ranking",
+        "policy_version",
+        "selection",
+        "selection_probability",
+        "likely_violation",
+        "reasons",
+        "decided_at",
+        "request_id",
+    )
     return DecisionOut.model_validate(
         {
             **{f: getattr(d, f) for f in fields},
@@ -42,9 +65,16 @@ def to_out(d: DecisionRecord, replayed: bool) -> DecisionOut:
 @router.post(
     "/score",
     response_model=ScoreResponse,
-    responses={200: {"links": LINKS}, 400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody},
-               422: {"model": ErrorBody}, 503: {"model": ErrorBody}, **AUTH_ERRORS},
-)  # fmt: skip
+    responses={
+        200: {"links": LINKS},
+        400: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        413: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+        **AUTH_ERRORS,
+    },
+)
 def score(
     request: Request,
     body: ScoreRequest,

@@ -49,8 +49,9 @@ class DeskUser:
 
 
 def _cookie(response: Response, settings: Settings, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=DESK, secure=settings.cookie_secure, httponly=True,
-                        samesite="strict")  # fmt: skip
+    response.set_cookie(
+        name, value, max_age=max_age, path=DESK, secure=settings.cookie_secure, httponly=True, samesite="strict"
+    )
 
 
 def safe_next(path: str | None) -> str:
@@ -133,8 +134,9 @@ def _same_origin(request: Request) -> bool:
     return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
 
 
-def form_user(request: Request, user: Annotated[DeskUser, Depends(desk_user)],
-              csrf: Annotated[str, Form(max_length=128)] = "") -> DeskUser:  # fmt: skip
+def form_user(
+    request: Request, user: Annotated[DeskUser, Depends(desk_user)], csrf: Annotated[str, Form(max_length=128)] = ""
+) -> DeskUser:
     """The signed-in reviewer of a form POST whose CSRF token matches the session's."""
     if not _same_origin(request):
         raise Forbidden("this form was sent from another site")

@@ -71,14 +71,17 @@ def _nice_step(span: float) -> float:
     return raw
 
 
-def waterfall(contributions: list[dict[str, Any]], base_value: float, labels: dict[str, str], top: int = 12
-              ) -> Waterfall:  # fmt: skip
+def waterfall(
+    contributions: list[dict[str, Any]], base_value: float, labels: dict[str, str], top: int = 12
+) -> Waterfall:
     """The chart of `contributions` (a decision's, without the bias term): the `top` largest by size, the
     rest summed, from `base_value` to the margin."""
     ranked = sorted(contributions, key=lambda c: -abs(c["contribution"]))
     shown, rest = ranked[:top], ranked[top:]
-    steps = [("contribution", labels.get(c["feature"], c["feature"]), c["contribution"], _detail(c.get("value")))
-             for c in shown]  # fmt: skip
+    steps = [
+        ("contribution", labels.get(c["feature"], c["feature"]), c["contribution"], _detail(c.get("value")))
+        for c in shown
+    ]
     if rest:
         steps.append(("rest", f"{len(rest)} other features", sum(c["contribution"] for c in rest), "—"))
     bars = [Bar("base", "base value (average entry)", base_value, 0.0, base_value)]
@@ -103,8 +106,22 @@ def waterfall(contributions: list[dict[str, Any]], base_value: float, labels: di
         amount = _signed(b.value) if b.kind in ("contribution", "rest") else f"{b.value:.3f}".replace("-", "\u2212")
         lines = wrap(b.label)
         height = ROW_H + LINE_H * (len(lines) - 1)
-        drawn.append(Bar(b.kind, b.label, b.value, b.start, b.end, left, max(right - left, 1.0), y, amount, b.detail,
-                         lines, height))  # fmt: skip
+        drawn.append(
+            Bar(
+                b.kind,
+                b.label,
+                b.value,
+                b.start,
+                b.end,
+                left,
+                max(right - left, 1.0),
+                y,
+                amount,
+                b.detail,
+                lines,
+                height,
+            )
+        )
         y += height
     step = _nice_step(high - low)
     first = int(low // step) + 1

@@ -36,8 +36,12 @@ def account_history(contributions: list[dict[str, Any]]) -> list[dict[str, Any]]
     for entity in HISTORY_ENTITIES:
         stats = {h: by_name.get(f"{entity}_{h}") for h in HISTORY_FEATURES}
         if any(s is not None for s in stats.values()):
-            rows.append({"entity": account_label(entity),
-                         **{h: (s["input"] if s is not None else None) for h, s in stats.items()}})  # fmt: skip
+            rows.append(
+                {
+                    "entity": account_label(entity),
+                    **{h: (s["input"] if s is not None else None) for h, s in stats.items()},
+                }
+            )
     return rows
 
 
@@ -50,8 +54,9 @@ def _odds(margin: float) -> str:
 def _entry_context(request: Request, session: SessionDep, entry_id: str, version: int | None) -> dict[str, Any]:
     decision, others = review.decision_of(session, entry_id, version)
     contributions = decision.contributions
-    chart = waterfall(contributions, decision.base_value, {c["feature"]: feature_label(c["feature"])
-                                                           for c in contributions})  # fmt: skip
+    chart = waterfall(
+        contributions, decision.base_value, {c["feature"]: feature_label(c["feature"]) for c in contributions}
+    )
     view: RegistryView = request.app.state.registry_view
     run_url = None
     try:
@@ -62,19 +67,30 @@ def _entry_context(request: Request, session: SessionDep, entry_id: str, version
         log.warning("no run link for version %s: %s", decision.model_version, type(exc).__name__)
     waivers = store.waivers_of(session, decision.id)
     return {
-        "d": decision, "others": others, "chart": chart, "run_url": run_url, "waivers": waivers,
+        "d": decision,
+        "others": others,
+        "chart": chart,
+        "run_url": run_url,
+        "waivers": waivers,
         "effective": waivers[-1].action if waivers else decision.action,
-        "outcome": store.outcome_of(session, entry_id), "history": account_history(contributions),
+        "outcome": store.outcome_of(session, entry_id),
+        "history": account_history(contributions),
         # what the signals point to, however weakly: shown on request where no pattern was named
         "signal": None if decision.likely_violation else patterns.strongest(contributions, minimum=0.0),
         "min_evidence": patterns.MIN_EVIDENCE,
-        "raw_probability": 1 / (1 + math.exp(-decision.raw_score)), "odds": _odds(decision.raw_score),
-        "fields": filed_fields(decision.entry), "sent": json.dumps(decision.entry, indent=1, ensure_ascii=False),
+        "raw_probability": 1 / (1 + math.exp(-decision.raw_score)),
+        "odds": _odds(decision.raw_score),
+        "fields": filed_fields(decision.entry),
+        "sent": json.dumps(decision.entry, indent=1, ensure_ascii=False),
         "rules": [r for r in decision.reasons if r.get("effect") == "rule"],
         "reasons": [r for r in decision.reasons if r.get("effect") != "rule"],
-        "selected_by": list(SelectedBy), "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
-        "saved": request.query_params.get("saved"), "errors": {}, "form": {}, "which_form": None,
-    }  # fmt: skip
+        "selected_by": list(SelectedBy),
+        "now": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        "saved": request.query_params.get("saved"),
+        "errors": {},
+        "form": {},
+        "which_form": None,
+    }
 
 
 def _missing(request: Request, user: UserDep, exc: Exception) -> HTMLResponse:
@@ -83,8 +99,9 @@ def _missing(request: Request, user: UserDep, exc: Exception) -> HTMLResponse:
 
 # entry ids may hold "/" (features/schema.py PartyId), hence the path converters
 @router.get("/entries/{entry_id:path}")
-def entry_page(request: Request, session: SessionDep, user: UserDep, entry_id: str,
-               version: int | None = None) -> HTMLResponse:  # fmt: skip
+def entry_page(
+    request: Request, session: SessionDep, user: UserDep, entry_id: str, version: int | None = None
+) -> HTMLResponse:
     try:
         context = _entry_context(request, session, entry_id, version)
     except review.NoSuchDecision as exc:
@@ -96,21 +113,40 @@ def _errors_of(exc: ValidationError) -> dict[str, str]:
     return {str(e["loc"][0]) if e["loc"] else "form": e["msg"].removeprefix("Value error, ") for e in exc.errors()}
 
 
-def _refuse(request: Request, session: SessionDep, user: UserDep, entry_id: str, version: int | None,
-            which: str, errors: dict[str, str], form: dict[str, Any], status: int) -> HTMLResponse:  # fmt: skip
+def _refuse(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    entry_id: str,
+    version: int | None,
+    which: str,
+    errors: dict[str, str],
+    form: dict[str, Any],
+    status: int,
+) -> HTMLResponse:
     context = _entry_context(request, session, entry_id, version)
     context |= {"errors": errors, "form": form, "which_form": which, "saved": None}
     return render(request, "entry.html", {"user": user, **context}, status)
 
 
 @router.post("/entries/{entry_id:path}/outcome")
-async def record_outcome(request: Request, session: SessionDep, scorer: ScorerDep, user: FormUserDep,
-                         entry_id: str, version: int | None = None) -> Response:  # fmt: skip
+async def record_outcome(
+    request: Request,
+    session: SessionDep,
+    scorer: ScorerDep,
+    user: FormUserDep,
+    entry_id: str,
+    version: int | None = None,
+) -> Response:
     """The outcome form: recorded by `outcomes.record`, exactly as POST /v1/outcomes records it."""
     form = await request.form()
-    given = {"inspected_at": str(form.get("inspected_at", "")), "violation_types": form.getlist("violation_types"),
-             "revenue_recovered": str(form.get("revenue_recovered", "") or "0"),
-             "selected_by": str(form.get("selected_by", "")), "note": str(form.get("note", ""))}  # fmt: skip
+    given = {
+        "inspected_at": str(form.get("inspected_at", "")),
+        "violation_types": form.getlist("violation_types"),
+        "revenue_recovered": str(form.get("revenue_recovered", "") or "0"),
+        "selected_by": str(form.get("selected_by", "")),
+        "note": str(form.get("note", "")),
+    }
 
     def record() -> Response:
         try:
@@ -133,9 +169,16 @@ async def record_outcome(request: Request, session: SessionDep, scorer: ScorerDe
 
 
 @router.post("/entries/{entry_id:path}/waiver")
-def waive(request: Request, session: SessionDep, user: FormUserDep, entry_id: str,
-          action: Annotated[str, Form(max_length=64)] = "", reason: Annotated[str, Form(max_length=4000)] = "",
-          by: Annotated[str, Form(max_length=256)] = "", version: int | None = None) -> Response:  # fmt: skip
+def waive(
+    request: Request,
+    session: SessionDep,
+    user: FormUserDep,
+    entry_id: str,
+    action: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+    by: Annotated[str, Form(max_length=256)] = "",
+    version: int | None = None,
+) -> Response:
     """The waiver form: recorded by `review.waive`, exactly as POST /v1/decisions/{id}/waivers records it."""
     given = {"action": action, "reason": reason, "by": by}
     try:

@@ -53,9 +53,13 @@ def sign_in_form(request: Request, next: str = DESK) -> HTMLResponse:
 
 
 @router.post("/sign-in")
-def sign_in(request: Request, session: SessionDep, key: Annotated[str, Form(max_length=256)] = "",
-            csrf: Annotated[str, Form(max_length=128)] = "", next: Annotated[str, Form(max_length=2000)] = DESK,
-            ) -> Response:  # fmt: skip
+def sign_in(
+    request: Request,
+    session: SessionDep,
+    key: Annotated[str, Form(max_length=256)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=2000)] = DESK,
+) -> Response:
     auth.check_sign_in_token(request, csrf)
     response = see_other(auth.safe_next(next))
     user = auth.start_session(request, response, session, key)
@@ -122,9 +126,13 @@ def queue_filter(params: dict[str, str]) -> tuple[desk.QueueFilter, dict[str, st
         errors["until"] = "before the start date"
     where = desk.QueueFilter(
         actions=(action,) if action and "action" not in errors else (),
-        risk_band=band or None, since=since, until=until + timedelta(days=1) if until else None,
-        port_of_entry=port or None, importer_id=importer or None, likely_violation=violation or None,
-    )  # fmt: skip
+        risk_band=band or None,
+        since=since,
+        until=until + timedelta(days=1) if until else None,
+        port_of_entry=port or None,
+        importer_id=importer or None,
+        likely_violation=violation or None,
+    )
     return where, errors
 
 
@@ -132,8 +140,10 @@ def queue_filter(params: dict[str, str]) -> tuple[desk.QueueFilter, dict[str, st
 def queue_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
     params = dict(request.query_params)
     where, errors = queue_filter(params)
-    after, before = _cursor(params.get("after", ""), "after", errors), _cursor(params.get("before", ""), "before",
-                                                                                errors)  # fmt: skip
+    after, before = (
+        _cursor(params.get("after", ""), "after", errors),
+        _cursor(params.get("before", ""), "before", errors),
+    )
     if errors:
         context = {"user": user, "nav": "queue", "params": params, "errors": errors, "page": None, "patterns": NAMEABLE}
         return render(request, "queue.html", context, 422)
@@ -143,11 +153,24 @@ def queue_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResp
     def link(**cursor: str) -> str:
         return str(request.url.replace_query_params(**kept, **cursor))
 
-    pages = {"newer": link(before=f"{page.newer[0]!r}:{page.newer[1]}") if page.newer else None,
-             "older": link(after=f"{page.older[0]!r}:{page.older[1]}") if page.older else None,
-             "first": link() if page.newer else None}  # fmt: skip
-    return render(request, "queue.html", {"user": user, "nav": "queue", "params": params, "errors": {}, "page": page,
-                                           "pages": pages, "patterns": NAMEABLE})  # fmt: skip
+    pages = {
+        "newer": link(before=f"{page.newer[0]!r}:{page.newer[1]}") if page.newer else None,
+        "older": link(after=f"{page.older[0]!r}:{page.older[1]}") if page.older else None,
+        "first": link() if page.newer else None,
+    }
+    return render(
+        request,
+        "queue.html",
+        {
+            "user": user,
+            "nav": "queue",
+            "params": params,
+            "errors": {},
+            "page": page,
+            "pages": pages,
+            "patterns": NAMEABLE,
+        },
+    )
 
 
 # ---- the model ------------------------------------------------------------------------------------------------
@@ -163,12 +186,22 @@ def model_page(request: Request, session: SessionDep, scorer: ScorerDep, user: U
     except Exception as exc:  # the rest of the page stands while the registry is unreachable
         registry_error = f"the model registry is unreachable ({type(exc).__name__})"
     history = {alias: store.alias_history(session, view.name, alias) for alias in (CHAMPION, CHALLENGER)}
-    return render(request, "model.html", {
-        "user": user, "nav": "model", "cards": [(c, view.run_url(c.run_id, c.experiment_id)) for c in cards],
-        "registry_error": registry_error, "history": history, "key_metrics": KEY_METRICS,
-        "promotion_metric": PROMOTION_METRIC, "serving": scorer.ref, "drift": monitor.latest(scorer),
-        "next_round": monitor.next_round(),
-    })  # fmt: skip
+    return render(
+        request,
+        "model.html",
+        {
+            "user": user,
+            "nav": "model",
+            "cards": [(c, view.run_url(c.run_id, c.experiment_id)) for c in cards],
+            "registry_error": registry_error,
+            "history": history,
+            "key_metrics": KEY_METRICS,
+            "promotion_metric": PROMOTION_METRIC,
+            "serving": scorer.ref,
+            "drift": monitor.latest(scorer),
+            "next_round": monitor.next_round(),
+        },
+    )
 
 
 @router.get("/models/{version}/report")

@@ -19,8 +19,9 @@ from features.schema import Violation
 def entry_path(entry_id: str, version: int | None = None, saved: str | None = None) -> str:
     """An entry's page. The id is one path segment whatever it holds: "/" is encoded, so that an id such as
     `P1/../Q1` cannot be read by a browser as dot segments and resolved to another entry's page."""
-    query = "&".join(q for q in (f"version={version}" if version is not None else "", f"saved={saved}" if saved else "")
-                     if q)  # fmt: skip
+    query = "&".join(
+        q for q in (f"version={version}" if version is not None else "", f"saved={saved}" if saved else "") if q
+    )
     return f"/desk/entries/{quote(entry_id, safe='')}" + (f"?{query}" if query else "")
 
 

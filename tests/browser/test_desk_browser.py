@@ -176,7 +176,8 @@ def test_long_feature_names_are_drawn_whole_inside_the_chart(live: LiveServer, p
     page.get_by_role("button", name="Sign in").click()
     labels = page.locator("#waterfall text.name").evaluate_all(
         "ts => ts.map(t => [t.querySelector('title').textContent, [...t.querySelectorAll('tspan')].map(s => "
-        "s.textContent)])")  # fmt: skip
+        "s.textContent)])"
+    )
     assert any(len(lines) == 2 for _, lines in labels), labels  # the longest names wrap onto a second line
     for label, lines in labels:  # and are drawn whole, the full name in the tooltip
         assert " ".join(lines) == label or (len(label) > 80 and lines[-1].endswith("…")), (label, lines)
@@ -209,8 +210,10 @@ def test_a_waiver_posted_from_the_page_of_an_id_with_dot_segments_lands_on_that_
     tag = f"{datetime.now():%H%M%S%f}"
     importer = f"IMP-DOTS-{tag}"
     tricky, other = f"P{tag}/../Q{tag}", f"Q{tag}"
-    entries = [entry_json(history, 940) | {"entry_id": tricky, "importer_id": importer},
-               entry_json(history, 941) | {"entry_id": other, "importer_id": importer}]  # fmt: skip
+    entries = [
+        entry_json(history, 940) | {"entry_id": tricky, "importer_id": importer},
+        entry_json(history, 941) | {"entry_id": other, "importer_id": importer},
+    ]
     with live.client(Role.SCORER) as api:
         assert api.post("/v1/score", json={"entries": entries}).status_code == 200
 

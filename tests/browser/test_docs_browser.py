@@ -32,8 +32,9 @@ def _offline(page: Page, live: LiveServer) -> tuple[list[str], list[str]]:
     return elsewhere, errors
 
 
-def test_docs_render_every_operation_with_nothing_fetched_from_elsewhere(live: LiveServer, page: Page,
-                                                                         database_url: str) -> None:  # fmt: skip
+def test_docs_render_every_operation_with_nothing_fetched_from_elsewhere(
+    live: LiveServer, page: Page, database_url: str
+) -> None:
     elsewhere, errors = _offline(page, live)
     page.goto(f"{live.url}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("shipment-targeting")

@@ -26,8 +26,9 @@ def _score(live: LiveServer, entries: list[dict[str, object]]) -> dict[str, dict
     return {d["entry_id"]: d for d in answer.json()["decisions"]}
 
 
-def test_released_entries_name_no_pattern_unless_the_reviewer_asks(live: LiveServer, page: Page,
-                                                                   history: pd.DataFrame) -> None:  # fmt: skip
+def test_released_entries_name_no_pattern_unless_the_reviewer_asks(
+    live: LiveServer, page: Page, history: pd.DataFrame
+) -> None:
     importer = f"IMP-PATTERN-{datetime.now():%H%M%S%f}"
     decided = _score(live, [entry_json(history, i) | {"importer_id": importer} for i in range(1000, 1040)])
     released = [d for d in decided.values() if d["action"] == "release"]
@@ -54,13 +55,22 @@ def test_released_entries_name_no_pattern_unless_the_reviewer_asks(live: LiveSer
         expect(signals).to_contain_text("log-odds from its signals", use_inner_text=True)
 
 
-def test_the_entry_is_recorded_as_sent_and_shown_in_peoples_units(live: LiveServer, page: Page,
-                                                                  history: pd.DataFrame) -> None:  # fmt: skip
+def test_the_entry_is_recorded_as_sent_and_shown_in_peoples_units(
+    live: LiveServer, page: Page, history: pd.DataFrame
+) -> None:
     sent = entry_json(history, 1100) | {
-        "hts_code": "7317.00.5503", "country_of_origin": "cn", "declared_value_usd": 3800, "quantity": 59,
-        "quantity_unit": "KG", "gross_weight_kg": 61.5, "related_party": False, "adcvd_case_no": None,
-        "entry_type": "01", "mode_of_transport": "11", "filed_at": "2025-03-14T09:30:00Z",
-    }  # fmt: skip
+        "hts_code": "7317.00.5503",
+        "country_of_origin": "cn",
+        "declared_value_usd": 3800,
+        "quantity": 59,
+        "quantity_unit": "KG",
+        "gross_weight_kg": 61.5,
+        "related_party": False,
+        "adcvd_case_no": None,
+        "entry_type": "01",
+        "mode_of_transport": "11",
+        "filed_at": "2025-03-14T09:30:00Z",
+    }
     _score(live, [sent])
     with live.client(Role.REVIEWER) as api:
         recorded = api.get(f"/v1/decisions/{sent['entry_id']}").json()["entry"]
@@ -97,8 +107,10 @@ def test_the_queue_at_1280_px_keeps_badges_and_ids_on_one_line_and_answers_keys_
     live: LiveServer, page: Page, history: pd.DataFrame
 ) -> None:
     importer = f"IMP-LAYOUT-WITH-A-LONG-HYPHENATED-NAME-{datetime.now():%H%M%S%f}"
-    entries = [entry_json(history, i) | {"importer_id": importer, "entry_id": f"ABC-{i}-{datetime.now():%H%M%S%f}-X"}
-               for i in range(1200, 1215)]  # fmt: skip
+    entries = [
+        entry_json(history, i) | {"importer_id": importer, "entry_id": f"ABC-{i}-{datetime.now():%H%M%S%f}-X"}
+        for i in range(1200, 1215)
+    ]
     decided = _score(live, entries)
     sign_in(page, live.url, live.keys[Role.REVIEWER], f"/desk/queue?importer={importer}")
     assert page.evaluate("window.innerWidth") == 1280
@@ -145,5 +157,9 @@ def test_the_entry_page_shows_the_calibration_step_the_axis_and_an_empty_officer
     expect(step).to_contain_text(f"maps it to the score {float(decision['score']):.3f}")  # type: ignore[arg-type]
     expect(page.locator("#wf-axis")).to_contain_text("log-odds")
     expect(page.get_by_label("Officer")).to_have_value("")  # who waives is typed by the officer, not the key's name
-    assert page.locator("#waterfall text.name tspan").evaluate_all("ts => ts.filter(t => t.textContent.endsWith('…'))"
-                                                                   ".length") == 0  # fmt: skip
+    assert (
+        page.locator("#waterfall text.name tspan").evaluate_all(
+            "ts => ts.filter(t => t.textContent.endsWith('…')).length"
+        )
+        == 0
+    )

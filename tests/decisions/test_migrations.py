@@ -120,15 +120,19 @@ DECISION_AT_0002 = text(
 
 def test_upgrade_to_the_desk_fills_the_queue_columns_of_earlier_decisions(engine: Engine) -> None:
     migrate.upgrade(engine, "0002")
-    contributions = [{"feature": "unit_value_to_reference", "value": 0.1, "input": 0.1, "contribution": 0.8},
-                     {"feature": "round_value", "value": 1, "input": 1.0, "contribution": 0.3},
-                     {"feature": "country_of_origin", "value": "VN", "input": 3.0, "contribution": -0.2}]  # fmt: skip
+    contributions = [
+        {"feature": "unit_value_to_reference", "value": 0.1, "input": 0.1, "contribution": 0.8},
+        {"feature": "round_value", "value": 1, "input": 1.0, "contribution": 0.3},
+        {"feature": "country_of_origin", "value": "VN", "input": 3.0, "contribution": -0.2},
+    ]
     with engine.begin() as conn:
         conn.execute(text(ROWS["policies"]))
         for id_, importer, port, contribs in [(7, "12-3456789AB", "2704", contributions), (8, "IMP-2", "1001", [])]:
             entry = {"entry_id": f"E-{id_}", "importer_id": importer, "port_of_entry": port}
-            conn.execute(DECISION_AT_0002, {"id": id_, "entry_id": f"E-{id_}", "entry": json.dumps(entry),
-                                            "contributions": json.dumps(contribs)})  # fmt: skip
+            conn.execute(
+                DECISION_AT_0002,
+                {"id": id_, "entry_id": f"E-{id_}", "entry": json.dumps(entry), "contributions": json.dumps(contribs)},
+            )
     migrate.upgrade(engine)
     query = text("SELECT id, importer_id, port_of_entry, likely_violation FROM decisions ORDER BY id")
     with engine.connect() as conn:

@@ -16,10 +16,21 @@ def _c(feature: str, contribution: float, given: float | None = None) -> dict[st
 
 
 def test_the_pattern_with_the_most_evidence_wins() -> None:
-    assert likely_violation([_c("unit_value_to_reference", 0.9), _c("desc_brand_word", 0.3),
-                             _c("marketplace", 0.3)], LANE) == "counterfeit"  # fmt: skip
-    assert likely_violation([_c("origin_differs_from_export", 0.2), _c("hts_heading+country_of_origin_violation_rate",
-                             0.6), _c("round_value", 0.7)], LANE) == "transshipment"  # fmt: skip
+    assert (
+        likely_violation([_c("unit_value_to_reference", 0.9), _c("desc_brand_word", 0.3), _c("marketplace", 0.3)], LANE)
+        == "counterfeit"
+    )
+    assert (
+        likely_violation(
+            [
+                _c("origin_differs_from_export", 0.2),
+                _c("hts_heading+country_of_origin_violation_rate", 0.6),
+                _c("round_value", 0.7),
+            ],
+            LANE,
+        )
+        == "transshipment"
+    )
     assert likely_violation([_c("desc_hts_mismatch", 0.8), _c("unit_value", 0.1)], LANE) == "misclassification"
 
 
@@ -48,8 +59,12 @@ def test_a_low_price_points_to_counterfeit_with_a_brand_or_on_a_de_minimis_parce
 
 
 def test_the_nameable_patterns_are_those_some_feature_signals() -> None:
-    assert NAMEABLE == (Violation.UNDERVALUATION, Violation.TRANSSHIPMENT, Violation.COUNTERFEIT,
-                        Violation.MISCLASSIFICATION)  # fmt: skip
+    assert NAMEABLE == (
+        Violation.UNDERVALUATION,
+        Violation.TRANSSHIPMENT,
+        Violation.COUNTERFEIT,
+        Violation.MISCLASSIFICATION,
+    )
     assert SIGNALS["seller_id_violation_rate"] is Violation.COUNTERFEIT
     assert SIGNALS["hts_heading+country_of_origin_prior_violations"] is Violation.TRANSSHIPMENT
     assert "importer_id_violation_rate" not in SIGNALS  # an importer's record points to no one pattern

@@ -25,8 +25,12 @@ NO_SAMPLE = Exploration(rate=0.0)
 def test_probability_thresholds_choose_the_action() -> None:
     policy = Policy(exploration=NO_SAMPLE)
     assert [policy.decide(s, None).action for s in (0.01, 0.05, 0.2, 0.4, 0.9)] == [
-        Action.RELEASE, Action.DOCUMENT_REVIEW, Action.NON_INTRUSIVE_EXAM, Action.PHYSICAL_EXAM, Action.PHYSICAL_EXAM,
-    ]  # fmt: skip
+        Action.RELEASE,
+        Action.DOCUMENT_REVIEW,
+        Action.NON_INTRUSIVE_EXAM,
+        Action.PHYSICAL_EXAM,
+        Action.PHYSICAL_EXAM,
+    ]
     assert policy.decide(0.9, 1e6).objective is Objective.PROBABILITY  # ranks by probability unless told otherwise
 
 
@@ -48,7 +52,10 @@ def test_random_sample_marks_its_picks_and_their_probability() -> None:
     assert policy.decide(0.001, None, "86", u=0.005).selection is None  # that stratum samples at 0.2 %
     by_model = policy.decide(0.3, None, "01", u=0.5)
     assert (by_model.action, by_model.selection, by_model.selection_probability) == (
-        Action.NON_INTRUSIVE_EXAM, "model", 1.0)  # fmt: skip
+        Action.NON_INTRUSIVE_EXAM,
+        "model",
+        1.0,
+    )
     both = policy.decide(0.3, None, "01", u=0.005)  # stays marked random, so the sample remains unbiased
     assert (both.action, both.selection) == (Action.PHYSICAL_EXAM, "random")
 
@@ -87,25 +94,33 @@ def test_thresholds_and_policy_files_are_checked(tmp_path: Path) -> None:
         ProbabilityThresholds(physical_exam=1.5)
     bad = tmp_path / "policy.yaml"
     bad.write_text("objective: probability\nexploration: {rate: 0.01, colour: red}\n")
-    out = subprocess.run([TARGETING, "policy", "apply", str(bad)], capture_output=True, text=True,
-                         env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})  # fmt: skip
+    out = subprocess.run(
+        [TARGETING, "policy", "apply", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"},
+    )
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "exploration.colour" in out.stderr
 
 
 @pytest.mark.slow
-def test_decisions_record_the_policy_version_in_force(client: httpx.Client, live, history: pd.DataFrame,
-                                                      tmp_path: Path) -> None:  # fmt: skip  # noqa: ANN001
+def test_decisions_record_the_policy_version_in_force(
+    client: httpx.Client, live, history: pd.DataFrame, tmp_path: Path
+) -> None:  # noqa: ANN001
     first = client.post("/v1/score", json={"entries": [entry_json(history, 6000)]}).json()["decisions"][0]
     before = client.get("/v1/policy").json()
     assert first["policy_version"] == before["version"]
     assert first["selection"] in (None, "model", "random") and 0 < first["selection_probability"] <= 1
     stricter = tmp_path / "strict.yaml"
-    stricter.write_text("probability: {document_review: 0.0001, non_intrusive_exam: 0.0002, physical_exam: 0.0003}\n"
-                        "exploration: {rate: 0.0}\n")  # fmt: skip
+    stricter.write_text(
+        "probability: {document_review: 0.0001, non_intrusive_exam: 0.0002, physical_exam: 0.0003}\n"
+        "exploration: {rate: 0.0}\n"
+    )
     env = {**os.environ, "DATABASE_URL": live.settings.database_url}
     note = f"test {uuid.uuid4().hex[:6]}"
-    applied = subprocess.run([TARGETING, "policy", "apply", str(stricter), "--note", note], capture_output=True,
-                             text=True, env=env)  # fmt: skip
+    applied = subprocess.run(
+        [TARGETING, "policy", "apply", str(stricter), "--note", note], capture_output=True, text=True, env=env
+    )
     assert applied.returncode == 0, applied.stderr
     now = client.get("/v1/policy").json()
     assert now["version"] == before["version"] + 1 and now["note"] == note
@@ -135,8 +150,11 @@ def test_lanes_from_capacity_hold_their_shares_on_generated_traffic(scorer, hist
     recent, later = scores[order[: len(scores) // 2]], scores[order[len(scores) // 2 :]]
     lanes = policy.capacity.thresholds(recent)  # the recent distribution sets the thresholds
     actions = pd.Series([policy.decide(s, None, lanes=lanes).action for s in later]).value_counts(normalize=True)
-    for action, share in ((Action.PHYSICAL_EXAM, 0.01), (Action.NON_INTRUSIVE_EXAM, 0.03),
-                          (Action.DOCUMENT_REVIEW, 0.05)):  # fmt: skip
+    for action, share in (
+        (Action.PHYSICAL_EXAM, 0.01),
+        (Action.NON_INTRUSIVE_EXAM, 0.03),
+        (Action.DOCUMENT_REVIEW, 0.05),
+    ):
         assert abs(actions.get(action, 0.0) - share) < 0.35 * share + 0.002, (action, actions.get(action))
     assert policy.decide(0.99, None).action is Action.PHYSICAL_EXAM  # no lanes yet: the fixed thresholds apply
     with pytest.raises(ValidationError, match="more than all entries"):
@@ -156,35 +174,73 @@ def test_rules_are_checked_when_the_policy_is_loaded() -> None:
 
 
 def test_a_rule_hit_sets_a_minimum_lane() -> None:
-    policy = Policy.model_validate({"exploration": {"rate": 0.0}, "rules": [
-        {"name": "new-importer-high-value", "when": {"importer_id_first_time": 1, "declared_value_usd": {">": 50000}},
-         "min_action": "non_intrusive_exam", "reason": "first-time importer declaring over $50,000"},
-        {"name": "forced-labour", "watchlist": "manufacturers", "min_action": "physical_exam",
-         "reason": "manufacturer on the forced-labour entity list"},
-    ]})  # fmt: skip
+    policy = Policy.model_validate(
+        {
+            "exploration": {"rate": 0.0},
+            "rules": [
+                {
+                    "name": "new-importer-high-value",
+                    "when": {"importer_id_first_time": 1, "declared_value_usd": {">": 50000}},
+                    "min_action": "non_intrusive_exam",
+                    "reason": "first-time importer declaring over $50,000",
+                },
+                {
+                    "name": "forced-labour",
+                    "watchlist": "manufacturers",
+                    "min_action": "physical_exam",
+                    "reason": "manufacturer on the forced-labour entity list",
+                },
+            ],
+        }
+    )
     values = {"importer_id_first_time": 1.0, "declared_value_usd": 80000.0, "manufacturer_id": "CNXXX"}
     hits = [r.name for r in policy.rules if r.holds(values, set())]
     assert hits == ["new-importer-high-value"]
     outcome = policy.decide(0.001, None, floor=policy.rules[0].min_action)
     assert (outcome.action, outcome.selection, outcome.selection_probability) == (
-        Action.NON_INTRUSIVE_EXAM, "rule", 1.0)  # fmt: skip
+        Action.NON_INTRUSIVE_EXAM,
+        "rule",
+        1.0,
+    )
     assert [r.name for r in policy.rules if r.holds(values, {("manufacturers", "CNXXX")})] == [
-        "new-importer-high-value", "forced-labour"]  # fmt: skip
+        "new-importer-high-value",
+        "forced-labour",
+    ]
     assert not policy.rules[0].holds({**values, "declared_value_usd": 10.0}, set())
 
 
 def test_a_rule_whose_sides_cannot_be_compared_does_not_hold_and_never_raises() -> None:
     # what a fuzzer's policy did to every score: a text operand against a number, a number `in` a text
-    policy = Policy.model_validate({"rules": [
-        {"name": "text-above", "when": {"declared_value_usd": {">": "abc"}}, "min_action": "physical_exam",
-         "reason": "compares a number with text"},
-        {"name": "number-in-text", "when": {"declared_value_usd": {"in": "1000"}}, "min_action": "physical_exam",
-         "reason": "looks for a number in text"},
-        {"name": "text-below-number", "when": {"country_of_origin": {"<": 5}}, "min_action": "physical_exam",
-         "reason": "orders text against a number"},
-        {"name": "origin-in-list", "when": {"country_of_origin": {"in": ["CN", "HK"]}}, "min_action": "document_review",
-         "reason": "origin on the list"},
-    ]})  # fmt: skip
+    policy = Policy.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "text-above",
+                    "when": {"declared_value_usd": {">": "abc"}},
+                    "min_action": "physical_exam",
+                    "reason": "compares a number with text",
+                },
+                {
+                    "name": "number-in-text",
+                    "when": {"declared_value_usd": {"in": "1000"}},
+                    "min_action": "physical_exam",
+                    "reason": "looks for a number in text",
+                },
+                {
+                    "name": "text-below-number",
+                    "when": {"country_of_origin": {"<": 5}},
+                    "min_action": "physical_exam",
+                    "reason": "orders text against a number",
+                },
+                {
+                    "name": "origin-in-list",
+                    "when": {"country_of_origin": {"in": ["CN", "HK"]}},
+                    "min_action": "document_review",
+                    "reason": "origin on the list",
+                },
+            ]
+        }
+    )
     values = {"declared_value_usd": 1000.0, "country_of_origin": "CN"}
     assert [r.name for r in policy.rules if r.holds(values, set())] == ["origin-in-list"]
 
@@ -210,8 +266,13 @@ def test_a_watchlisted_manufacturer_is_examined_with_the_rule_as_reason(
     assert subprocess.run([TARGETING, "policy", "apply", str(policy)], env=env, capture_output=True).returncode == 0
     decided = client.post("/v1/score", json={"entries": [entry]}).json()["decisions"][0]
     assert decided["action"] == "physical_exam" and decided["selection"] in ("rule", "model")
-    rule = {"feature": "rule:forced-labour", "value": None, "contribution": 0.0, "effect": "rule",
-            "sentence": "manufacturer on the forced-labour entity list"}  # fmt: skip
+    rule = {
+        "feature": "rule:forced-labour",
+        "value": None,
+        "contribution": 0.0,
+        "effect": "rule",
+        "sentence": "manufacturer on the forced-labour entity list",
+    }
     assert decided["reasons"][0] == rule
     unlisted = next(i for i in range(6101, 7000) if history.loc[i, "manufacturer_id"] != mid)
     other = client.post("/v1/score", json={"entries": [entry_json(history, unlisted)]}).json()["decisions"][0]

@@ -79,7 +79,9 @@ def test_model_inputs_equal_the_pipeline(fitted: FeaturePipeline, entries: list[
     counts = batch_counts(frame, SPEC)
     expected = fitted.transform(frame, counts).to_numpy(dtype=float)
     online = OnlineFeatures(fitted)
-    batch = online.batch(online.rows([e.model_dump(mode="json") for e in chosen]),
-                         {c: counts[c].to_numpy(dtype=float) for c in counts.columns})  # fmt: skip
+    batch = online.batch(
+        online.rows([e.model_dump(mode="json") for e in chosen]),
+        {c: counts[c].to_numpy(dtype=float) for c in counts.columns},
+    )
     assert batch.x.shape == expected.shape
     assert _equal(batch.x, expected)

@@ -37,12 +37,14 @@ def traffic(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Model inputs and scores of generated traffic; the keyword arguments plant a shift."""
     rng = np.random.default_rng(seed)
-    x = pd.DataFrame({
-        "declared_value": rng.lognormal(6.0, 1.0, n) * value_scale,
-        "weight_kg": rng.lognormal(3.0, 0.8, n),
-        "first_time": (rng.random(n) < 0.3).astype(float),
-        "origin": rng.choice(len(origins), n, p=origins).astype(float),
-    })  # fmt: skip
+    x = pd.DataFrame(
+        {
+            "declared_value": rng.lognormal(6.0, 1.0, n) * value_scale,
+            "weight_kg": rng.lognormal(3.0, 0.8, n),
+            "first_time": (rng.random(n) < 0.3).astype(float),
+            "origin": rng.choice(len(origins), n, p=origins).astype(float),
+        }
+    )
     return x, rng.beta(2.0, score_b, n)
 
 
@@ -210,8 +212,9 @@ def test_a_trained_model_carries_its_test_window_reference(history_file: Path, m
     version = register("with-reference", fitted.parts)
     loaded = load_model("models:/with-reference@champion")
     assert loaded.reference == ref
-    digests = json.loads(MlflowClient(mlflow_uri, mlflow_uri).get_model_version("with-reference", str(version))
-                         .tags[ARTIFACT_DIGESTS])  # fmt: skip
+    digests = json.loads(
+        MlflowClient(mlflow_uri, mlflow_uri).get_model_version("with-reference", str(version)).tags[ARTIFACT_DIGESTS]
+    )
     assert REFERENCE_FILE in digests  # the server checks it like the booster before loading
 
     # a version saved before drift monitoring: no reference.json, and it loads and scores all the same

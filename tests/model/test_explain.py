@@ -25,8 +25,9 @@ def scored(scorer: Scorer, history: pd.DataFrame) -> tuple[pd.DataFrame, Batch, 
     pick = np.random.default_rng(5).choice(len(rows), 300, replace=False)
     rows, counts = rows.iloc[pick].reset_index(drop=True), counts.iloc[pick].reset_index(drop=True)
     x = scorer.pipeline.transform(rows, counts).to_numpy()
-    batch = scorer.features.batch(scorer.features.rows(entry_payloads(rows)),
-                                  {c: counts[c].to_numpy(dtype=float) for c in counts.columns})  # fmt: skip
+    batch = scorer.features.batch(
+        scorer.features.rows(entry_payloads(rows)), {c: counts[c].to_numpy(dtype=float) for c in counts.columns}
+    )
     assert np.array_equal(batch.x, x, equal_nan=True)  # serving builds what training built
     return rows, batch, x, scorer.score(batch, top=5)
 
@@ -80,8 +81,9 @@ def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple)
     rows, batch, x, _ = scored
     names = scorer.pipeline.feature_names
     shown = scorer.explainer.display_values(batch, missing_as_none(x))
-    say = {f: [scorer.explainer.sentence(j, batch, i, shown[i][j]) for i in range(len(rows))]
-           for j, f in enumerate(names)}  # fmt: skip
+    say = {
+        f: [scorer.explainer.sentence(j, batch, i, shown[i][j]) for i in range(len(rows))] for j, f in enumerate(names)
+    }
     ratio = names.index("unit_value_to_reference")
     for i, s in enumerate(say["unit_value_to_reference"]):
         assert s.startswith(f"declared value per unit is {x[i, ratio]:.0%} of the usual ")
@@ -99,8 +101,11 @@ def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple)
     assert flagged
     for i, s in flagged:  # which heading the description names, and the declared one
         declared = str(rows.loc[i, "hts_code"])[:4]
-        assert re.fullmatch(rf'the description \(".+"\) names goods of HTS heading \d{{4}}( or \d{{4}})*, not the '
-                            rf"declared heading {declared}", s), s  # fmt: skip
+        assert re.fullmatch(
+            rf'the description \(".+"\) names goods of HTS heading \d{{4}}( or \d{{4}})*, not the '
+            rf"declared heading {declared}",
+            s,
+        ), s
     first = [s for s in say["importer_id_first_time"] if s.startswith("first entry")]
     assert len(first) == int(np.nansum(x[:, names.index("importer_id_first_time")]))
     assert all(s.startswith("country of origin is ") for s in say["country_of_origin"])

@@ -27,9 +27,19 @@ ENTRIES = 10_000
 CARDINALITY = [3, 12, 40, 150]
 CATEGORICAL = list(range(len(CARDINALITY)))
 N_FEATURES = 10
-BASE = {"num_leaves": 15, "learning_rate": 0.1, "min_data_in_leaf": 10, "max_cat_to_onehot": 4,
-        "min_data_per_group": 5, "cat_smooth": 1.0, "cat_l2": 1.0, "verbosity": -1, "seed": 3,
-        "deterministic": True, "num_threads": 1}  # fmt: skip
+BASE = {
+    "num_leaves": 15,
+    "learning_rate": 0.1,
+    "min_data_in_leaf": 10,
+    "max_cat_to_onehot": 4,
+    "min_data_per_group": 5,
+    "cat_smooth": 1.0,
+    "cat_l2": 1.0,
+    "verbosity": -1,
+    "seed": 3,
+    "deterministic": True,
+    "num_threads": 1,
+}
 
 
 def training_rows(rows: int, seed: int) -> np.ndarray:
@@ -157,8 +167,9 @@ def test_refuses_what_it_cannot_explain(models: dict[str, lgb.Booster]) -> None:
     with pytest.raises(ValueError, match="threads"):
         shap.contributions(np.zeros((2, N_FEATURES)), threads=-1)
     x = training_rows(600, seed=4)
-    multiclass = lgb.train({**BASE, "objective": "multiclass", "num_class": 3},
-                           lgb.Dataset(x, np.arange(600) % 3), num_boost_round=2)  # fmt: skip
+    multiclass = lgb.train(
+        {**BASE, "objective": "multiclass", "num_class": 3}, lgb.Dataset(x, np.arange(600) % 3), num_boost_round=2
+    )
     with pytest.raises(ValueError, match="multiclass"):
         TreeShap.from_booster(multiclass)
 
@@ -178,7 +189,7 @@ def test_works_where_numba_cannot_cache(models: dict[str, lgb.Booster], tmp_path
         shap = treeshap.TreeShap.from_booster(lgb.Booster(model_file={str(model)!r}))
         got = shap.contributions(np.load({str(tmp_path / "x.npy")!r}))
         print(np.abs(got - np.load({str(tmp_path / "expected.npy")!r})).max())
-    """)  # fmt: skip
+    """)
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["NUMBA_CACHE_LOCATOR_CLASSES"] = "UserProvidedCacheLocator"  # the only locator, and it has no dir
     root = Path(__file__).resolve().parents[2]

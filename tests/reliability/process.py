@@ -18,8 +18,13 @@ from tests.live import _free_port
 class ServiceProcess:
     def __init__(self, env: dict[str, str], log: Path, workers: int = 1) -> None:
         self.port = _free_port()
-        self.env = {**os.environ, "TARGETING_MODEL_POLL_SECONDS": "0", "TARGETING_KEY_CACHE_SECONDS": "0",
-                    "OMP_NUM_THREADS": "1", **env}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "TARGETING_MODEL_POLL_SECONDS": "0",
+            "TARGETING_KEY_CACHE_SECONDS": "0",
+            "OMP_NUM_THREADS": "1",
+            **env,
+        }
         self.log = log
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
@@ -29,8 +34,20 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServiceProcess:
-        command = [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--workers", str(self.workers), "--no-access-log"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--no-access-log",
+        ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(command, env=self.env, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + 120

@@ -47,8 +47,9 @@ def _rows(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
 
 
 def _decided(url: str, entry_ids: list[str]) -> dict[str, int]:
-    rows = _rows(url, "SELECT entry_id, count(*) FROM decisions WHERE entry_id = ANY(:ids) GROUP BY entry_id",
-                 ids=entry_ids)  # fmt: skip
+    rows = _rows(
+        url, "SELECT entry_id, count(*) FROM decisions WHERE entry_id = ANY(:ids) GROUP BY entry_id", ids=entry_ids
+    )
     return {e: n for e, n in rows}
 
 
@@ -115,8 +116,9 @@ def test_the_database_goes_away_mid_traffic_and_comes_back(
         assert _decided(pg_url, ids) == dict.fromkeys(ids, 1)
 
 
-def test_monitoring_and_the_desk_say_so_while_the_database_is_away(pg_url: str, mlflow_store: str,
-                                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_monitoring_and_the_desk_say_so_while_the_database_is_away(
+    pg_url: str, mlflow_store: str, tmp_path: Path
+) -> None:
     # key lookups are not cached (key_cache_seconds 0): every scrape asks the database, until it cannot answer
     settings = service_settings(pg_url, mlflow_store, tmp_path / "cache")
     database = pg_url.rsplit("/", 1)[1]

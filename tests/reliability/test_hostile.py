@@ -44,9 +44,15 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 EXAMPLES_PER_OPERATION = 25
 # Fixed and reproducible: derandomized generation, no example database to replay from, no deadline (a score
 # takes tens of milliseconds), no shrinking (the first failing case is reported as it was sent).
-FUZZ = settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, database=None, deadline=None,
-                phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                report_multiple_bugs=False)  # fmt: skip
+FUZZ = settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    report_multiple_bugs=False,
+)
 
 # Answers the service gives that its OpenAPI document does not describe with ErrorBody (none now: every
 # error answer is declared). An entry here would be checked against ErrorBody by the fuzzer itself, and
@@ -60,8 +66,9 @@ def _database(kind: str, tmp: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fuzzed(request: pytest.FixtureRequest, mlflow_store: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:  # fmt: skip
+def fuzzed(
+    request: pytest.FixtureRequest, mlflow_store: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """A service on a database of its own: the fuzzer sets policies (PUT /v1/policy), creates and revokes keys
     and scores the documented examples, none of which the shared `live` server's tests may see."""
     for url in _database(request.param, tmp_path_factory.mktemp("fuzzed-db")):
@@ -78,9 +85,11 @@ class Tally:
     undocumented: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def line(self, name: str, seconds: float) -> str:
-        return (f"{name}: {len(self.examples)} operations, {sum(self.examples.values())} examples, "
-                f"{len(self.failures)} failures, {sum(self.undocumented.values())} known-undocumented answers, "
-                f"{seconds:.1f} s")  # fmt: skip
+        return (
+            f"{name}: {len(self.examples)} operations, {sum(self.examples.values())} examples, "
+            f"{len(self.failures)} failures, {sum(self.undocumented.values())} known-undocumented answers, "
+            f"{seconds:.1f} s"
+        )
 
 
 class FuzzReport:
@@ -132,8 +141,9 @@ def _fuzz_operation(operation: Any, auth: dict[str, str], tally: Tally) -> None:
             return
 
 
-def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(fuzzed: LiveServer,
-                                                                       fuzz_report: FuzzReport) -> None:  # fmt: skip
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
+    fuzzed: LiveServer, fuzz_report: FuzzReport
+) -> None:
     began = time.perf_counter()
     auth = {"Authorization": f"Bearer {fuzzed.keys[Role.ADMIN]}"}
     # Nothing is excluded. DELETE /v1/keys/{name} gets generated names, so it revokes at most a key the fuzzer
@@ -163,8 +173,14 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(fuzzed: L
 
 STATEFUL_CHECKS = [*CHECKS, use_after_free, ensure_resource_availability]
 STATEFUL_STEPS = 200  # steps over all suites: each suite is up to 10 scenarios of up to 8 linked calls
-STATEFUL = settings(max_examples=10, stateful_step_count=8, deadline=None, database=None,
-                    phases=[Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
+STATEFUL = settings(
+    max_examples=10,
+    stateful_step_count=8,
+    deadline=None,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def test_schemathesis_stateful_sequences_find_no_failure(fuzzed: LiveServer, fuzz_report: FuzzReport) -> None:
@@ -188,8 +204,12 @@ def test_schemathesis_stateful_sequences_find_no_failure(fuzzed: LiveServer, fuz
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
             steps[(case.operation.label, response.status_code)] += 1
             try:
-                case.validate_response(response, checks=STATEFUL_CHECKS, transport_kwargs=kwargs or None,
-                                       recorder=getattr(self, "recorder", None))  # fmt: skip
+                case.validate_response(
+                    response,
+                    checks=STATEFUL_CHECKS,
+                    transport_kwargs=kwargs or None,
+                    recorder=getattr(self, "recorder", None),
+                )
             except (Exception, BaseExceptionGroup) as exc:  # kept, not raised: Hypothesis would replay the run
                 failures.append(f"{case.operation.label} -> {response.status_code}:\n{exc}")
 
@@ -202,8 +222,10 @@ def test_schemathesis_stateful_sequences_find_no_failure(fuzzed: LiveServer, fuz
             seed(suites)(Machine).run(settings=STATEFUL)
         suites += 1
     kind = "postgres" if fuzzed.settings.database_url.startswith("postgresql") else "sqlite"
-    fuzz_report.lines.append(f"{kind} stateful: {suites} suites, {sum(steps.values())} linked calls, "
-                             f"{len(failures)} failures, {time.perf_counter() - began:.1f} s")  # fmt: skip
+    fuzz_report.lines.append(
+        f"{kind} stateful: {suites} suites, {sum(steps.values())} linked calls, "
+        f"{len(failures)} failures, {time.perf_counter() - began:.1f} s"
+    )
     print(fuzz_report.lines[-1], dict(steps))
 
     assert not failures, "\n\n".join(failures[:5])
@@ -227,7 +249,8 @@ def _error_gaps(document: dict[str, Any]) -> set[tuple[str, int]]:
     for path, methods in document["paths"].items():
         for method, operation in methods.items():
             possible = ({400, 413, 422} if "requestBody" in operation else set()) | (
-                {422} if operation.get("parameters") else set())  # fmt: skip
+                {422} if operation.get("parameters") else set()
+            )
             for status in possible:
                 content = operation["responses"].get(str(status), {}).get("content", {})
                 if content.get("application/json", {}).get("schema") != {"$ref": "#/components/schemas/ErrorBody"}:
@@ -264,9 +287,9 @@ JSON = {"content-type": "application/json"}
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
 @pytest.mark.parametrize("name", ["declared_value_usd", "quantity", "gross_weight_kg"])
-def test_nan_and_infinities_are_refused_and_nothing_is_recorded(live: LiveServer, client: httpx.Client,
-                                                                history: pd.DataFrame, name: str,
-                                                                literal: str) -> None:  # fmt: skip
+def test_nan_and_infinities_are_refused_and_nothing_is_recorded(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame, name: str, literal: str
+) -> None:
     entry = {**entry_json(history, 4000), name: "@@"}
     with live.client(Role.SCORER) as scorer:
         answer = scorer.post("/v1/score", content=_raw({"entries": [entry]}, "@@", literal), headers=JSON)
@@ -275,10 +298,12 @@ def test_nan_and_infinities_are_refused_and_nothing_is_recorded(live: LiveServer
     assert not _recorded(client, entry["entry_id"])
 
 
-@pytest.mark.parametrize(("name", "size"), [("description", 501), ("entry_id", 65), ("marketplace", 65),
-                                            ("importer_id", 65), ("carrier", 9)])  # fmt: skip
-def test_strings_over_their_length_are_refused(live: LiveServer, client: httpx.Client, history: pd.DataFrame,
-                                               name: str, size: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "size"), [("description", 501), ("entry_id", 65), ("marketplace", 65), ("importer_id", 65), ("carrier", 9)]
+)
+def test_strings_over_their_length_are_refused(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame, name: str, size: int
+) -> None:
     entry = entry_json(history, 4100)
     entry[name] = ("T" + uuid.uuid4().hex * 4)[:size].ljust(size, "X")
     with live.client(Role.SCORER) as scorer:
@@ -290,8 +315,9 @@ def test_strings_over_their_length_are_refused(live: LiveServer, client: httpx.C
         assert scorer.post("/v1/score", json={"entries": [entry]}).status_code == 200
 
 
-def test_a_body_over_the_size_limit_is_413_and_one_at_the_limit_is_scored(live: LiveServer, client: httpx.Client,
-                                                                        history: pd.DataFrame) -> None:  # fmt: skip
+def test_a_body_over_the_size_limit_is_413_and_one_at_the_limit_is_scored(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame
+) -> None:
     limit = live.settings.max_body_bytes
     entries = [entry_json(history, 4200), entry_json(history, 4201)]
     with live.client(Role.SCORER) as scorer:
@@ -307,8 +333,9 @@ def test_a_body_over_the_size_limit_is_413_and_one_at_the_limit_is_scored(live: 
                 assert answer.status_code == 200, answer.text
 
 
-def test_a_chunked_body_over_the_size_limit_is_413(live: LiveServer, client: httpx.Client,
-                                                   history: pd.DataFrame) -> None:  # fmt: skip
+def test_a_chunked_body_over_the_size_limit_is_413(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame
+) -> None:
     entry = entry_json(history, 4300)
     body = json.dumps({"entries": [entry]}).encode()
     padded = body + b" " * (live.settings.max_body_bytes + 1 - len(body))
@@ -323,8 +350,9 @@ def test_a_chunked_body_over_the_size_limit_is_413(live: LiveServer, client: htt
     assert not _recorded(client, entry["entry_id"])
 
 
-def test_a_batch_over_the_limit_is_413_and_nothing_is_recorded(live: LiveServer, client: httpx.Client,
-                                                               history: pd.DataFrame) -> None:  # fmt: skip
+def test_a_batch_over_the_limit_is_413_and_nothing_is_recorded(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame
+) -> None:
     one = entry_json(history, 5000)
     entries = [{**one, "entry_id": f"{one['entry_id']}-{i}"} for i in range(live.settings.max_batch + 1)]
     with live.client(Role.SCORER) as scorer:
@@ -334,12 +362,15 @@ def test_a_batch_over_the_limit_is_413_and_nothing_is_recorded(live: LiveServer,
     assert not _recorded(client, entries[0]["entry_id"]) and not _recorded(client, entries[-1]["entry_id"])
 
 
-HOSTILE = ("'; DROP TABLE decisions; -- <script>alert(1)</script> {{7*7}} ${jndi:ldap://x} %s%n \\\" "
-           "中文 Ünïcödé 🚢 \u202e reversed \u200b zero-width")  # fmt: skip
+HOSTILE = (
+    "'; DROP TABLE decisions; -- <script>alert(1)</script> {{7*7}} ${jndi:ldap://x} %s%n \\\" "
+    "中文 Ünïcödé 🚢 \u202e reversed \u200b zero-width"
+)
 
 
-def test_injection_and_unicode_are_stored_verbatim_and_never_executed(live: LiveServer, client: httpx.Client,
-                                                                      history: pd.DataFrame) -> None:  # fmt: skip
+def test_injection_and_unicode_are_stored_verbatim_and_never_executed(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame
+) -> None:
     entry = {**entry_json(history, 4400), "description": HOSTILE, "marketplace": "<img src=x onerror=alert(1)>"}
     with live.client(Role.SCORER) as scorer:
         answer = scorer.post("/v1/score", json={"entries": [entry]})
@@ -357,9 +388,9 @@ def test_injection_and_unicode_are_stored_verbatim_and_never_executed(live: Live
         assert _recorded(client, entry["entry_id"]) and _recorded(client, again["entry_id"])
 
 
-def test_a_nul_character_is_stored_or_refused_never_a_server_error(live: LiveServer, client: httpx.Client,
-                                                                  history: pd.DataFrame,
-                                                                  request: pytest.FixtureRequest) -> None:  # fmt: skip
+def test_a_nul_character_is_stored_or_refused_never_a_server_error(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame, request: pytest.FixtureRequest
+) -> None:
     entry = {**entry_json(history, 4500), "description": "steel nails \x00 in bulk"}
     with live.client(Role.SCORER) as scorer:
         answer = scorer.post("/v1/score", json={"entries": [entry]})
@@ -368,8 +399,9 @@ def test_a_nul_character_is_stored_or_refused_never_a_server_error(live: LiveSer
 
 
 @pytest.mark.parametrize("given_id", ["<script>alert(1)</script>", "x" * 65, "two words", "../../etc/passwd", ""])
-def test_a_forged_request_id_is_replaced_by_a_generated_one(live: LiveServer, client: httpx.Client,
-                                                            history: pd.DataFrame, given_id: str) -> None:  # fmt: skip
+def test_a_forged_request_id_is_replaced_by_a_generated_one(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame, given_id: str
+) -> None:
     entry = entry_json(history, 4600)
     with live.client(Role.SCORER) as scorer:
         answer = scorer.post("/v1/score", json={"entries": [entry]}, headers={"X-Request-ID": given_id})
@@ -382,8 +414,9 @@ def test_a_forged_request_id_is_replaced_by_a_generated_one(live: LiveServer, cl
 
 def test_a_well_formed_request_id_is_kept(live: LiveServer, history: pd.DataFrame) -> None:
     with live.client(Role.SCORER) as scorer:
-        answer = scorer.post("/v1/score", json={"entries": [entry_json(history, 4601)]},
-                             headers={"X-Request-ID": "desk-2704.req_42"})  # fmt: skip
+        answer = scorer.post(
+            "/v1/score", json={"entries": [entry_json(history, 4601)]}, headers={"X-Request-ID": "desk-2704.req_42"}
+        )
     assert answer.headers["X-Request-ID"] == answer.json()["request_id"] == "desk-2704.req_42"
 
 
@@ -402,9 +435,14 @@ NOT_JSON = [
 
 
 @pytest.mark.parametrize(("media_type", "body", "status"), NOT_JSON)
-def test_a_body_that_is_not_json_is_400_or_422_with_a_json_error(live: LiveServer, client: httpx.Client,
-                                                                 history: pd.DataFrame, media_type: str | None,
-                                                                 body: bytes | None, status: int) -> None:  # fmt: skip
+def test_a_body_that_is_not_json_is_400_or_422_with_a_json_error(
+    live: LiveServer,
+    client: httpx.Client,
+    history: pd.DataFrame,
+    media_type: str | None,
+    body: bytes | None,
+    status: int,
+) -> None:
     entry = entry_json(history, 4700)
     content = body if body is not None else json.dumps({"entries": [entry]}).encode()
     headers = {"content-type": media_type} if media_type else {}
@@ -416,8 +454,15 @@ def test_a_body_that_is_not_json_is_400_or_422_with_a_json_error(live: LiveServe
     assert not _recorded(client, entry["entry_id"])
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/decisions/ABC1234567-8/waivers"), ("POST", "/v1/outcomes"),
-                                              ("POST", "/v1/keys"), ("PUT", "/v1/policy")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/decisions/ABC1234567-8/waivers"),
+        ("POST", "/v1/outcomes"),
+        ("POST", "/v1/keys"),
+        ("PUT", "/v1/policy"),
+    ],
+)
 def test_every_body_route_answers_malformed_json_with_400(client: httpx.Client, method: str, path: str) -> None:
     before = client.get("/v1/policy").json()["version"]
     answer = client.request(method, path, content=b'{"by": "officer", ', headers=JSON)

@@ -65,8 +65,10 @@ def _writes_blocked(url: str) -> Iterator[None]:
 def _abandon(port: int, key: str, entry: dict[str, Any]) -> None:
     """Send a whole scoring request and close the connection without waiting for the answer."""
     body = json.dumps({"entries": [entry]}).encode()
-    head = (f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(head + body)
 
@@ -81,8 +83,12 @@ def test_four_times_the_bound_never_stalls_and_records_every_200_once(
     url: str, mlflow_store: str, history: pd.DataFrame, tmp_path: Path
 ) -> None:
     keys = make_keys(url)
-    env = {"DATABASE_URL": url, "MLFLOW_TRACKING_URI": mlflow_store, "TARGETING_MODEL_CACHE": str(tmp_path / "c"),
-           "TARGETING_DRIFT_REFRESH_SECONDS": "0"}  # fmt: skip
+    env = {
+        "DATABASE_URL": url,
+        "MLFLOW_TRACKING_URI": mlflow_store,
+        "TARGETING_MODEL_CACHE": str(tmp_path / "c"),
+        "TARGETING_DRIFT_REFRESH_SECONDS": "0",
+    }
     service = ServiceProcess(env, tmp_path / "service.log").start()
     try:
         # Clients that leave: their requests are admitted and wait behind a held write lock, then find nobody
@@ -113,8 +119,14 @@ def test_four_times_the_bound_never_stalls_and_records_every_200_once(
                     except httpx.TimeoutException:
                         stalls.append(entry["entry_id"])
                         continue
-                    answers.append((entry["entry_id"], answer.status_code, time.monotonic() - began,
-                                    answer.headers.get("retry-after")))  # fmt: skip
+                    answers.append(
+                        (
+                            entry["entry_id"],
+                            answer.status_code,
+                            time.monotonic() - began,
+                            answer.headers.get("retry-after"),
+                        )
+                    )
                     i += 1
                     if answer.status_code == 503:
                         time.sleep(0.05)  # told to come back: a moment later, not in the same breath

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.slow
 ACTIONS = {"release", "document_review", "non_intrusive_exam", "physical_exam"}
 
 
-def test_score_a_batch_and_read_every_decision_back(client: httpx.Client, history: pd.DataFrame,
-                                                   scorer: Scorer) -> None:  # fmt: skip
+def test_score_a_batch_and_read_every_decision_back(
+    client: httpx.Client, history: pd.DataFrame, scorer: Scorer
+) -> None:
     entries = [entry_json(history, i) for i in range(1000, 1020)]
     answer = client.post("/v1/score", json={"entries": entries}, headers={"X-Request-ID": "req-batch-1"})
     assert answer.status_code == 200, answer.text
@@ -71,8 +72,9 @@ def test_scoring_again_returns_the_same_decision(client: httpx.Client, history: 
         ({"entry_type": None}, 422, "entries[1].entry_type"),
     ],
 )
-def test_a_bad_field_names_its_path_and_nothing_is_recorded(client: httpx.Client, history: pd.DataFrame,
-                                                           change: dict, status: int, field: str) -> None:  # fmt: skip
+def test_a_bad_field_names_its_path_and_nothing_is_recorded(
+    client: httpx.Client, history: pd.DataFrame, change: dict, status: int, field: str
+) -> None:
     good, bad = entry_json(history, 3000), {**entry_json(history, 3001), **change}
     answer = client.post("/v1/score", json={"entries": [good, bad]})
     assert answer.status_code == status
@@ -81,8 +83,9 @@ def test_a_bad_field_names_its_path_and_nothing_is_recorded(client: httpx.Client
     assert client.get(f"/v1/decisions/{good['entry_id']}").status_code == 404  # the valid one is not recorded either
 
 
-def test_missing_field_oversize_batch_malformed_json_and_odd_bodies(client: httpx.Client, history: pd.DataFrame,
-                                                                    live) -> None:  # fmt: skip  # noqa: ANN001
+def test_missing_field_oversize_batch_malformed_json_and_odd_bodies(
+    client: httpx.Client, history: pd.DataFrame, live
+) -> None:  # noqa: ANN001
     entry = entry_json(history, 3100)
     del entry["hts_code"]
     missing = client.post("/v1/score", json={"entries": [entry]})
@@ -135,8 +138,9 @@ def test_the_documented_example_scores_as_is(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
 
 
-def test_registered_model_loaded_by_mlflow_gives_the_service_scores(client: httpx.Client, history: pd.DataFrame,
-                                                                   mlflow_store: str) -> None:  # fmt: skip
+def test_registered_model_loaded_by_mlflow_gives_the_service_scores(
+    client: httpx.Client, history: pd.DataFrame, mlflow_store: str
+) -> None:
     import mlflow
 
     entries = [entry_json(history, i) for i in range(4000, 4010)]
@@ -145,8 +149,9 @@ def test_registered_model_loaded_by_mlflow_gives_the_service_scores(client: http
     mlflow.set_registry_uri(mlflow_store)
     model = mlflow.pyfunc.load_model("models:/shipment-risk@champion")
     records = [client.get(f"/v1/decisions/{e['entry_id']}").json() for e in entries]
-    inputs = pd.DataFrame([{c["feature"]: np.nan if c["input"] is None else c["input"] for c in r["contributions"]}
-                           for r in records])  # fmt: skip
+    inputs = pd.DataFrame(
+        [{c["feature"]: np.nan if c["input"] is None else c["input"] for c in r["contributions"]} for r in records]
+    )
     assert np.allclose(model.predict(inputs), [d["score"] for d in decisions], rtol=0, atol=1e-12)
 
 
@@ -154,8 +159,11 @@ def test_a_waiver_overrides_the_action_and_keeps_the_decision(client: httpx.Clie
     entry = entry_json(history, 7000)
     decided = client.post("/v1/score", json={"entries": [entry]}).json()["decisions"][0]
     url = f"/v1/decisions/{entry['entry_id']}"
-    for bad in ({"action": "release", "reason": "", "by": "officer.a"}, {"action": "release", "by": "officer.a"},
-                {"action": "wave through", "reason": "documents checked", "by": "officer.a"}):  # fmt: skip
+    for bad in (
+        {"action": "release", "reason": "", "by": "officer.a"},
+        {"action": "release", "by": "officer.a"},
+        {"action": "wave through", "reason": "documents checked", "by": "officer.a"},
+    ):
         refused = client.post(f"{url}/waivers", json=bad)
         assert refused.status_code == 422, bad
     assert client.get(url).json()["waivers"] == []  # nothing recorded for a refused waiver

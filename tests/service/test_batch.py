@@ -28,8 +28,18 @@ from tests.service.entries import entry_json
 from training.cluster import connect
 
 pytestmark = pytest.mark.slow
-COMPARED = ["entry_id", "score", "action", "risk_band", "expected_revenue", "selection", "selection_probability",
-            "raw_score", "base_value", "model_version"]  # fmt: skip
+COMPARED = [
+    "entry_id",
+    "score",
+    "action",
+    "risk_band",
+    "expected_revenue",
+    "selection",
+    "selection_probability",
+    "raw_score",
+    "base_value",
+    "model_version",
+]
 
 
 def _entries(history: pd.DataFrame, n: int) -> list[dict[str, Any]]:
@@ -46,8 +56,17 @@ def _write(entries: list[dict[str, Any]], path: Path) -> Path:
 
 
 def _job(url: str, mlflow_store: str, scorer: Scorer, cache: Path, **kw: Any) -> batch.Job:
-    return batch.Job(mlflow_store, "shipment-risk", "champion", scorer.ref.version, cache, url,
-                     service_settings(url, mlflow_store, cache).sample_secret.encode(), 5, **kw)  # fmt: skip
+    return batch.Job(
+        mlflow_store,
+        "shipment-risk",
+        "champion",
+        scorer.ref.version,
+        cache,
+        url,
+        service_settings(url, mlflow_store, cache).sample_secret.encode(),
+        5,
+        **kw,
+    )
 
 
 def _selection(frame: pd.DataFrame) -> pd.DataFrame:
@@ -161,16 +180,30 @@ def test_the_command_line(live: LiveServer, history: pd.DataFrame, mlflow_store:
     entries = _entries(history, 40)
     entries[0]["entry_type"] = "01"  # read back from CSV as text: the leading zero is kept
     source = _write(entries, tmp_path / "in.csv")
-    env = {**os.environ, "DATABASE_URL": live.settings.database_url, "MLFLOW_TRACKING_URI": mlflow_store,
-           "TARGETING_MODEL_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": live.settings.database_url,
+        "MLFLOW_TRACKING_URI": mlflow_store,
+        "TARGETING_MODEL_CACHE": str(tmp_path / "cache"),
+    }
     targeting = str(Path(sys.executable).parent / "targeting")
-    done = subprocess.run([targeting, "score", str(source), str(tmp_path / "out.parquet"), "--chunk", "15"],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [targeting, "score", str(source), str(tmp_path / "out.parquet"), "--chunk", "15"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "scored 40 entries with shipment-risk v1" in done.stdout
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 40
-    missing = subprocess.run([targeting, "score", str(tmp_path / "nope.csv"), str(tmp_path / "x.csv")],
-                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    missing = subprocess.run(
+        [targeting, "score", str(tmp_path / "nope.csv"), str(tmp_path / "x.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert missing.returncode == 2 and "nope.csv: no such file" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -233,11 +266,20 @@ def test_a_bad_file_is_one_line_naming_it(live: LiveServer, mlflow_store: str, t
     content, message = BAD_FILES[name]
     source = tmp_path / name
     source.write_bytes(content)
-    env = {**os.environ, "DATABASE_URL": live.settings.database_url, "MLFLOW_TRACKING_URI": mlflow_store,
-           "TARGETING_MODEL_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": live.settings.database_url,
+        "MLFLOW_TRACKING_URI": mlflow_store,
+        "TARGETING_MODEL_CACHE": str(tmp_path / "cache"),
+    }
     targeting = str(Path(sys.executable).parent / "targeting")
-    done = subprocess.run([targeting, "score", str(source), str(tmp_path / "out.parquet"), "--record"],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [targeting, "score", str(source), str(tmp_path / "out.parquet"), "--record"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and len(errors) == 1, done.stderr

@@ -25,8 +25,11 @@ pytestmark = pytest.mark.slow
 
 def _valid(document: dict[str, Any], component: str, body: Any) -> bool:
     """Whether `body` is valid against a component schema of the served OpenAPI document."""
-    root = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": f"#/components/schemas/{component}",
-            "components": document["components"]}  # fmt: skip
+    root = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": f"#/components/schemas/{component}",
+        "components": document["components"],
+    }
     return bool(jsonschema_rs.validator_for(root).is_valid(body))
 
 
@@ -56,8 +59,9 @@ ENTRY_CASES = {
 
 
 @pytest.mark.parametrize("case", list(ENTRY_CASES))
-def test_an_entry_the_service_refuses_is_refused_by_the_document(live: LiveServer, history: pd.DataFrame,
-                                                                 case: str) -> None:  # fmt: skip
+def test_an_entry_the_service_refuses_is_refused_by_the_document(
+    live: LiveServer, history: pd.DataFrame, case: str
+) -> None:
     document = httpx.get(f"{live.url}/openapi.json").json()
     good, bad = _entry(history), _entry(history, **ENTRY_CASES[case])
     assert _valid(document, "ScoreRequest", good)
@@ -66,14 +70,19 @@ def test_an_entry_the_service_refuses_is_refused_by_the_document(live: LiveServe
         assert scorer.post("/v1/score", json=bad).status_code == 422
 
 
-def test_every_other_body_the_service_refuses_is_refused_by_the_document(live: LiveServer,
-                                                                         history: pd.DataFrame) -> None:  # fmt: skip
+def test_every_other_body_the_service_refuses_is_refused_by_the_document(
+    live: LiveServer, history: pd.DataFrame
+) -> None:
     document = httpx.get(f"{live.url}/openapi.json").json()
     entry = entry_json(history, 4801)
     with live.client() as admin:
         assert admin.post("/v1/score", json={"entries": [entry]}).status_code == 200
-        outcome = {"entry_id": entry["entry_id"], "inspected_at": entry["filed_at"], "violation_types": [],
-                   "selected_by": "model"}  # fmt: skip
+        outcome = {
+            "entry_id": entry["entry_id"],
+            "inspected_at": entry["filed_at"],
+            "violation_types": [],
+            "selected_by": "model",
+        }
         waiver = {"action": "release", "reason": "documents in order", "by": "officer.j.doe"}
         now = admin.get("/v1/policy").json()["policy"]
         cases: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -85,14 +94,51 @@ def test_every_other_body_the_service_refuses_is_refused_by_the_document(live: L
             ("KeyIn", "POST", "/v1/keys", {"name": "   ", "role": "scorer"}),
             ("PolicyIn", "PUT", "/v1/policy", _policy(lambda p: p["capacity"].update(document_review=False))(now)),
             ("PolicyIn", "PUT", "/v1/policy", _policy(lambda p: p["exploration"].update(rates={"86": 1.5}))(now)),
-            ("PolicyIn", "PUT", "/v1/policy", _policy(lambda p: p.update(rules=[
-                {"name": "r", "when": {"colour": "red"}, "min_action": "physical_exam", "reason": "red goods"}]))(now)),
-            ("PolicyIn", "PUT", "/v1/policy", _policy(lambda p: p.update(rules=[
-                {"name": "r", "when": {"declared_value_usd": {"~": 5}}, "min_action": "physical_exam",
-                 "reason": "odd values"}]))(now)),
-            ("PolicyIn", "PUT", "/v1/policy", _policy(lambda p: p.update(rules=[
-                {"name": "r", "min_action": "physical_exam", "reason": "no condition at all"}]))(now)),
-        ]  # fmt: skip
+            (
+                "PolicyIn",
+                "PUT",
+                "/v1/policy",
+                _policy(
+                    lambda p: p.update(
+                        rules=[
+                            {
+                                "name": "r",
+                                "when": {"colour": "red"},
+                                "min_action": "physical_exam",
+                                "reason": "red goods",
+                            }
+                        ]
+                    )
+                )(now),
+            ),
+            (
+                "PolicyIn",
+                "PUT",
+                "/v1/policy",
+                _policy(
+                    lambda p: p.update(
+                        rules=[
+                            {
+                                "name": "r",
+                                "when": {"declared_value_usd": {"~": 5}},
+                                "min_action": "physical_exam",
+                                "reason": "odd values",
+                            }
+                        ]
+                    )
+                )(now),
+            ),
+            (
+                "PolicyIn",
+                "PUT",
+                "/v1/policy",
+                _policy(
+                    lambda p: p.update(
+                        rules=[{"name": "r", "min_action": "physical_exam", "reason": "no condition at all"}]
+                    )
+                )(now),
+            ),
+        ]
         assert _valid(document, "OutcomeIn", outcome) and _valid(document, "WaiverIn", waiver)
         assert _valid(document, "PolicyIn", {"policy": now})
         for component, method, path, body in cases:

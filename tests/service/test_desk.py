@@ -29,8 +29,9 @@ def desk(live: LiveServer) -> Iterator[httpx.Client]:
     """A browser-like client signed in with a reviewer key."""
     made = sign_in(live, live.keys[Role.REVIEWER])
     assert made.status_code == 303, made.text
-    with httpx.Client(base_url=live.url, headers={"cookie": f"{SESSION_COOKIE}={cookie_of(made, SESSION_COOKIE)}"},
-                      timeout=60) as client:  # fmt: skip
+    with httpx.Client(
+        base_url=live.url, headers={"cookie": f"{SESSION_COOKIE}={cookie_of(made, SESSION_COOKIE)}"}, timeout=60
+    ) as client:
         yield client
 
 
@@ -87,8 +88,11 @@ def test_an_expired_session_opens_nothing(live: LiveServer) -> None:
         assert browser.get("/desk/queue").status_code == 200
         engine = store.make_engine(live.settings.database_url)
         with Session(engine) as session:  # its hours are up
-            session.execute(update(sessions.DeskSession).where(sessions.DeskSession.token_hash == sessions.token_hash(
-                token)).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
+            session.execute(
+                update(sessions.DeskSession)
+                .where(sessions.DeskSession.token_hash == sessions.token_hash(token))
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
             session.commit()
         engine.dispose()
         assert browser.get("/desk/queue").status_code == 303
@@ -113,8 +117,9 @@ def test_sign_in_needs_its_form_token_and_a_revoked_key_ends_the_session(live: L
     engine.dispose()
 
 
-def test_forms_without_the_session_token_or_from_another_site_are_refused(live: LiveServer, desk: httpx.Client,
-                                                                          history: pd.DataFrame) -> None:  # fmt: skip
+def test_forms_without_the_session_token_or_from_another_site_are_refused(
+    live: LiveServer, desk: httpx.Client, history: pd.DataFrame
+) -> None:
     entry = entry_json(history, 410)
     _scored(live, [entry])
     page = desk.get(f"/desk/entries/{entry['entry_id']}")
@@ -136,8 +141,9 @@ def _queue_ids(desk: httpx.Client, query: dict[str, str]) -> tuple[list[str], ht
     return re.findall(r'class="entry-link id" href="/desk/entries/([^"?]+)\?', page.text), page
 
 
-def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, desk: httpx.Client,
-                                                            history: pd.DataFrame) -> None:  # fmt: skip
+def test_the_queue_filters_sorts_and_pages_like_the_database(
+    live: LiveServer, desk: httpx.Client, history: pd.DataFrame
+) -> None:
     importer = f"IMP-DESK-{datetime.now():%H%M%S%f}"
     entries = [entry_json(history, i) | {"importer_id": importer} for i in range(500, 620)]
     decided = _scored(live, entries)
@@ -162,8 +168,12 @@ def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, d
 
     some = mine[0]
     ports = {e["entry_id"]: e["port_of_entry"] for e in entries}
-    values = {"action": some["action"], "band": some["risk_band"], "port": entries[0]["port_of_entry"],
-              "violation": some["likely_violation"] or "undervaluation"}  # fmt: skip
+    values = {
+        "action": some["action"],
+        "band": some["risk_band"],
+        "port": entries[0]["port_of_entry"],
+        "violation": some["likely_violation"] or "undervaluation",
+    }
     for field, value in values.items():
         ids, _ = _queue_ids(desk, {"importer": importer, field: value})
         wanted = [
@@ -184,9 +194,13 @@ def test_the_queue_filters_sorts_and_pages_like_the_database(live: LiveServer, d
 
 
 def test_a_bad_filter_is_named_not_a_crash(desk: httpx.Client) -> None:
-    for query, message in [({"port": "27a4"}, "a port code is 4 digits"), ({"since": "yesterday"}, "YYYY-MM-DD"),
-                           ({"action": "arrest"}, "not an action"), ({"after": "zzz"}, "not a page of this queue"),
-                           ({"since": "2025-03-02", "until": "2025-03-01"}, "before the start date")]:  # fmt: skip
+    for query, message in [
+        ({"port": "27a4"}, "a port code is 4 digits"),
+        ({"since": "yesterday"}, "YYYY-MM-DD"),
+        ({"action": "arrest"}, "not an action"),
+        ({"after": "zzz"}, "not a page of this queue"),
+        ({"since": "2025-03-02", "until": "2025-03-01"}, "before the start date"),
+    ]:
         page = desk.get("/desk/queue", params=query)
         assert page.status_code == 422 and message in page.text, query
 
@@ -212,24 +226,32 @@ def test_the_entry_page_shows_the_decision_its_reasons_and_a_chart_that_adds_up(
     listed = re.findall(r'<tr class="listed" data-value="([-0-9.e]+)"', page.text)
     assert len(listed) == kinds.count("contribution") + 1
     assert "importer" in text and "Entries before" in text
-    assert re.search(rf'id="model-run" href="http://127.0.0.1:5000/#/experiments/\d+/runs/\w+">version '
-                     rf'{decision["model"]["version"]}<', page.text)  # fmt: skip
+    assert re.search(
+        rf'id="model-run" href="http://127.0.0.1:5000/#/experiments/\d+/runs/\w+">version '
+        rf"{decision['model']['version']}<",
+        page.text,
+    )
     missing = desk.get("/desk/entries/NOT-DECIDED-1")
     assert missing.status_code == 404 and "no decision on entry NOT-DECIDED-1" in missing.text
 
 
-def test_the_outcome_form_records_as_the_api_does(live: LiveServer, desk: httpx.Client,
-                                                  history: pd.DataFrame) -> None:  # fmt: skip
+def test_the_outcome_form_records_as_the_api_does(live: LiveServer, desk: httpx.Client, history: pd.DataFrame) -> None:
     entry = entry_json(history, 430)
     _scored(live, [entry])
     url = f"/desk/entries/{entry['entry_id']}"
     page = desk.get(url)
     filed = datetime.fromisoformat(entry["filed_at"])
-    form = {"csrf": _token(page), "inspected_at": (filed + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
-            "violation_types": ["undervaluation", "counterfeit"], "revenue_recovered": "1250.5",
-            "selected_by": "model", "note": "invoice 12 % of market"}  # fmt: skip
-    early = desk.post(f"{url}/outcome", data=form | {"inspected_at": (filed - timedelta(days=1)).strftime(
-        "%Y-%m-%dT%H:%M")})  # fmt: skip
+    form = {
+        "csrf": _token(page),
+        "inspected_at": (filed + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+        "violation_types": ["undervaluation", "counterfeit"],
+        "revenue_recovered": "1250.5",
+        "selected_by": "model",
+        "note": "invoice 12 % of market",
+    }
+    early = desk.post(
+        f"{url}/outcome", data=form | {"inspected_at": (filed - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}
+    )
     assert early.status_code == 422 and "before the entry was filed" in unescape(early.text)
     bad = desk.post(f"{url}/outcome", data=form | {"revenue_recovered": "-4"})
     assert bad.status_code == 422 and 'aria-invalid="true" aria-describedby="e-revenue"' in bad.text
@@ -244,22 +266,32 @@ def test_the_outcome_form_records_as_the_api_does(live: LiveServer, desk: httpx.
         assert record["recorded_by_key"].startswith("test-reviewer")
         # the same body through the API is the same outcome (same digest): a repeat, not a conflict
         body = {k: form[k] for k in ("violation_types", "selected_by", "note")} | {
-            "entry_id": entry["entry_id"], "revenue_recovered": 1250.5,
-            "inspected_at": form["inspected_at"] + ":00Z"}  # fmt: skip
+            "entry_id": entry["entry_id"],
+            "revenue_recovered": 1250.5,
+            "inspected_at": form["inspected_at"] + ":00Z",
+        }
         again = api.post("/v1/outcomes", json=body)
         assert again.status_code == 200 and again.json()["replayed"] is True
 
 
-def test_the_waiver_form_needs_a_reason_and_keeps_the_decision(live: LiveServer, desk: httpx.Client,
-                                                               history: pd.DataFrame) -> None:  # fmt: skip
+def test_the_waiver_form_needs_a_reason_and_keeps_the_decision(
+    live: LiveServer, desk: httpx.Client, history: pd.DataFrame
+) -> None:
     entry = entry_json(history, 440)
     decision = _scored(live, [entry])[0]
     url = f"/desk/entries/{entry['entry_id']}"
     token = _token(desk.get(url))
     empty = desk.post(f"{url}/waiver", data={"csrf": token, "action": "release", "reason": " ", "by": "officer.b"})
     assert empty.status_code == 422 and 'aria-describedby="e-reason"' in empty.text
-    made = desk.post(f"{url}/waiver", data={"csrf": token, "action": "physical_exam", "by": "officer.b",
-                                            "reason": "tip-off from the port: <b>same container</b>"})  # fmt: skip
+    made = desk.post(
+        f"{url}/waiver",
+        data={
+            "csrf": token,
+            "action": "physical_exam",
+            "by": "officer.b",
+            "reason": "tip-off from the port: <b>same container</b>",
+        },
+    )
     assert made.status_code == 303
     shown = desk.get(made.headers["location"])
     assert "tip-off from the port: &lt;b&gt;same container&lt;/b&gt;" in shown.text  # escaped, never markup
@@ -271,8 +303,9 @@ def test_the_waiver_form_needs_a_reason_and_keeps_the_decision(live: LiveServer,
     assert record["waivers"][0]["waived_by"] == "officer.b"
 
 
-def test_the_model_page_drift_endpoint_and_metrics(live: LiveServer, desk: httpx.Client, history: pd.DataFrame,
-                                                   scorer: Any) -> None:  # fmt: skip
+def test_the_model_page_drift_endpoint_and_metrics(
+    live: LiveServer, desk: httpx.Client, history: pd.DataFrame, scorer: Any
+) -> None:
     _scored(live, [entry_json(history, i) for i in range(700, 760)])
     with live.client(Role.REVIEWER) as api:
         drift = api.get("/v1/monitoring/drift", params={"days": 30})
@@ -314,8 +347,9 @@ def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(live: Live
     assert answer.status_code == 303 and answer.headers["location"] == "/desk/sign-in?next=/desk/entries/E-1"
 
 
-def test_an_entry_id_with_a_slash_opens_and_takes_forms(live: LiveServer, desk: httpx.Client,
-                                                        history: pd.DataFrame) -> None:  # fmt: skip
+def test_an_entry_id_with_a_slash_opens_and_takes_forms(
+    live: LiveServer, desk: httpx.Client, history: pd.DataFrame
+) -> None:
     entry = entry_json(history, 460) | {"entry_id": f"ABC/{datetime.now():%H%M%S%f}-1"}
     _scored(live, [entry])
     page = desk.get(f"/desk/entries/{entry['entry_id']}")

@@ -35,8 +35,9 @@ def _decide(session: Session, scorer: Scorer, rows: list[dict[str, object]]) -> 
     session.commit()
 
 
-def test_a_planted_shift_is_flagged_and_nothing_else(empty_database: str, scorer: Scorer,
-                                                     history: pd.DataFrame) -> None:  # fmt: skip
+def test_a_planted_shift_is_flagged_and_nothing_else(
+    empty_database: str, scorer: Scorer, history: pd.DataFrame
+) -> None:
     # the latest entries, as the reference (the model's test window) is the latest of its training data
     ordered = history.sort_values("filed_at")
     earlier, latest = ordered.index[:-1500], ordered.index[-1500:]
@@ -44,16 +45,26 @@ def test_a_planted_shift_is_flagged_and_nothing_else(empty_database: str, scorer
     engine = store.make_engine(migrated(empty_database))
     with Session(engine) as session:
         # the accounts' histories up to then, as `targeting history load` puts them in the service database
-        known = HistoryProfiles.from_frame(prepare(history.loc[earlier], BUILTIN_SPEC),
-                                           BUILTIN_SPEC, as_of=ordered["filed_at"].iloc[-1500])  # fmt: skip
+        known = HistoryProfiles.from_frame(
+            prepare(history.loc[earlier], BUILTIN_SPEC), BUILTIN_SPEC, as_of=ordered["filed_at"].iloc[-1500]
+        )
         store.replace_profiles(session, known.counts)
         _decide(session, scorer, rows)
         steady = drift(session, scorer, days=1, limit=10_000)
         session.execute(delete(store.Decision))
         session.commit()
-        _decide(session, scorer, [r | {"entry_id": f"S{uuid.uuid4().hex[:20]}", "declared_value_usd":
-                                       float(r["declared_value_usd"]) * (1 if r["entry_type"] == "86" else 10)}  # type: ignore[arg-type]
-                                  for r in rows])  # fmt: skip
+        _decide(
+            session,
+            scorer,
+            [
+                r
+                | {
+                    "entry_id": f"S{uuid.uuid4().hex[:20]}",
+                    "declared_value_usd": float(r["declared_value_usd"]) * (1 if r["entry_type"] == "86" else 10),
+                }  # type: ignore[arg-type]
+                for r in rows
+            ],
+        )
         shifted = drift(session, scorer, days=1, limit=10_000)
     engine.dispose()
 
@@ -78,8 +89,9 @@ def test_the_first_decisions_of_the_serving_version_show_at_once_not_at_the_next
     assert monitor.next_round() == before.computed_at + timedelta(seconds=300)
     assert monitor.latest(scorer) is before  # nothing decided: the report stands, not recomputed
     with Session(engine) as session:
-        _decide(session, scorer, [entry_json(history, i) | {"filed_at": datetime.now(UTC).isoformat()}
-                                  for i in range(40)])  # fmt: skip
+        _decide(
+            session, scorer, [entry_json(history, i) | {"filed_at": datetime.now(UTC).isoformat()} for i in range(40)]
+        )
     after = monitor.latest(scorer)  # the first view after the first decisions: recomputed
     assert after.decisions == 40 and after.computed_at > before.computed_at
     assert monitor.latest(scorer) is after  # and kept until the next round

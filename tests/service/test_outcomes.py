@@ -22,9 +22,14 @@ def test_an_outcome_is_recorded_once_and_the_next_entry_sees_it(live: LiveServer
         assert scorer.post("/v1/score", json={"entries": [first]}).status_code == 200
         before = _inputs(reviewer.get(f"/v1/decisions/{first['entry_id']}").json())
         filed = datetime.fromisoformat(first["filed_at"])
-        outcome = {"entry_id": first["entry_id"], "inspected_at": (filed + timedelta(days=2)).isoformat(),
-                   "violation_types": ["undervaluation"], "revenue_recovered": 4250.0, "selected_by": "model",
-                   "note": "invoice price 12% of market"}  # fmt: skip
+        outcome = {
+            "entry_id": first["entry_id"],
+            "inspected_at": (filed + timedelta(days=2)).isoformat(),
+            "violation_types": ["undervaluation"],
+            "revenue_recovered": 4250.0,
+            "selected_by": "model",
+            "note": "invoice price 12% of market",
+        }
         assert scorer.post("/v1/outcomes", json=outcome).status_code == 403
         made = reviewer.post("/v1/outcomes", json=outcome)
         assert made.status_code == 201, made.text
@@ -48,8 +53,12 @@ def test_an_outcome_is_recorded_once_and_the_next_entry_sees_it(live: LiveServer
 def test_outcomes_that_cannot_be_are_refused(live: LiveServer, history: pd.DataFrame) -> None:
     entry = entry_json(history, 302)
     filed = datetime.fromisoformat(entry["filed_at"])
-    base = {"entry_id": entry["entry_id"], "inspected_at": (filed + timedelta(days=1)).isoformat(),
-            "violation_types": [], "selected_by": "random"}  # fmt: skip
+    base = {
+        "entry_id": entry["entry_id"],
+        "inspected_at": (filed + timedelta(days=1)).isoformat(),
+        "violation_types": [],
+        "selected_by": "random",
+    }
     with live.client(Role.SCORER) as scorer, live.client(Role.REVIEWER) as reviewer:
         assert reviewer.post("/v1/outcomes", json=base).status_code == 404  # not scored yet
         scorer.post("/v1/score", json={"entries": [entry]})

@@ -23,8 +23,9 @@ from training.train import train
 pytestmark = pytest.mark.slow
 
 
-def test_served_inputs_equal_training_features(client: httpx.Client, live: LiveServer, history: pd.DataFrame,
-                                               scorer: Scorer) -> None:  # fmt: skip
+def test_served_inputs_equal_training_features(
+    client: httpx.Client, live: LiveServer, history: pd.DataFrame, scorer: Scorer
+) -> None:
     spec = scorer.pipeline.spec
     rows = prepare(history, spec)
     trained = scorer.pipeline.transform(rows, point_in_time_counts(rows, spec))
@@ -43,8 +44,9 @@ def test_served_inputs_equal_training_features(client: httpx.Client, live: LiveS
     engine.dispose()
 
 
-def test_a_decision_outlives_the_champion(live: LiveServer, history: pd.DataFrame, history_file: Path,
-                                          mlflow_store: str, tmp_path: Path) -> None:  # fmt: skip
+def test_a_decision_outlives_the_champion(
+    live: LiveServer, history: pd.DataFrame, history_file: Path, mlflow_store: str, tmp_path: Path
+) -> None:
     # a registry of its own, where a second version becomes champion
     db = Path(mlflow_store.removeprefix("sqlite:///"))
     shutil.copy(db, tmp_path / "mlflow.db")

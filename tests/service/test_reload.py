@@ -26,8 +26,11 @@ def test_the_champion_moves_without_a_restart(
     second = train(history_file, uri=registry).registration.version
     client = MlflowClient(registry, registry)
     client.set_registered_model_alias("shipment-risk", "champion", "1")
-    booster = next(Path(client.get_model_version_download_uri("shipment-risk", str(second))
-                        .removeprefix("file://")).rglob("booster.txt"))  # fmt: skip
+    booster = next(
+        Path(client.get_model_version_download_uri("shipment-risk", str(second)).removeprefix("file://")).rglob(
+            "booster.txt"
+        )
+    )
     good = booster.read_bytes()
 
     url = migrated(f"sqlite:///{tmp_path / 'targeting.db'}")

@@ -28,8 +28,12 @@ def test_each_window_learns_only_what_was_known_before_it(history_file: Path, hi
     inspected_before = [int((history["outcome_at"] < cut).sum()) for cut in w["trained_until"]]
     assert (w["train_rows"] < inspected_before).all()  # a validation slice is held out of what was known
     assert w["train_rows"].is_monotonic_increasing  # later windows know more
-    for column in ("precision_at_5pct", "all_precision_at_5pct", "oracle_precision_at_5pct",
-                   "by_revenue_all_revenue_recall_at_5pct"):  # fmt: skip
+    for column in (
+        "precision_at_5pct",
+        "all_precision_at_5pct",
+        "oracle_precision_at_5pct",
+        "by_revenue_all_revenue_recall_at_5pct",
+    ):
         # (no revenue model, so no revenue ranking, in a window with under 5 violations to validate it on)
         assert w[column].notna().any() and w[column].dropna().between(0, 1).all(), column
     summary = result.summary()
@@ -48,8 +52,9 @@ def test_too_many_windows_is_a_clear_error(history_file: Path) -> None:
 
 def test_backtest_command_logs_a_run(history_file: Path, mlflow_uri: str) -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
-    out = subprocess.run([TARGETING, "backtest", "--data", str(history_file), "--windows", "2"], capture_output=True,
-                         text=True, env=env)  # fmt: skip
+    out = subprocess.run(
+        [TARGETING, "backtest", "--data", str(history_file), "--windows", "2"], capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert any(x.startswith("  every entry (ground truth)") for x in lines) and "violation_type" in out.stdout

@@ -133,8 +133,9 @@ def test_split_is_ordered_by_time(history: pd.DataFrame) -> None:
 
 
 def test_explicit_split_by_dates(history: pd.DataFrame) -> None:
-    spec = BUILTIN_SPEC.model_copy(update={"valid_from": pd.Timestamp("2024-06-01", tz="UTC"),
-                                           "test_from": pd.Timestamp("2024-09-01", tz="UTC")})  # fmt: skip
+    spec = BUILTIN_SPEC.model_copy(
+        update={"valid_from": pd.Timestamp("2024-06-01", tz="UTC"), "test_from": pd.Timestamp("2024-09-01", tz="UTC")}
+    )
     frame = validate(history, spec)
     split = time_split(frame, spec)
     assert (split.valid_from, split.test_from) == (

@@ -108,8 +108,11 @@ def test_a_test_window_too_large_is_evaluated_on_a_sample(
     fitted = fit_and_evaluate_dask(client, prepared, FitParams(max_rounds=30), eval_rows=2000)
     model = ShipmentRiskModel()
     model.booster, model.pipeline, model.calibration, model.revenue = (
-        fitted.parts.booster, fitted.parts.pipeline, fitted.parts.calibration, fitted.parts.revenue
-    )  # fmt: skip
+        fitted.parts.booster,
+        fitted.parts.pipeline,
+        fitted.parts.calibration,
+        fitted.parts.revenue,
+    )
     whole, m = evaluate_model(model, history_file), fitted.metrics
     assert fitted.share == pytest.approx(2000 / whole["all_n"]) and abs(m["all_n"] - 2000) < 200
     # every inspected entry is still there: their yardsticks are exact; every entry's are estimated

@@ -43,11 +43,16 @@ def test_window_yardsticks_with_truth_and_oracle() -> None:
     truth_p = rng.beta(0.3, 12, n)
     truth = rng.random(n) < truth_p
     inspected = rng.random(n) < 0.2
-    window = pd.DataFrame({
-        "y": np.where(inspected, truth.astype(float), np.nan),
-        "why": np.where(inspected, np.where(rng.random(n) < 0.5, "random", "policy"), None),
-        "t_y": truth.astype(float), "t_p": truth_p, "t_rev": np.where(truth, 100.0, 0.0), "t_er": truth_p * 100,
-    })  # fmt: skip
+    window = pd.DataFrame(
+        {
+            "y": np.where(inspected, truth.astype(float), np.nan),
+            "why": np.where(inspected, np.where(rng.random(n) < 0.5, "random", "policy"), None),
+            "t_y": truth.astype(float),
+            "t_p": truth_p,
+            "t_rev": np.where(truth, 100.0, 0.0),
+            "t_er": truth_p * 100,
+        }
+    )
     truth_cols = Truth(label="t_y", revenue="t_rev", probability="t_p", expected_revenue="t_er")
     spec = DatasetSpec(id="id", timestamp="t", label="y", selection="why", truth=truth_cols)
     noisy = truth_p * rng.lognormal(0, 1.0, n)  # a model that ranks worse than the truth

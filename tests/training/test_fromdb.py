@@ -45,9 +45,13 @@ def test_training_from_the_service_records(
             if pd.isna(row["violation"]):
                 continue
             kinds = [row["violation_type"]] if row["violation"] == 1 else []
-            body = OutcomeIn(entry_id=payload["entry_id"], inspected_at=row["filed_at"] + timedelta(days=3),
-                             violation_types=kinds, revenue_recovered=float(row["revenue_at_stake"] or 0),
-                             selected_by="random" if row["selection"] == "random" else "model")  # fmt: skip
+            body = OutcomeIn(
+                entry_id=payload["entry_id"],
+                inspected_at=row["filed_at"] + timedelta(days=3),
+                violation_types=kinds,
+                revenue_recovered=float(row["revenue_at_stake"] or 0),
+                selected_by="random" if row["selection"] == "random" else "model",
+            )
             outcomes.record(session, scorer, body, "from-db-test")
         session.commit()
     engine.dispose()
@@ -56,8 +60,9 @@ def test_training_from_the_service_records(
     assert len(frame) == len(rows) and frame["entry_id"].is_unique
     by_id = frame.set_index("entry_id")
     expected = rows.set_index("entry_id")
-    assert np.array_equal(by_id.loc[expected.index, "violation"].to_numpy(), expected["violation"].to_numpy(),
-                          equal_nan=True)  # fmt: skip
+    assert np.array_equal(
+        by_id.loc[expected.index, "violation"].to_numpy(), expected["violation"].to_numpy(), equal_nan=True
+    )
     sampled = expected.index[expected["selection"] == "random"]
     assert (by_id.loc[sampled, "selection"] == "random").all()
     # a random pick keeps the chance the service's policy gave it (the sample's rate unless the model picked it too)

@@ -138,10 +138,17 @@ def test_alias_at_answers_which_version_held_the_alias(empty_database: str) -> N
 
             def move(version: int, previous: int | None, when: datetime, alias: str = "champion") -> None:
                 store.record_alias_move(
-                    session, model_name=NAME, alias=alias, version=version, previous_version=previous,
-                    moved_by="ana", reason=f"to {version}", forced=version == 3,
-                    metrics={"candidate": {"precision_at_5pct": 0.3, "roc_auc": None}}, moved_at=when,
-                )  # fmt: skip
+                    session,
+                    model_name=NAME,
+                    alias=alias,
+                    version=version,
+                    previous_version=previous,
+                    moved_by="ana",
+                    reason=f"to {version}",
+                    forced=version == 3,
+                    metrics={"candidate": {"precision_at_5pct": 0.3, "roc_auc": None}},
+                    moved_at=when,
+                )
 
             move(1, None, march[0])
             move(2, 1, march[4])

@@ -20,10 +20,14 @@ TARGETING = str(Path(sys.executable).parent / "targeting")
 
 
 def capacity(share: float, objective: str) -> Policy:
-    return Policy.model_validate({
-        "objective": objective, "lanes": "capacity", "exploration": {"rate": 0.0},
-        "capacity": {"physical_exam": share / 4, "non_intrusive_exam": share / 4, "document_review": share / 2},
-    })  # fmt: skip
+    return Policy.model_validate(
+        {
+            "objective": objective,
+            "lanes": "capacity",
+            "exploration": {"rate": 0.0},
+            "capacity": {"physical_exam": share / 4, "non_intrusive_exam": share / 4, "document_review": share / 2},
+        }
+    )
 
 
 def test_replay_compares_capacities_and_rankings(history_file: Path, mlflow_uri: str, tmp_path: Path) -> None:
@@ -44,13 +48,16 @@ def test_replay_compares_capacities_and_rankings(history_file: Path, mlflow_uri:
     policy_file = tmp_path / "five.yaml"
     policy_file.write_text("lanes: capacity\nexploration: {rate: 0.0}\n")
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
-    out = subprocess.run([TARGETING, "simulate", "--data", str(history_file), "--policy", str(policy_file)],
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    out = subprocess.run(
+        [TARGETING, "simulate", "--data", str(history_file), "--policy", str(policy_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     assert "total inspected" in out.stdout and "five" in out.stdout
     lines = out.stdout.splitlines()
     assert max(len(x) for x in lines) <= 80, out.stdout
     money = [x.split()[-1] for x in lines[1:] if x.startswith("five")]
     assert money and all(re.fullmatch(r"\$\d{1,3}(,\d{3})*", m) for m in money), money  # whole dollars
-    assert re.search(r"caught \d+\.\d% of violations, \d+\.\d% of revenue; released \d+\.\d% of compliant",
-                     out.stdout)  # fmt: skip
+    assert re.search(r"caught \d+\.\d% of violations, \d+\.\d% of revenue; released \d+\.\d% of compliant", out.stdout)
