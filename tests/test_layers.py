@@ -48,3 +48,31 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from service.settings import Settings\n    import training.fit\n")
     assert [target for _, target in _imports(module)] == ["service", "training"]
+
+
+MODULE_LINES, FUNCTION_LINES = 310, 85  # the style guide's "about 300" and "about 80", with a little give
+
+
+def _sizes(path: Path) -> list[str]:
+    """What in a module is too long: the module itself, and each function (its signature included)."""
+    text, name = path.read_text(), path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    found = [f"{name}: {text.count(chr(10))} lines"] if text.count("\n") > MODULE_LINES else []
+    for node in ast.walk(ast.parse(text, str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > FUNCTION_LINES:
+                found.append(f"{name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_no_module_or_function_outgrows_the_style_guide() -> None:
+    packages = [*MAY_IMPORT, "bench"]
+    modules = [p for package in packages for p in sorted((ROOT / package).rglob("*.py")) if "migrations" not in p.parts]
+    assert len(modules) > 50
+    assert [problem for path in modules for problem in _sizes(path)] == []
+
+
+def test_a_long_function_is_caught(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n" + "    x = 1\n" * FUNCTION_LINES)
+    assert _sizes(module) == [f"m.py:1 f: {FUNCTION_LINES + 1} lines"]
