@@ -18,10 +18,6 @@ from features.spec import DatasetSpec, Entity
 COUNTS = ("entries", "inspections", "violations")
 
 
-def count_columns(spec: DatasetSpec) -> list[str]:
-    return [f"{spec.entity_name(e)}__{c}" for e in spec.entities for c in COUNTS]
-
-
 def entity_key(frame: pd.DataFrame, entity: Entity) -> pd.Series:
     """One string key per row; missing where any part of the entity is missing."""
     cols = [entity] if isinstance(entity, str) else entity

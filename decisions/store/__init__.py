@@ -5,7 +5,7 @@ Functions add and flush; the caller owns the transaction. The schema changes onl
 
 # tables of their own modules, imported here so that the metadata (and migrations) know every table
 from decisions.store import sessions as sessions  # noqa: E402, I001
-from decisions.store.aliases import AliasMove, alias_at, alias_history, record_alias_move
+from decisions.store.aliases import AliasMove, alias_history, record_alias_move
 from decisions.store.base import Base, Json, UtcDateTime
 from decisions.store.decisions import (
     QUEUE_FILTERS,
@@ -61,7 +61,6 @@ __all__ = [
     "add_outcome",
     "add_policy",
     "add_waiver",
-    "alias_at",
     "alias_history",
     "api_key_by_hash",
     "api_key_named",

@@ -62,17 +62,6 @@ def record_alias_move(
     return move
 
 
-def alias_at(session: Session, model_name: str, alias: str, when: datetime) -> AliasMove | None:
-    """The move that put `alias` where it was at `when` (the latest at or before it), or None if none was recorded."""
-    query = (
-        select(AliasMove)
-        .where(AliasMove.model_name == model_name, AliasMove.alias == alias, AliasMove.moved_at <= when)
-        .order_by(AliasMove.moved_at.desc(), AliasMove.id.desc())
-        .limit(1)
-    )
-    return session.scalars(query).first()
-
-
 def alias_history(session: Session, model_name: str, alias: str) -> list[AliasMove]:
     """Every recorded move of an alias, oldest first."""
     query = (

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import training
 from decisions import migrate, store
+from decisions.store import AliasMove
 from training.data import DataError
 from training.fit import FitParams
 from training.promotion import (
@@ -31,6 +33,17 @@ from training.promotion import (
 from training.train import train
 
 NAME = "shipment-risk"
+
+
+def alias_at(session: Session, model_name: str, alias: str, when: datetime) -> AliasMove | None:
+    """The recorded move that put `alias` where it was at `when` (the latest at or before it), or None."""
+    query = (
+        select(AliasMove)
+        .where(AliasMove.model_name == model_name, AliasMove.alias == alias, AliasMove.moved_at <= when)
+        .order_by(AliasMove.moved_at.desc(), AliasMove.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
 
 
 # --- the gate file -------------------------------------------------------------------------------
@@ -154,7 +167,7 @@ def test_alias_at_answers_which_version_held_the_alias(empty_database: str) -> N
             move(2, 1, march[4])
             move(3, 2, march[7])
             move(9, None, march[2], alias="challenger")  # another alias does not answer for the champion
-            at = store.alias_at
+            at = alias_at
             assert at(session, NAME, "champion", datetime(2025, 2, 28, tzinfo=UTC)) is None
             third = at(session, NAME, "champion", datetime(2025, 3, 3, tzinfo=UTC))
             assert third is not None and third.version == 1 and third.previous_version is None
@@ -248,10 +261,10 @@ def test_the_gate_refuses_a_worse_challenger_and_force_records_why(
             assert first.metrics["candidate"]["precision_at_5pct"] < first.metrics["previous"]["precision_at_5pct"]
             assert any("FAIL" in line for line in first.metrics["gate"])
             assert (second.version, second.forced, second.moved_by, second.reason) == (1, False, "ben", "roll back")
-            assert store.alias_at(session, NAME, "champion", before) is None  # v1 was set by training, unrecorded
-            at_between = store.alias_at(session, NAME, "champion", between)
+            assert alias_at(session, NAME, "champion", before) is None  # v1 was set by training, unrecorded
+            at_between = alias_at(session, NAME, "champion", between)
             assert at_between is not None and at_between.version == 2
-            now = store.alias_at(session, NAME, "champion", datetime.now(UTC))
+            now = alias_at(session, NAME, "champion", datetime.now(UTC))
             assert now is not None and now.version == 1
     finally:
         engine.dispose()
