@@ -172,7 +172,9 @@ def point(
     socket = w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
     route = ENDPOINTS[endpoint]
     served = {k: n for k, n in got["server_statuses"].items() if k.startswith(route + " ")}
-    not_ok = sum(n for k, n in served.items() if not k.endswith(" 200"))
+    # 499: the client left before its answer; wrk leaves only at its stop, with the requests then in flight
+    abandoned = sum(n for k, n in served.items() if k.endswith(" 499"))
+    not_ok = sum(n for k, n in served.items() if not k.endswith((" 200", " 499")))
     not_ok += sum(n for k, n in got["server_statuses"].items() if k.startswith("exception") and "Disconnect" not in k)
     return {
         "database": kind,
@@ -193,6 +195,7 @@ def point(
         "wrk_errors": {k: w[k] for k in ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")},
         "server_statuses": got["server_statuses"],
         "server_non_200": not_ok,
+        "abandoned_at_stop": abandoned,
         # CPU of the server's processes (all workers) per request it served, in-flight ones included: what the
         # request costs, whatever share of the cores other processes took
         "server_cpu_ms_per_request": round(1000 * got["server_cpu_s"] / max(sum(served.values()), 1), 2),
