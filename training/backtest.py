@@ -132,6 +132,7 @@ YARDSTICKS = {
     "all_": "every entry (ground truth)",
     "oracle_": "the oracle (true probability)",
     "by_revenue_all_": "every entry, ranked by revenue",
+    "oracle_by_revenue_": "oracle, by true revenue",
 }
 DEFAULT_SLICES = ("entry_type", "violation_type")
 

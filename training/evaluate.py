@@ -111,18 +111,26 @@ def window_metrics(window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray) 
         metrics |= _prefixed("all_", model)
         metrics["all_brier"] = float(np.mean((scores - yt) ** 2))
         metrics["all_calibration_error"] = expected_calibration_error(yt, scores)
-        oracle: dict[str, float] = {}
-        if truth.probability:
-            by_p = targeting_metrics(yt, window[truth.probability].to_numpy(dtype=float), rt)
-            oracle |= {k: v for k, v in by_p.items() if not k.startswith("revenue_recall")}
-        if truth.expected_revenue and rt is not None:
+        if truth.probability:  # the oracle ranks as the model does, by probability: like with like
+            oracle = at_k(targeting_metrics(yt, window[truth.probability].to_numpy(dtype=float), rt))
+            metrics |= _prefixed("oracle_", oracle) | shares(_prefixed("all_", model), oracle, "all_", "oracle")
+        if truth.expected_revenue and rt is not None:  # ranking by the true revenue at stake: its own yardstick
             by_r = targeting_metrics(yt, window[truth.expected_revenue].to_numpy(dtype=float), rt)
-            oracle |= {k: v for k, v in by_r.items() if k.startswith("revenue_recall")}
-        metrics |= _prefixed("oracle_", {k: v for k, v in oracle.items() if "_at_" in k})
-        metrics |= {
-            f"all_{k}_of_oracle": model[k] / v for k, v in oracle.items() if "_at_" in k and v > 0 and k in model
-        }
+            metrics |= _prefixed(ORACLE_BY_REVENUE, at_k(by_r))
     return metrics
+
+
+ORACLE_BY_REVENUE = "oracle_by_revenue_"
+
+
+def at_k(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics at an inspection rate (precision, recall, revenue recall at k), without intervals."""
+    return {k: v for k, v in metrics.items() if "_at_" in k and "_ci_" not in k}
+
+
+def shares(model: dict[str, float], oracle: dict[str, float], prefix: str, name: str) -> dict[str, float]:
+    """`{prefix}{metric}_of_{name}`: the model's metric (keys `{prefix}{metric}`) as a share of the oracle's."""
+    return {f"{prefix}{k}_of_{name}": model[prefix + k] / v for k, v in oracle.items() if v > 0 and prefix + k in model}
 
 
 SLICE_K = 0.05

@@ -109,9 +109,10 @@ _GROUPS = {
     "": "inspected entries of the test window",
     "random_": "random compliance sample",
     "all_": "every entry against the ground truth",
-    "oracle_": "the oracle (true probability / expected revenue)",
+    "oracle_": "the oracle (true probability)",
     "by_revenue_": "inspected entries, ranked by expected revenue",
     "by_revenue_all_": "every entry, ranked by expected revenue",
+    "oracle_by_revenue_": "the oracle ranking by true expected revenue",
 }
 
 
@@ -121,7 +122,7 @@ def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, labe
     groups = {
         (prefix, title): [prefix + m for m in _MAIN if prefix + m in metrics_a or prefix + m in metrics_b]
         for prefix, title in _GROUPS.items()
-        if full or prefix != "oracle_"
+        if full or not prefix.startswith("oracle_")
     }
     name = max([len(k) for keys in groups.values() for k in keys] + [6])
     width = max(len(label_a), len(label_b), 10)

@@ -13,8 +13,9 @@ WINDOWS = {
     "": "inspected entries of the test window (biased by the past policy)",
     "random_": "the random compliance sample of the window (unbiased)",
     "all_": "every entry of the window against the ground truth",
-    "oracle_": "the oracle: ranking by the true probability (revenue: by the true expected revenue)",
+    "oracle_": "the oracle: ranking by the true probability",
     "by_revenue_all_": "every entry, the model ranking by expected revenue at stake",
+    "oracle_by_revenue_": "the oracle ranking by the true expected revenue at stake",
 }
 
 
@@ -65,6 +66,7 @@ def write_report(
             "all_calibration_error",
             "all_precision_at_5pct_of_oracle",
             "all_revenue_recall_at_5pct_of_oracle",
+            "by_revenue_all_revenue_recall_at_5pct_of_oracle_by_revenue",
         )
         if k in metrics
     }

@@ -20,7 +20,7 @@ from model.drift import build_reference
 from training.artifacts import write_run_artifacts
 from training.cost import explanation_cost
 from training.data import DataError, Split, fingerprint, read_table, selection_weights, time_split, validate
-from training.evaluate import targeting_metrics, window_metrics
+from training.evaluate import ORACLE_BY_REVENUE, at_k, shares, targeting_metrics, window_metrics
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
 
@@ -67,11 +67,10 @@ def window_yardsticks(
     metrics = window_metrics(window, spec, scores)
     if revenue is not None:
         expected = scores * revenue.given_violation(x.to_numpy())
-        metrics |= {
-            f"by_revenue_{k}": v
-            for k, v in window_metrics(window, spec, expected).items()
-            if "_at_" in k and "_ci_" not in k
-        }
+        ranked = {k: v for k, v in window_metrics(window, spec, expected).items() if not k.startswith("oracle")}
+        metrics |= {f"by_revenue_{k}": v for k, v in at_k(ranked).items() if not k.endswith("_of_oracle")}
+        oracle = {k.removeprefix(ORACLE_BY_REVENUE): v for k, v in metrics.items() if k.startswith(ORACLE_BY_REVENUE)}
+        metrics |= shares(metrics, oracle, "by_revenue_all_", "oracle_by_revenue")
     return metrics
 
 

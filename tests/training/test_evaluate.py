@@ -70,6 +70,12 @@ def test_window_yardsticks_with_truth_and_oracle() -> None:
     )
     perfect = window_metrics(window, spec, truth_p)
     assert perfect["all_precision_at_5pct_of_oracle"] == 1.0
+    # revenue recall against the oracle that ranks as the model does, by probability; ranking by the true
+    # revenue at stake is its own yardstick, which the probability ranking is never divided by
+    assert perfect["all_revenue_recall_at_1pct_of_oracle"] == 1.0
+    by_revenue = window_metrics(window, spec, window["t_er"].to_numpy())
+    assert by_revenue["oracle_by_revenue_revenue_recall_at_1pct"] == by_revenue["all_revenue_recall_at_1pct"]
+    assert not any(k.startswith("all_") and k.endswith("_of_oracle_by_revenue") for k in m)
     assert perfect["all_calibration_error"] < m["all_calibration_error"]
 
 

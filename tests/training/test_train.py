@@ -45,6 +45,12 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
     assert m["random_n"] > 0 and run.data.params["weighting"] == "ipw"
     # ranking by expected revenue catches more revenue in the first few percent than ranking by probability
     assert m["by_revenue_all_revenue_recall_at_2pct"] > m["all_revenue_recall_at_2pct"]
+    assert m["by_revenue_all_revenue_recall_at_2pct_of_oracle_by_revenue"] == pytest.approx(
+        m["by_revenue_all_revenue_recall_at_2pct"] / m["oracle_by_revenue_revenue_recall_at_2pct"]
+    )
+    assert not any(
+        k.startswith("by_revenue_oracle") or k.startswith("by_revenue_all_") and k.endswith("_of_oracle") for k in m
+    )
     assert load_model("models:/shipment-risk@champion").revenue is not None
     assert run.data.metrics["precision_at_5pct"] > run.data.metrics["base_rate"]
     assert len(run.data.params["data_sha256"]) == 64 and int(run.data.params["rows_test"]) > 0
