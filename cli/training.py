@@ -182,6 +182,8 @@ def _summary(model_name: str, result: TrainResult, began: float) -> None:
         f"PR-AUC {m.get('pr_auc', float('nan')):.3f}"
     )
     _table(m, "", "inspected entries of the test window (biased by the past policy)")
+    for warning in result.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW, bold=True)
     if "random_n" in m:
         sample = f"random compliance sample of the window ({int(m['random_n'])} entries"
         found = int(m.get("random_positives", 0))

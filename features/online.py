@@ -151,7 +151,7 @@ class OnlineFeatures:
         self.pipeline = pipeline
         spec = pipeline.spec
         self.derive = spec.derive == "entry"
-        self.codes = {col: {v: float(i) for i, v in enumerate(values)} for col, values in pipeline.vocab.items()}
+        self.codes = {col: pipeline.category_values(col) for col in pipeline.vocab}
         self.medians = {
             ref.feature: [(by, levels) for by, levels in zip(ref.by, pipeline.medians[ref.feature])]
             for ref in spec.references
@@ -169,7 +169,7 @@ class OnlineFeatures:
         references = {ref.feature: self._references(ref.feature, texts, len(rows)) for ref in spec.references}
         names = [spec.entity_name(e) for e in spec.entities]
         history = [[counts[f"{name}__{c}"].tolist() for c in COUNTS] for name in names]
-        categories = [(texts[col], self.codes[col], float(len(p.vocab[col]))) for col in spec.categorical]
+        categories = [(texts[col], *self.codes[col]) for col in spec.categorical]
         ratios = [(ref.value, references[ref.feature][0].tolist()) for ref in spec.references]
         prior = PRIOR_STRENGTH * p.prior_rate
         x = []

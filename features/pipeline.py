@@ -9,7 +9,7 @@ the model reads, from prepared rows and their point-in-time history counts.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,13 @@ from features.schema import ENTRY_FIELDS, Entry
 from features.spec import DatasetSpec, Reference
 
 MIN_CATEGORY_COUNT = 5  # rarer categories share one "other" code
+# A native categorical split learns one rate per category from the labelled rows. A column of many categories (an
+# importer or seller id) with fewer than MIN_LABELS_PER_CATEGORY labelled rows per category kept gives it noise to
+# learn: such a column is read by its frequency in the training window instead, and a trader's identity reaches the
+# model through the entity's history. Up to MANY_CATEGORIES, LightGBM's own regularisation of category splits
+# (min_data_per_group, cat_smooth) is left to work.
+MIN_LABELS_PER_CATEGORY = 50
+MANY_CATEGORIES = 64
 MIN_REFERENCE_COUNT = 5  # a group needs this many rows for its own median
 PRIOR_STRENGTH = 5.0  # pseudo-inspections behind the smoothed violation rate
 
@@ -56,6 +63,25 @@ def category_text(col: pd.Series) -> pd.Series:
     return as_text(col)
 
 
+def choose_encodings(spec: DatasetSpec, categories: dict[str, int], labelled: int) -> dict[str, str]:
+    """Each categorical column's encoding: the spec's where it names one; else frequency for a column of more than
+    MANY_CATEGORIES categories kept with under MIN_LABELS_PER_CATEGORY labelled rows each in the training window;
+    else native."""
+    chosen: dict[str, str] = {}
+    for col in spec.categorical:
+        asked = spec.category_encoding.get(col, "auto")
+        thin = categories[col] > MANY_CATEGORIES and labelled < MIN_LABELS_PER_CATEGORY * categories[col]
+        chosen[col] = asked if asked != "auto" else ("frequency" if thin else "native")
+    return chosen
+
+
+def forced_native(pipeline: FeaturePipeline, labelled: int) -> list[str]:
+    """The columns the spec makes native categoricals that `auto` would read by frequency: likely to overfit."""
+    spec = pipeline.spec.model_copy(update={"category_encoding": {}})
+    auto = choose_encodings(spec, {c: len(v) for c, v in pipeline.vocab.items()}, labelled)
+    return [c for c, e in pipeline.encodings.items() if e == "native" and auto[c] == "frequency"]
+
+
 @dataclass
 class FeaturePipeline:
     """Fitted state of the feature definition; JSON-serialisable, saved with every model."""
@@ -65,10 +91,17 @@ class FeaturePipeline:
     medians: dict[str, list[dict[str, float]]]  # reference feature -> per `by` level, group -> median
     global_medians: dict[str, float]
     prior_rate: float
+    # categorical column -> "native" or "frequency"; a column missing here is native (models trained before)
+    encodings: dict[str, str] = field(default_factory=dict)
+    frequencies: dict[str, list[float]] = field(default_factory=dict)  # frequency column -> rows per vocab entry
 
     def __post_init__(self) -> None:
         # lookup tables built once per loaded pipeline, not per request
         self._codes = {col: pd.Index(values) for col, values in self.vocab.items()}
+        self._values = {}  # each category's value in vocabulary order, then the value of any other category
+        for col in self.vocab:
+            table, other = self.category_values(col)
+            self._values[col] = np.array([*table.values(), other], dtype=float)
         self._medians = {
             feature: [(pd.Index(list(level)), np.fromiter(level.values(), dtype=float)) for level in levels]
             for feature, levels in self.medians.items()
@@ -82,15 +115,28 @@ class FeaturePipeline:
 
     @property
     def categorical_features(self) -> list[str]:
-        return list(self.spec.categorical)
+        """The columns LightGBM splits as categories."""
+        return [c for c in self.spec.categorical if self.encodings.get(c, "native") == "native"]
+
+    def category_values(self, column: str) -> tuple[dict[str, float], float]:
+        """What the model reads for each category of a column, and for one outside the vocabulary: its code, or
+        (frequency encoding) its row count in the training window, 0 for a category seen fewer than
+        MIN_CATEGORY_COUNT times."""
+        vocab = self.vocab[column]
+        if column in self.frequencies:
+            return dict(zip(vocab, self.frequencies[column])), 0.0
+        return {v: float(i) for i, v in enumerate(vocab)}, float(len(vocab))
 
     @classmethod
     def fit(cls, train: pd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
         """Learn vocabularies, reference medians and the violation prior from prepared training rows."""
-        vocab = {}
+        vocab, frequencies = {}, {}
         for col in spec.categorical:
             counts = category_text(train[col]).value_counts()
-            vocab[col] = sorted(counts[counts >= MIN_CATEGORY_COUNT].index.tolist())
+            kept = counts[counts >= MIN_CATEGORY_COUNT]
+            vocab[col] = sorted(kept.index.tolist())
+            frequencies[col] = [float(kept[v]) for v in vocab[col]]
+        encodings = choose_encodings(spec, {c: len(v) for c, v in vocab.items()}, int(train[spec.label].notna().sum()))
         medians: dict[str, list[dict[str, float]]] = {}
         global_medians: dict[str, float] = {}
         for ref in spec.references:
@@ -105,15 +151,16 @@ class FeaturePipeline:
             global_medians[ref.feature] = float(value[ok].median()) if ok.any() else 1.0
         labels = train[spec.label].dropna().astype(float)
         prior = float(labels.mean()) if len(labels) else 0.0
-        return cls(spec, vocab, medians, global_medians, prior)
+        frequent = {c: f for c, f in frequencies.items() if encodings[c] == "frequency"}
+        return cls(spec, vocab, medians, global_medians, prior, encodings, frequent)
 
     def transform(self, rows: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
         """Model inputs (float64) for prepared rows and their history counts, in `feature_names` order."""
         out: dict[str, np.ndarray] = {}
         for col in self.spec.categorical:
-            codes = self._codes[col].get_indexer(category_text(rows[col])).astype(float)
+            at = self._codes[col].get_indexer(category_text(rows[col]))  # -1 outside the vocabulary: the last value
             missing = rows[col].isna().to_numpy()
-            out[col] = np.where(missing, np.nan, np.where(codes < 0, len(self.vocab[col]), codes))
+            out[col] = np.where(missing, np.nan, self._values[col][at])
         for col in self.spec.numeric:
             out[col] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         for ref in self.spec.references:
@@ -148,6 +195,8 @@ class FeaturePipeline:
             "medians": self.medians,
             "global_medians": self.global_medians,
             "prior_rate": self.prior_rate,
+            "encodings": self.encodings,
+            "frequencies": self.frequencies,
         }
 
     @classmethod
@@ -158,4 +207,6 @@ class FeaturePipeline:
             data["medians"],
             data["global_medians"],
             data["prior_rate"],
+            data.get("encodings", {}),
+            data.get("frequencies", {}),
         )

@@ -23,6 +23,7 @@ class Reference(BaseModel):
 
 
 Entity = str | list[str]
+Encoding = Literal["auto", "native", "frequency"]
 
 
 class Truth(BaseModel):
@@ -60,6 +61,11 @@ class DatasetSpec(BaseModel):
     selection_probability: str | None = Field(default=None, description="Each row's chance of being inspected.")
     truth: Truth | None = None
     categorical: list[str] = []
+    category_encoding: dict[str, Encoding] = Field(
+        default={},
+        description="Per categorical column: native (LightGBM's category splits), frequency (its count in the "
+        "training window), or auto (the default: native where the labelled rows per category allow it).",
+    )
     numeric: list[str] = []
     entities: list[Entity] = []
     references: list[Reference] = []
@@ -110,6 +116,8 @@ class DatasetSpec(BaseModel):
             raise ValueError("give both valid_from and test_from, or neither")
         if self.valid_from and self.test_from and self.valid_from >= self.test_from:
             raise ValueError("valid_from must come before test_from")
+        if stray := set(self.category_encoding) - set(self.categorical):
+            raise ValueError(f"category_encoding names {sorted(stray)[0]!r}, which is not a categorical column")
         both = set(self.categorical) & set(self.numeric)
         if both:
             raise ValueError(f"column {sorted(both)[0]!r} is listed as both categorical and numeric")

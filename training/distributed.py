@@ -297,4 +297,4 @@ def train_dask(
     prepared = prepare_dask(data, spec, 2 * workers, valid_frac, test_frac, weighting)
     fitted = fit_and_evaluate_dask(client, prepared, params, eval_rows)
     registration = register_dask(client, prepared, fitted, params, model_name=model_name, uri=uri)
-    return TrainResult(registration, fitted.metrics, prepared.split)
+    return TrainResult(registration, fitted.metrics, prepared.split, [])  # the forced-native check: one process only

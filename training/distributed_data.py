@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from features.history import entity_key, point_in_time_counts
-from features.pipeline import MIN_CATEGORY_COUNT, MIN_REFERENCE_COUNT, FeaturePipeline, category_text, prepare
+from features.pipeline import (
+    MIN_CATEGORY_COUNT,
+    MIN_REFERENCE_COUNT,
+    FeaturePipeline,
+    category_text,
+    choose_encodings,
+    prepare,
+)
 from features.spec import DatasetSpec
 from training.data import DataError, Split, validate
 from training.train import (
@@ -195,14 +202,18 @@ def fit_pipeline(train: dd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
     counts, medians, sizes, labelled, violations = dask.compute(
         counts, medians, [v.count() for v in values], labels.count(), labels.sum()
     )
-    frequent = [key for key, n in counts.groupby(level=[0, 1]).sum().items() if n >= MIN_CATEGORY_COUNT]
+    totals = counts.groupby(level=[0, 1]).sum()
+    frequent = {key: float(n) for key, n in totals.items() if n >= MIN_CATEGORY_COUNT}
     vocab = {c: sorted(value for col, value in frequent if col == c) for c in spec.categorical}
+    encodings = choose_encodings(spec, {c: len(v) for c, v in vocab.items()}, int(labelled))
+    frequencies = {c: [frequent[c, v] for v in vocab[c]] for c in spec.categorical if encodings[c] == "frequency"}
     global_medians = {
         r.feature: float(np.median(_order_stats(v, [(n - 1) // 2, n // 2]))) if n else 1.0
         for r, v, n in zip(spec.references, values, sizes)
     }
     levels = {r.feature: [dict(sorted(m.to_dict().items())) for m in ms] for r, ms in zip(spec.references, medians)}
-    return FeaturePipeline(spec, vocab, levels, global_medians, float(violations / labelled) if labelled else 0.0)
+    prior = float(violations / labelled) if labelled else 0.0
+    return FeaturePipeline(spec, vocab, levels, global_medians, prior, encodings, frequencies)
 
 
 def _counts(part: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.history import point_in_time_counts
-from features.pipeline import FeaturePipeline, prepare
+from features.pipeline import MIN_LABELS_PER_CATEGORY, FeaturePipeline, forced_native, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, RevenueModel, ShipmentRiskModel
 from model.drift import build_reference
@@ -33,6 +33,7 @@ class TrainResult:
     registration: Registration
     metrics: dict[str, float]
     split: Split
+    warnings: list[str]  # what the person training should know before trusting the model
 
 
 def _features(frame: pd.DataFrame, pipeline: FeaturePipeline, cache: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -90,6 +91,7 @@ class Prepared:
     weighting: Weighting  # what the fit uses: "none" or "ipw"
     cache: dict[str, pd.DataFrame]
     began: float  # when preparing began (epoch seconds): the training run starts then
+    warnings: list[str]
 
     def labelled(self, mask: np.ndarray) -> np.ndarray:
         return mask & ~np.isnan(self.y)
@@ -123,7 +125,14 @@ def prepare_training(
     if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
         weighting = "none" if ipw is None else "ipw"
     y = frame[spec.label].to_numpy(dtype=float)
-    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began)
+    labelled = int((masks[0] & ~np.isnan(y)).sum())
+    warnings = [
+        f"the spec makes {c!r} a native categorical with {len(pipeline.vocab[c]):,} categories and {labelled:,} "
+        f"labelled rows in the training window (under {MIN_LABELS_PER_CATEGORY} per category): expect it to "
+        "overfit; leave its encoding to auto, or make it an entity"
+        for c in forced_native(pipeline, labelled)
+    ]
+    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began, warnings)
 
 
 def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
@@ -209,7 +218,10 @@ def register(
         "test_from": split.test_from.isoformat(),
         "label_rate_train": round(float(np.nanmean(y[train_m])), 6),
         "weighting": p.weighting,
+        **{f"encoding_{c}": e for c, e in p.pipeline.encodings.items()},
     }
+    for warning in p.warnings:
+        log.warning(warning)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         facts = {
@@ -226,7 +238,8 @@ def register(
             model_name=model_name,
             params=run_params,
             metrics=metrics,
-            tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"},
+            tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"}
+            | ({"warnings": "\n".join(p.warnings)} if p.warnings else {}),
             artifact_dir=folder,
             parts=fitted.parts,
             example=x[te].head(5),
@@ -256,4 +269,4 @@ def train(
     prepared = prepare_training(data, spec, valid_frac, test_frac, weighting)
     fitted = fit_and_evaluate(prepared, params)
     registration = register(prepared, fitted, params, model_name=model_name, uri=uri)
-    return TrainResult(registration, fitted.metrics, prepared.split)
+    return TrainResult(registration, fitted.metrics, prepared.split, prepared.warnings)

@@ -85,3 +85,19 @@ def test_model_inputs_equal_the_pipeline(fitted: FeaturePipeline, entries: list[
     )
     assert batch.x.shape == expected.shape
     assert _equal(batch.x, expected)
+
+
+def test_frequency_encoded_categories_equal_the_pipeline(history: pd.DataFrame, entries: list[Entry]) -> None:
+    spec = SPEC.model_copy(update={"categorical": [*SPEC.categorical, "importer_id", "seller_id"]})
+    fitted = FeaturePipeline.fit(prepare(history, spec), spec)
+    assert fitted.encodings["importer_id"] == fitted.encodings["seller_id"] == "frequency"
+    frame = prepare(entries_frame(entries), spec)
+    counts = batch_counts(frame, spec)
+    online = OnlineFeatures(fitted)
+    batch = online.batch(
+        online.rows([e.model_dump(mode="json") for e in entries]),
+        {c: counts[c].to_numpy(dtype=float) for c in counts.columns},
+    )
+    assert _equal(batch.x, fitted.transform(frame, counts).to_numpy(dtype=float))
+    importer = batch.x[:, fitted.feature_names.index("importer_id")]
+    assert np.nanmax(importer) > 5 and (importer == 0).any()  # counts, and 0 for an unseen importer

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.history import HistoryProfiles, point_in_time_counts
 from features.pipeline import FeaturePipeline, entries_frame, entry_payloads, prepare
@@ -33,7 +34,9 @@ def test_same_entry_gets_bit_identical_features_on_both_paths(history: pd.DataFr
 
 
 def test_categories_fitted_on_training_only() -> None:
-    spec = DatasetSpec(id="id", timestamp="t", label="y", categorical=["office"])
+    spec = DatasetSpec(
+        id="id", timestamp="t", label="y", categorical=["office"], category_encoding={"office": "native"}
+    )
     train = pd.DataFrame({"office": [7.0] * 6 + [8.0] * 2 + [np.nan]})
     pipeline = FeaturePipeline.fit(train.assign(y=0.0), spec)
     assert pipeline.vocab["office"] == ["7"]  # 8 is too rare for a code of its own
@@ -41,6 +44,33 @@ def test_categories_fitted_on_training_only() -> None:
     codes = pipeline.transform(rows, pd.DataFrame(index=rows.index))["office"].tolist()
     assert codes[:3] == [0.0, 1.0, 1.0]  # integer 7 is the float 7.0 seen in training; rare and unseen share "other"
     assert np.isnan(codes[3])
+
+
+def test_a_category_with_too_few_labels_per_value_is_read_by_its_frequency() -> None:
+    spec = DatasetSpec(id="id", timestamp="t", label="y", categorical=["office", "importer"])
+    offices = ["A"] * 300 + ["B"] * 300  # 300 labelled rows per office: split natively
+    importers = [f"i{n % 100}" for n in range(600)]  # 6 labelled rows per importer: by frequency
+    train = pd.DataFrame({"office": offices, "importer": importers, "y": 0.0})
+    pipeline = FeaturePipeline.fit(train, spec)
+    assert pipeline.encodings == {"office": "native", "importer": "frequency"}
+    assert pipeline.categorical_features == ["office"]
+    rows = pd.DataFrame({"office": ["B", "Z"], "importer": ["i7", "unknown"]})
+    x = pipeline.transform(rows, pd.DataFrame(index=rows.index))
+    assert x["office"].tolist() == [1.0, 2.0]  # codes; an unseen office is "other"
+    assert x["importer"].tolist() == [6.0, 0.0]  # rows in the training window; unseen is 0
+    unlabelled = FeaturePipeline.fit(train.assign(y=np.nan), spec)  # no labels: nothing to split categories on
+    assert unlabelled.encodings == {"office": "native", "importer": "frequency"}  # few categories: LightGBM's own
+    forced = spec.model_copy(update={"category_encoding": {"importer": "native"}})
+    assert FeaturePipeline.fit(train, forced).encodings["importer"] == "native"
+    again = FeaturePipeline.from_dict(pipeline.to_dict())
+    assert again.transform(rows, pd.DataFrame(index=rows.index)).equals(x)
+    old = {k: v for k, v in pipeline.to_dict().items() if k not in ("encodings", "frequencies")}  # saved before
+    assert FeaturePipeline.from_dict(old).categorical_features == ["office", "importer"]
+
+
+def test_a_spec_names_encodings_only_for_its_categorical_columns() -> None:
+    with pytest.raises(ValueError, match="'price', which is not a categorical column"):
+        DatasetSpec(id="id", timestamp="t", label="y", numeric=["price"], category_encoding={"price": "native"})
 
 
 def test_reference_falls_back_to_coarser_groups() -> None:

@@ -151,6 +151,21 @@ def test_model_learns_legitimate_signals(trained: Trained, table: pd.DataFrame) 
     assert not any("penalty" in f for f in trained.features)
 
 
+def test_trader_ids_are_read_by_frequency_and_forcing_them_native_warns(trained: Trained, tmp_path: Path) -> None:
+    params = MlflowClient(trained.uri, trained.uri).get_run(trained.csv.registration.run_id).data.params
+    assert params["encoding_importer_no"] == "frequency"  # ~1,200 importers, a few inspections each
+    assert params["encoding_office_code"] == params["encoding_hs_code"] == "native"
+    assert trained.csv.warnings == []
+    (tmp_path / "forced.yaml").write_text(SPEC + "category_encoding: {importer_no: native}\n")
+    ledger().to_parquet(tmp_path / "ledger.parquet", index=False)
+    forced = train(
+        tmp_path / "ledger.parquet", load_spec(tmp_path / "forced.yaml"), model_name="ledger-forced", uri=trained.uri
+    )
+    assert len(forced.warnings) == 1 and "'importer_no' a native categorical" in forced.warnings[0]
+    run = MlflowClient(trained.uri, trained.uri).get_run(forced.registration.run_id)
+    assert run.data.params["encoding_importer_no"] == "native" and run.data.tags["warnings"] == forced.warnings[0]
+
+
 def test_no_revenue_column_logs_no_revenue_metrics(trained: Trained) -> None:
     client = MlflowClient(trained.uri, trained.uri)
     for result in (trained.csv, trained.parquet):
