@@ -7,18 +7,19 @@ import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli import train_report
 from cli.app import ModelName, app, fail
 from model.names import MODEL_NAME
+from training.choices import Shape, Weighting
 from training.data import DataError
 
 if TYPE_CHECKING:
     from features.spec import DatasetSpec
-    from training.registry import Registration
-    from training.train import TrainResult, Weighting
+    from training.train import TrainResult
 
 
 @app.command()
@@ -33,8 +34,11 @@ def train(
     valid_from: Annotated[datetime | None, typer.Option(help="Explicit split: validation from this date.")] = None,
     test_from: Annotated[datetime | None, typer.Option(help="Explicit split: test window from this date.")] = None,
     weighting: Annotated[
-        str, typer.Option(help="ipw: weight inspected rows by 1/selection probability; none; auto: ipw when known.")
+        Weighting, typer.Option(help="ipw: weight inspected rows by 1/selection probability; none; auto: ipw if known.")
     ] = "auto",
+    shape: Annotated[
+        Shape, typer.Option(help="search: choose the model's shape on this data (training/shape.py); fixed: 15 leaves.")
+    ] = "search",
     from_db: Annotated[
         str | None,
         typer.Option(
@@ -65,7 +69,6 @@ def train(
 
     from features.spec import BUILTIN_SPEC, DatasetSpec
     from training.data import load_spec
-    from training.train import Weighting
     from training.train import train as run_training
 
     try:
@@ -77,12 +80,8 @@ def train(
         if valid_from or test_from:  # the command line overrides the spec
             spec = DatasetSpec.model_validate({**spec.model_dump(), "valid_from": valid_from, "test_from": test_from})
         began = time.perf_counter()
-        if weighting not in get_args(Weighting):
-            raise DataError(f"unknown weighting {weighting!r}: use auto, ipw or none")
         if dask:
-            result = _train_on_dask(
-                data, dask, spec, model_name, valid_frac, test_frac, rounds, cast(Weighting, weighting)
-            )
+            result = _train_on_dask(data, dask, spec, model_name, valid_frac, test_frac, rounds, weighting)
         elif rounds:
             raise DataError("--rounds goes with --dask: the single-process fit stops early by itself")
         else:
@@ -92,7 +91,8 @@ def train(
                 model_name=model_name,
                 valid_frac=valid_frac,
                 test_frac=test_frac,
-                weighting=cast(Weighting, weighting),
+                weighting=weighting,
+                shape=shape,
             )
     except OSError as exc:  # no Dask scheduler at that address
         if not dask:
@@ -102,7 +102,7 @@ def train(
         fail(str(exc))
     except ValidationError as exc:
         fail(exc.errors()[0]["msg"])
-    _summary(model_name, result, began)
+    train_report.summary(model_name, result, began)
 
 
 def _export_decisions(database_url: str) -> Path:
@@ -163,43 +163,6 @@ def _train_on_dask(
             params=FitParams(max_rounds=rounds or ROUNDS),
             weighting=weighting,
         )
-
-
-def _summary(model_name: str, result: TrainResult, began: float) -> None:
-    """What training registered, and its targeting metrics on the test window."""
-    from training.evaluate import MIN_SAMPLE_VIOLATIONS
-
-    m, reg = result.metrics, result.registration
-    before = "first version" if reg.champion_score is None else f"champion's precision@5% {reg.champion_score:.4f}"
-    _record(model_name, reg, m, f"trained: precision@5% {m['precision_at_5pct']:.4f}; {before}")
-    typer.echo(
-        f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}) "
-        f"in {time.perf_counter() - began:.1f}s"
-    )
-    typer.echo(
-        f"test window from {result.split.test_from:%Y-%m-%d}: {int(m['n'])} labelled entries, "
-        f"base rate {m['base_rate']:.3f}, ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
-        f"PR-AUC {m.get('pr_auc', float('nan')):.3f}"
-    )
-    _table(m, "", "inspected entries of the test window (biased by the past policy)")
-    for warning in result.warnings:
-        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW, bold=True)
-    if "random_n" in m:
-        sample = f"random compliance sample of the window ({int(m['random_n'])} entries"
-        found = int(m.get("random_positives", 0))
-        if found < MIN_SAMPLE_VIOLATIONS:  # an interval from one or two violations is a point, not an estimate
-            typer.echo(
-                f"{sample}): too few random-sample violations ({found}) to estimate; the sample grows with "
-                "the exploration rate and time"
-            )
-        else:
-            _table(m, "random_", f"{sample}, 90% intervals)")
-    if "all_n" in m:
-        _table(m, "all_", f"every entry of the window against the ground truth ({int(m['all_n'])} entries)")
-    if "by_revenue_all_revenue_recall_at_5pct" in m:
-        _table(m, "by_revenue_all_", "the same, ranked by expected revenue at stake instead of probability")
-    if reg.champion_score is not None:
-        typer.echo(f"previous champion's precision@5% on this window: {reg.champion_score:.3f}")
 
 
 @app.command()
@@ -266,35 +229,9 @@ def tune(
     except DataError as exc:
         fail(str(exc))
     reg = result.registration
-    _record(model_name, reg, result.metrics, f"tuned: best of {trials} trials")
+    train_report.record(model_name, reg, result.metrics, f"tuned: best of {trials} trials")
     typer.echo(f"best of {trials} trials: validation PR-AUC {result.best_value:.3f} with {result.best}")
     typer.echo(
         f"registered {model_name} version {reg.version} as @{reg.alias} (run {reg.run_id}); "
         f"test precision@5% {result.metrics['precision_at_5pct']:.3f}"
     )
-
-
-def _record(model_name: str, registration: Registration, metrics: dict[str, float], reason: str) -> None:
-    """Record the alias that training gave, in the service's database, like any promotion."""
-    import getpass
-
-    from service.settings import Settings
-    from training.promotion import record_registration
-
-    record_registration(Settings().database_url, model_name, registration, getpass.getuser(), reason, metrics)
-
-
-def _table(m: dict[str, float], prefix: str, title: str) -> None:
-    typer.echo(f"{title}:")
-    typer.echo("  k      precision          recall             revenue-recall")
-    for k in ("1pct", "2pct", "5pct", "10pct"):
-        cells = []
-        for name in ("precision", "recall", "revenue_recall"):
-            key = f"{prefix}{name}_at_{k}"
-            cell = f"{m.get(key, float('nan')):.3f}"
-            if f"{key}_ci_low" in m:
-                cell += f" [{m[f'{key}_ci_low']:.2f}-{m[f'{key}_ci_high']:.2f}]"
-            elif prefix.endswith("all_") and f"oracle_{name}_at_{k}" in m:
-                cell += f" (oracle {m[f'oracle_{name}_at_{k}']:.3f})"
-            cells.append(f"{cell:<18}")
-        typer.echo(f"  {k:<6} {' '.join(cells)}")

@@ -18,10 +18,10 @@ from features.history import outcome_times, point_in_time_counts
 from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import Calibration, RevenueModel
+from training.choices import Weighting
 from training.data import DataError, read_table, selection_weights, validate
-from training.evaluate import MIN_SAMPLE_VIOLATIONS, default_slices, slice_metrics
+from training.evaluate import MIN_SAMPLE_VIOLATIONS, default_slices, slice_metrics, window_yardsticks
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
-from training.train import Weighting, window_yardsticks
 
 
 @dataclass(frozen=True)

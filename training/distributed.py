@@ -30,6 +30,7 @@ from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, ShipmentRiskModel
 from model.drift import build_reference
 from training.artifacts import write_run_artifacts
+from training.choices import Weighting
 from training.cost import explanation_cost
 from training.data import DataError, fingerprint, selection_weights
 from training.distributed_data import (
@@ -44,10 +45,10 @@ from training.distributed_data import (
     time_ordered,
     train_rows,
 )
-from training.evaluate import default_slices, targeting_metrics
+from training.evaluate import default_slices, targeting_metrics, window_yardsticks
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
-from training.train import TrainResult, Weighting, window_yardsticks
+from training.train import TrainResult
 
 log = logging.getLogger(__name__)
 ROUNDS = 500  # lightgbm.dask trains every round; the single-process fits stop after tens to a few hundred
@@ -297,4 +298,4 @@ def train_dask(
     prepared = prepare_dask(data, spec, 2 * workers, valid_frac, test_frac, weighting)
     fitted = fit_and_evaluate_dask(client, prepared, params, eval_rows)
     registration = register_dask(client, prepared, fitted, params, model_name=model_name, uri=uri)
-    return TrainResult(registration, fitted.metrics, prepared.split, [])  # the forced-native check: one process only
+    return TrainResult(registration, fitted.metrics, prepared.split, [], params)  # checks: one process only

@@ -23,11 +23,8 @@ from features.pipeline import (
     prepare,
 )
 from features.spec import DatasetSpec
-from training.data import DataError, Split, validate
-from training.train import (
-    Weighting,
-    selection_weights,
-)
+from training.choices import Weighting
+from training.data import DataError, Split, selection_weights, validate
 
 log = logging.getLogger(__name__)
 CSV_LIMIT = 256 << 20  # bytes: the column types of a CSV file are inferred from all of it, read here

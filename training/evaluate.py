@@ -9,8 +9,10 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.spec import DatasetSpec
+from model.artifact import RevenueModel
 
 INSPECTION_RATES = (0.01, 0.02, 0.05, 0.10)
+VALIDATION_RATE = 0.05  # the inspection rate models are chosen at: the default policy's order of capacity
 
 # below this many violations in the random compliance sample, its metrics are points, not estimates
 MIN_SAMPLE_VIOLATIONS = 5
@@ -47,6 +49,12 @@ def targeting_metrics(y: np.ndarray, scores: np.ndarray, revenue: np.ndarray | N
         if caught_revenue is not None:
             metrics[f"revenue_recall_at_{name}"] = float(caught_revenue[picked].sum() / caught_revenue.sum())
     return metrics
+
+
+def validation_yardsticks(y: np.ndarray, margin: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
+    """How a model is chosen on labelled rows: precision at VALIDATION_RATE, then (weighted) PR-AUC."""
+    precision = float(y[top_k(margin, VALIDATION_RATE)].mean())
+    return precision, float(average_precision_score(y, margin, sample_weight=w))
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -196,3 +204,17 @@ def _slices(
                 }
             )
     return rows
+
+
+def window_yardsticks(
+    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, revenue: RevenueModel | None, x: pd.DataFrame
+) -> dict[str, float]:
+    """The window's yardsticks for ranking by probability, and (`by_revenue_`) by expected revenue at stake."""
+    metrics = window_metrics(window, spec, scores)
+    if revenue is not None:
+        expected = scores * revenue.given_violation(x.to_numpy())
+        ranked = {k: v for k, v in window_metrics(window, spec, expected).items() if not k.startswith("oracle")}
+        metrics |= {f"by_revenue_{k}": v for k, v in at_k(ranked).items() if not k.endswith("_of_oracle")}
+        oracle = {k.removeprefix(ORACLE_BY_REVENUE): v for k, v in metrics.items() if k.startswith(ORACLE_BY_REVENUE)}
+        metrics |= shares(metrics, oracle, "by_revenue_all_", "oracle_by_revenue")
+    return metrics

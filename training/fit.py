@@ -29,12 +29,13 @@ class FitParams:
     max_cat_to_onehot: int = 8
     max_rounds: int = 2000
     early_stopping_rounds: int = 100
+    rounds: int | None = None  # exactly this many trees, no early stopping (the shape search's averaged stop)
     seed: int = 7
 
     def lgb_params(self) -> dict[str, Any]:
         params = asdict(self)
-        params.pop("max_rounds")
-        params.pop("early_stopping_rounds")
+        for kept_out in ("max_rounds", "early_stopping_rounds", "rounds"):
+            params.pop(kept_out)
         return {
             **params,
             "objective": "binary",
@@ -55,8 +56,11 @@ def fit_booster(
     w_train: np.ndarray | None = None,
     w_valid: np.ndarray | None = None,
 ) -> lgb.Booster:
-    """Fit with native categorical features, early-stopping on validation PR-AUC; rows weighted if given."""
+    """Fit with native categorical features, early-stopping on validation PR-AUC (or `params.rounds` trees);
+    rows weighted if given."""
     train = lgb.Dataset(x_train, y_train, weight=w_train, categorical_feature=categorical, free_raw_data=False)
+    if params.rounds is not None:
+        return lgb.train(params.lgb_params(), train, num_boost_round=params.rounds)
     valid = lgb.Dataset(x_valid, y_valid, weight=w_valid, categorical_feature=categorical, reference=train)
     booster = lgb.train(
         params.lgb_params(),

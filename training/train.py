@@ -7,7 +7,6 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -15,17 +14,19 @@ import pandas as pd
 from features.history import point_in_time_counts
 from features.pipeline import MIN_LABELS_PER_CATEGORY, FeaturePipeline, forced_native, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
-from model.artifact import ModelParts, RevenueModel, ShipmentRiskModel
+from model.artifact import ModelParts, ShipmentRiskModel
 from model.drift import build_reference
+from training import baseline
 from training.artifacts import write_run_artifacts
+from training.choices import Shape, Weighting
 from training.cost import explanation_cost
 from training.data import DataError, Split, fingerprint, read_table, selection_weights, time_split, validate
-from training.evaluate import ORACLE_BY_REVENUE, at_k, shares, targeting_metrics, window_metrics
+from training.evaluate import targeting_metrics, window_yardsticks
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
+from training.shape import Search, search
 
 log = logging.getLogger(__name__)
-Weighting = Literal["auto", "none", "ipw"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class TrainResult:
     metrics: dict[str, float]
     split: Split
     warnings: list[str]  # what the person training should know before trusting the model
+    params: FitParams  # the settings the model was fitted with (its shape chosen, unless fixed)
 
 
 def _features(frame: pd.DataFrame, pipeline: FeaturePipeline, cache: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -61,20 +63,6 @@ def evaluate_model(
     return window_yardsticks(frame[test], spec, model.predict(None, x), model.revenue, x)
 
 
-def window_yardsticks(
-    window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, revenue: RevenueModel | None, x: pd.DataFrame
-) -> dict[str, float]:
-    """The window's yardsticks for ranking by probability, and (`by_revenue_`) by expected revenue at stake."""
-    metrics = window_metrics(window, spec, scores)
-    if revenue is not None:
-        expected = scores * revenue.given_violation(x.to_numpy())
-        ranked = {k: v for k, v in window_metrics(window, spec, expected).items() if not k.startswith("oracle")}
-        metrics |= {f"by_revenue_{k}": v for k, v in at_k(ranked).items() if not k.endswith("_of_oracle")}
-        oracle = {k.removeprefix(ORACLE_BY_REVENUE): v for k, v in metrics.items() if k.startswith(ORACLE_BY_REVENUE)}
-        metrics |= shares(metrics, oracle, "by_revenue_all_", "oracle_by_revenue")
-    return metrics
-
-
 @dataclass
 class Prepared:
     """A validated, split dataset with its model inputs: what every fit on it shares."""
@@ -100,12 +88,18 @@ class Prepared:
     def fit_weights(self) -> np.ndarray | None:
         return self.ipw if self.weighting == "ipw" else None
 
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The prepared rows (derived columns, history counts) the model inputs were built from."""
+        return self.cache[self.spec.model_dump_json()]
+
 
 @dataclass(frozen=True)
 class Fitted:
     parts: ModelParts
     test_scores: np.ndarray  # every entry of the test window
     metrics: dict[str, float]
+    warnings: list[str]
 
 
 def prepare_training(
@@ -150,7 +144,8 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
         None if w is None else w[tr],
         None if w is None else w[va],
     )
-    calibration = fit_calibration(margins(booster, x[va]), y[va], None if p.ipw is None else p.ipw[va])
+    valid_margin = margins(booster, x[va])
+    calibration = fit_calibration(valid_margin, y[va], None if p.ipw is None else p.ipw[va])
     test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
     revenue_model = None
     if p.spec.revenue:
@@ -170,13 +165,15 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
         "best_iteration": float(booster.current_iteration()),
         "n_features": float(len(p.pipeline.feature_names)),
     }
+    measured, warnings = baseline.measure(p.rows, p.spec, p.masks, y, w, params.seed, valid_margin)
+    metrics |= measured
     # the latency this shape costs per entry, so that it is weighed with the quality (bench/shape.py)
     metrics |= explanation_cost(booster, x[test_m].to_numpy(dtype=float), seconds=0.3)
     # what the service's drift monitor compares recent decisions with: the traffic the model was judged on
     window = f"test window from {p.split.test_from:%Y-%m-%d}, {int(test_m.sum()):,} entries"
     reference = build_reference(x[test_m], test_scores, p.pipeline.categorical_features, window=window)
     parts = ModelParts(booster, p.pipeline, calibration, revenue_model, reference)
-    return Fitted(parts, test_scores, metrics)
+    return Fitted(parts, test_scores, metrics, warnings)
 
 
 def register(
@@ -188,8 +185,10 @@ def register(
     uri: str | None = None,
     alias: str | None = None,
     nested: bool = False,
+    search: Search | None = None,
 ) -> Registration:
-    """Log the run (params, metrics, figures, report, model) and register the model in MLflow."""
+    """Log the run (params, metrics, figures, report, model, and the shape `search` if one chose the shape) and
+    register the model in MLflow."""
     spec, frame, split, x, y = p.spec, p.frame, p.split, p.x, p.y
     train_m, valid_m, test_m = p.masks
     te = p.labelled(test_m)
@@ -219,8 +218,9 @@ def register(
         "label_rate_train": round(float(np.nanmean(y[train_m])), 6),
         "weighting": p.weighting,
         **{f"encoding_{c}": e for c, e in p.pipeline.encodings.items()},
+        "shape": "fixed" if search is None else "search",
     }
-    for warning in p.warnings:
+    for warning in p.warnings + fitted.warnings:
         log.warning(warning)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -233,13 +233,15 @@ def register(
         write_run_artifacts(
             folder, model_name, spec, fitted.parts, x[te], frame[test_m], x[test_m], test_scores, metrics, facts
         )
+        if search is not None:  # every shape tried, with its folds' mean and spread
+            search.table.to_csv(folder / "shape_search.csv", index=False)
         return log_and_register(
             uri=uri or tracking_uri(),
             model_name=model_name,
             params=run_params,
             metrics=metrics,
             tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"}
-            | ({"warnings": "\n".join(p.warnings)} if p.warnings else {}),
+            | ({"warnings": "\n".join(p.warnings + fitted.warnings)} if p.warnings + fitted.warnings else {}),
             artifact_dir=folder,
             parts=fitted.parts,
             example=x[te].head(5),
@@ -261,12 +263,25 @@ def train(
     test_frac: float = 0.15,
     params: FitParams = FitParams(),
     weighting: Weighting = "auto",
+    shape: Shape = "search",
 ) -> TrainResult:
-    """Validate, split by time, fit, evaluate on the test window, log and register.
+    """Validate, split by time, choose the model's shape (`search`; `fixed`: `params` as given), fit, evaluate on
+    the test window, log and register.
 
     Every check on the input runs before anything is written to MLflow.
     """
     prepared = prepare_training(data, spec, valid_frac, test_frac, weighting)
+    searched = choose_shape(prepared, params) if shape == "search" else None
+    params = params if searched is None else searched.chosen
     fitted = fit_and_evaluate(prepared, params)
-    registration = register(prepared, fitted, params, model_name=model_name, uri=uri)
-    return TrainResult(registration, fitted.metrics, prepared.split, prepared.warnings)
+    if searched is not None:
+        fitted.metrics["shape_search_seconds"] = searched.seconds
+    registration = register(prepared, fitted, params, model_name=model_name, uri=uri, search=searched)
+    return TrainResult(registration, fitted.metrics, prepared.split, prepared.warnings + fitted.warnings, params)
+
+
+def choose_shape(p: Prepared, base: FitParams) -> Search:
+    """The shape search (training/shape.py) over the prepared training and validation windows."""
+    times = p.frame[p.spec.timestamp].astype("int64").to_numpy()
+    train_m, valid_m, _ = p.masks
+    return search(p.x, p.y, times, (train_m, valid_m), p.pipeline.categorical_features, base, p.fit_weights)

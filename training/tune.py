@@ -14,9 +14,10 @@ import optuna
 from sklearn.metrics import average_precision_score
 
 from features.spec import BUILTIN_SPEC, DatasetSpec
+from training.choices import Weighting
 from training.fit import FitParams, fit_booster, margins
 from training.registry import CHALLENGER, MODEL_NAME, Registration, log_trial, tracking_uri, tuning_run
-from training.train import Weighting, fit_and_evaluate, prepare_training, register
+from training.train import fit_and_evaluate, prepare_training, register
 
 
 @dataclass(frozen=True)
