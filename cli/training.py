@@ -200,6 +200,7 @@ def backtest(
         result.windows.to_csv(Path(tmp) / "windows.csv", index=False)
         result.slices.to_csv(Path(tmp) / "slices.csv", index=False)
         metrics = {f"{stat}_{k}": float(v) for k, row in summary.iterrows() for stat, v in row.items() if v == v}
+        metrics |= {k: v for k, v in result.pooled.items() if v == v}
         params = {
             "data_path": str(data),
             "windows": windows,

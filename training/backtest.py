@@ -20,7 +20,7 @@ from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import Calibration, RevenueModel
 from training.choices import Weighting
 from training.data import DataError, read_table, selection_weights, validate
-from training.evaluate import MIN_SAMPLE_VIOLATIONS, default_slices, slice_metrics, window_yardsticks
+from training.evaluate import MIN_SAMPLE_VIOLATIONS, default_slices, pooled_sample, slice_metrics, window_yardsticks
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 
 
@@ -28,6 +28,7 @@ from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, m
 class Backtest:
     windows: pd.DataFrame  # one row per window: its dates, sizes and every metric
     slices: pd.DataFrame  # window, slice column, value, entries, violations, precision and recall at 5 %
+    pooled: dict[str, float]  # the random compliance sample of every window at once (evaluate.pooled_sample)
 
     def summary(self) -> pd.DataFrame:
         """Mean and standard deviation of each metric over the windows."""
@@ -85,7 +86,8 @@ def backtest(
         raise DataError("weighting 'ipw' needs the spec's selection_probability column")
     use_ipw = ipw is not None and weighting != "none"
     columns = list(slice_by) if slice_by is not None else default_slices(spec)
-    results, slice_rows = [], []
+    results, slice_rows, samples = [], [], []
+    random = (rows[spec.selection] == spec.random_selection).to_numpy() if spec.selection in rows else None
     for i in range(windows):
         start = end - pd.Timedelta(days=window_days * (windows - i))
         stop = start + pd.Timedelta(days=window_days)
@@ -122,7 +124,11 @@ def backtest(
         )
         found = slice_metrics(rows[test], x[test], spec, scores, columns)
         slice_rows += [{"window": i + 1, **r} for r in found]
-    return Backtest(pd.DataFrame(results), pd.DataFrame(slice_rows))
+        if random is not None:
+            sampled = (random & ~np.isnan(y_all))[test]
+            samples.append((y_all[test][sampled], scores[sampled]))
+    pooled = pooled_sample(samples) if samples else {}
+    return Backtest(pd.DataFrame(results), pd.DataFrame(slice_rows), pooled)
 
 
 # the yardsticks of the summary, at 5 % inspected: metric prefix -> what it measures
@@ -156,6 +162,17 @@ def report(result: Backtest, full: bool = False) -> str:
             lines.append(f"  {title:<30} " + " ".join(f"{cell(f'{prefix}{m}_at_5pct'):<15}" for m in metrics).rstrip())
     if "base_rate" in summary.index:
         lines.insert(0, f"  violation rate among the inspected: {cell('base_rate')}")
+    pooled = result.pooled
+    if pooled.get("random_pooled_positives", 0) >= MIN_SAMPLE_VIOLATIONS:
+        p, r = (f"random_pooled_{m}_at_5pct" for m in ("precision", "recall"))
+        lines.append(
+            f"  random sample, all windows ({pooled['random_pooled_n']:,.0f} entries, "
+            f"{pooled['random_pooled_positives']:,.0f} violations), 90% intervals:"
+        )
+        lines.append(
+            f"  {'':<30} {pooled[p]:.3f} [{pooled[f'{p}_ci_low']:.2f}-{pooled[f'{p}_ci_high']:.2f}] "
+            f"{pooled[r]:.3f} [{pooled[f'{r}_ci_low']:.2f}-{pooled[f'{r}_ci_high']:.2f}]"
+        )
     slices = result.slices if full else result.slices[result.slices["slice"].isin(DEFAULT_SLICES)]
     by_slice = slices.groupby(["slice", "value"])[["entries", "violations", "recall_at_5pct"]].mean()
     lines.append("recall at 5 % by slice (mean over windows):")

@@ -57,6 +57,35 @@ def validation_yardsticks(y: np.ndarray, margin: np.ndarray, w: np.ndarray | Non
     return precision, float(average_precision_score(y, margin, sample_weight=w))
 
 
+def wilson(successes: float, trials: float, z: float = 1.645) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (90 % by default): sound for a handful of successes, where the
+    normal approximation and the bootstrap of a few violations are not."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pooled_sample(windows: list[tuple[np.ndarray, np.ndarray]], k: float = VALIDATION_RATE) -> dict[str, float]:
+    """Precision and recall at k of the random compliance sample pooled over windows, each window's sample
+    (labels, that window's scores) ranked by its own model and its top k taken: `random_pooled_*`, with 90 %
+    Wilson intervals (`_ci_low`, `_ci_high`)."""
+    flagged = caught = positives = n = 0.0
+    for y, scores in windows:
+        picked = top_k(scores, k) if len(y) else np.array([], dtype=int)
+        flagged, caught = flagged + len(picked), caught + float(y[picked].sum())
+        positives, n = positives + float(y.sum()), n + len(y)
+    name = rate_name(k)
+    out = {"random_pooled_n": float(n), "random_pooled_positives": positives}
+    for metric, hits, trials in (("precision", caught, flagged), ("recall", caught, positives)):
+        key = f"random_pooled_{metric}_at_{name}"
+        out[key] = hits / trials if trials else float("nan")
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = wilson(hits, trials)
+    return out
+
+
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     """Mean |predicted - observed| over equal-count bins of the score, weighted by bin size."""
     order = np.argsort(p, kind="stable")

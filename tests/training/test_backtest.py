@@ -38,6 +38,16 @@ def test_each_window_learns_only_what_was_known_before_it(history_file: Path, hi
         assert w[column].notna().any() and w[column].dropna().between(0, 1).all(), column
     summary = result.summary()
     assert summary.loc["all_precision_at_5pct", "std"] >= 0
+    # the random compliance sample of every window pooled: as many entries as the windows' samples together
+    pooled = result.pooled
+    assert (
+        pooled["random_pooled_n"] == w["random_n"].sum()
+        and pooled["random_pooled_positives"] == w["random_positives"].sum()
+    )
+    key = "random_pooled_precision_at_5pct"
+    assert pooled[f"{key}_ci_low"] <= pooled[key] <= pooled[f"{key}_ci_high"]
+    recall = pooled["random_pooled_recall_at_5pct"]  # undefined without a violation in the sample
+    assert (recall != recall) == (pooled["random_pooled_positives"] == 0)
     assert summary.loc["all_precision_at_5pct", "mean"] == pytest.approx(w["all_precision_at_5pct"].mean())
     kinds = result.slices[result.slices["slice"] == "violation_type"]
     assert set(kinds["value"]) <= set(history["truth_violation_type"].dropna())

@@ -87,3 +87,18 @@ def test_calibration_error() -> None:
     y = (rng.random(20000) < p).astype(float)
     assert expected_calibration_error(y, p) < 0.02
     assert expected_calibration_error(y, np.minimum(p * 2, 1)) > 0.1
+
+
+def test_wilson_intervals_and_the_pooled_random_sample() -> None:
+    from training.evaluate import pooled_sample, wilson
+
+    low, high = wilson(5, 10)  # 90 %: the textbook figures
+    assert round(low, 4) == 0.2693 and round(high, 4) == 0.7307
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 0) == (0.0, 1.0)
+    # two windows, each ranked by its own model: the top 5 % of 40 entries is 2 of each
+    first = (np.array([1.0, 1.0] + [0.0] * 38), np.arange(40.0)[::-1])  # both violations ranked first
+    second = (np.array([0.0] * 39 + [1.0]), np.arange(40.0)[::-1])  # its violation ranked last
+    pooled = pooled_sample([first, second])
+    assert (pooled["random_pooled_n"], pooled["random_pooled_positives"]) == (80.0, 3.0)
+    assert pooled["random_pooled_precision_at_5pct"] == 2 / 4 and pooled["random_pooled_recall_at_5pct"] == 2 / 3
+    assert pooled["random_pooled_precision_at_5pct_ci_low"] < 0.5 < pooled["random_pooled_precision_at_5pct_ci_high"]
