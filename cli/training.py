@@ -34,8 +34,8 @@ def train(
     valid_from: Annotated[datetime | None, typer.Option(help="Explicit split: validation from this date.")] = None,
     test_from: Annotated[datetime | None, typer.Option(help="Explicit split: test window from this date.")] = None,
     weighting: Annotated[
-        Weighting, typer.Option(help="ipw: weight inspected rows by 1/selection probability; none; auto: ipw if known.")
-    ] = "auto",
+        Weighting, typer.Option(help="ipw: weight inspected rows by 1/selection probability; auto: ipw if known; none.")
+    ] = "none",
     shape: Annotated[
         Shape, typer.Option(help="search: choose the model's shape on this data (training/shape.py); fixed: 15 leaves.")
     ] = "search",

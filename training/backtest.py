@@ -70,7 +70,7 @@ def backtest(
     window_days: int = 60,
     label_delay_days: int = 30,
     params: FitParams = FitParams(),
-    weighting: Weighting = "auto",
+    weighting: Weighting = "none",
     slice_by: tuple[str, ...] | None = None,
 ) -> Backtest:
     """Score the last `windows` windows of `window_days` each, every one with its own model."""

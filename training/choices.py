@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-# ipw: weight inspected rows by 1 / their selection probability; none; auto: ipw where the data give it
+# ipw: weight inspected rows by 1 / their selection probability; auto: ipw where the data give it; none (the
+# default: over 3 data seeds x 3 model seeds the weights did not raise precision@5 % over every entry; see
+# bench/defaults.py)
 Weighting = Literal["auto", "none", "ipw"]
 # search: choose the model's shape on the data (training/shape.py); fixed: the settings as given
 Shape = Literal["search", "fixed"]

@@ -287,7 +287,7 @@ def train_dask(
     valid_frac: float = 0.15,
     test_frac: float = 0.15,
     params: FitParams = FitParams(max_rounds=ROUNDS),
-    weighting: Weighting = "auto",
+    weighting: Weighting = "none",
     eval_rows: int = EVAL_ROWS,
 ) -> TrainResult:
     """`training.train.train` on the Dask cluster of `client`: the same checks, split, features, model and run.

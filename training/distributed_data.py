@@ -256,7 +256,7 @@ def prepare_dask(
     partitions: int,
     valid_frac: float = 0.15,
     test_frac: float = 0.15,
-    weighting: Weighting = "auto",
+    weighting: Weighting = "none",
 ) -> DaskPrepared:
     """`prepare_training` on a cluster, up to the model inputs, which are built per partition when needed."""
     began = time.time()

@@ -103,7 +103,7 @@ class Fitted:
 
 
 def prepare_training(
-    data: Path, spec: DatasetSpec, valid_frac: float = 0.15, test_frac: float = 0.15, weighting: Weighting = "auto"
+    data: Path, spec: DatasetSpec, valid_frac: float = 0.15, test_frac: float = 0.15, weighting: Weighting = "none"
 ) -> Prepared:
     """Validate and split the data, fit the feature pipeline on the training window, build every model input."""
     began = time.time()
@@ -116,7 +116,7 @@ def prepare_training(
     ipw = selection_weights(frame, spec)
     if weighting == "ipw" and ipw is None:
         raise DataError("weighting 'ipw' needs the spec's selection_probability column")
-    if weighting == "auto":  # measured on generated data: the correction helps (README, Targeting quality)
+    if weighting == "auto":  # ipw where the data give selection probabilities; not the default (bench/defaults.py)
         weighting = "none" if ipw is None else "ipw"
     y = frame[spec.label].to_numpy(dtype=float)
     labelled = int((masks[0] & ~np.isnan(y)).sum())
@@ -262,7 +262,7 @@ def train(
     valid_frac: float = 0.15,
     test_frac: float = 0.15,
     params: FitParams = FitParams(),
-    weighting: Weighting = "auto",
+    weighting: Weighting = "none",
     shape: Shape = "search",
 ) -> TrainResult:
     """Validate, split by time, choose the model's shape (`search`; `fixed`: `params` as given), fit, evaluate on

@@ -49,7 +49,7 @@ def tune(
     uri: str | None = None,
     valid_frac: float = 0.15,
     test_frac: float = 0.15,
-    weighting: Weighting = "auto",
+    weighting: Weighting = "none",
     seed: int = 7,
 ) -> TuneResult:
     """Search, then register the best settings' model as challenger (champion if there is none)."""

@@ -66,7 +66,8 @@ def test_a_run_logs_its_search_and_its_baseline(history_file: Path, mlflow_uri: 
 
 def test_a_model_that_does_not_beat_its_baseline_says_so(history_file: Path, mlflow_uri: str) -> None:
     poor = FitParams(num_leaves=2, max_rounds=3, learning_rate=0.01, early_stopping_rounds=1)
-    result = train(history_file, uri=mlflow_uri, params=poor, shape="fixed", model_name="poor")
+    result = train(history_file, uri=mlflow_uri, params=poor, shape="fixed", model_name="poor", weighting="ipw")
     assert len(result.warnings) == 1 and result.warnings[0].startswith("THE MODEL DOES NOT BEAT ITS OWN BASELINE")
     run = MlflowClient(mlflow_uri, mlflow_uri).get_run(result.registration.run_id)
     assert run.data.params["shape"] == "fixed" and run.data.tags["warnings"] == result.warnings[0]
+    assert run.data.params["weighting"] == "ipw"  # the weights, asked for

