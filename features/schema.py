@@ -146,11 +146,7 @@ def _hts(value: str) -> str:
 # list (the service also takes lower case), ten digits of an HTS code with dots or spaces anywhere.
 Country = Annotated[str, AfterValidator(_country), WithJsonSchema({"type": "string", "enum": sorted(ISO_COUNTRIES)})]
 HtsCode = Annotated[str, Field(json_schema_extra={"pattern": r"^[ .]*(?:\d[ .]*){10}$"}), AfterValidator(_hts)]
-# every "/"-separated part starts with a letter or digit: a part "." or ".." (or empty) would be dropped by any
-# HTTP client from the path that reads the entry back (/v1/decisions/A/.. is /v1/decisions)
-PartyId = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
-]
+PartyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")]
 
 
 class Entry(BaseModel):
