@@ -56,7 +56,7 @@ from desk_queue import (
     without_indexes,
 )
 from desk_report import machine, tables
-from soak import BIN, ROOT, SETUP_HINT, problems, uvicorn
+from serving import BIN, ROOT, SETUP_HINT, problems, uvicorn
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 

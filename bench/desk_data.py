@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
-from soak import ADMIN_URL
+from serving import ADMIN_URL
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import psycopg
 from desk_queue import NO_INDEX_CASES
-from soak import ADMIN_URL, ROOT
+from serving import ADMIN_URL, ROOT
 
 # ---- report ----------------------------------------------------------------------------------------------------
 

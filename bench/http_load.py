@@ -42,7 +42,8 @@ import psycopg
 import sqlalchemy as sa
 from bodies import write as write_bodies
 from http_report import decided, facts, goals, report, scoring_rows, statuses
-from soak import ADMIN_URL, BIN, ROOT, SETUP_HINT, cpu_seconds, problems, targeting, uvicorn
+from serving import ADMIN_URL, BIN, ROOT, SETUP_HINT, problems, targeting, uvicorn
+from soak_report import cpu_seconds
 
 ENDPOINTS = {"score": "/v1/score", "ceiling": "/v1/_ceiling"}
 SETTLE_LIMIT = 180.0

@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 import psycopg
-from soak import ADMIN_URL, ROOT
+from serving import ADMIN_URL, ROOT
 
 SHOWN = ("requests_per_s", "latency_ms", "errors", "server_cpu_ms_per_request")  # of each point, beside each other
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from http_load import database
-from soak import ROOT, SETUP_HINT, targeting, uvicorn
+from serving import ROOT, SETUP_HINT, targeting, uvicorn
 
 from features.pipeline import entry_payloads
 
