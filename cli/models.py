@@ -24,7 +24,7 @@ def compare(
     full: Annotated[bool, typer.Option("--full", help="Every metric, the equal ones and the oracle's too.")] = False,
 ) -> None:
     """Two registered versions side by side, scored on the same test window: the targeting metrics that differ."""
-    from training.promotion import compare_report
+    from training.comparison import compare_report
     from training.registry import tracking_uri
 
     try:

@@ -7,21 +7,17 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from decisions import migrate, store
-from training.data import DataError, load_yaml
-from training.evaluate import INSPECTION_RATES, rate_name
-from training.registry import CHAMPION, Registration, load_model, use
-from training.train import evaluate_model
+from training.comparison import Metrics, evaluate_version, version_of
+from training.data import load_yaml
+from training.registry import CHAMPION, Registration, use
 
 log = logging.getLogger(__name__)
-Metrics = dict[str, float]
 
 
 class Rule(BaseModel):
@@ -83,67 +79,6 @@ def check(gate: Gate, challenger: Metrics, champion: Metrics) -> GateResult:
     return GateResult(not failures, lines, failures)
 
 
-def _version(client: MlflowClient, model_name: str, version: int) -> Any:
-    try:
-        return client.get_model_version(model_name, str(version))
-    except MlflowException:
-        raise DataError(f"{model_name} version {version} is not in the registry") from None
-
-
-def _evaluate(model_name: str, version: int, data: Path) -> Metrics:
-    return evaluate_model(load_model(f"models:/{model_name}/{version}"), data)
-
-
-def compare(uri: str, model_name: str, version_a: int, version_b: int, data: Path) -> tuple[Metrics, Metrics]:
-    """Both versions' yardsticks on the test window of `data` (the same window for both)."""
-    client = use(uri)
-    for v in (version_a, version_b):
-        _version(client, model_name, v)
-    return _evaluate(model_name, version_a, data), _evaluate(model_name, version_b, data)
-
-
-_MAIN = ["n", "base_rate", "roc_auc", "pr_auc", "brier", "calibration_error"] + [
-    f"{m}_at_{rate_name(k)}" for m in ("precision", "recall", "revenue_recall") for k in INSPECTION_RATES
-]
-_GROUPS = {
-    "": "inspected entries of the test window",
-    "random_": "random compliance sample",
-    "all_": "every entry against the ground truth",
-    "oracle_": "the oracle (true probability)",
-    "by_revenue_": "inspected entries, ranked by expected revenue",
-    "by_revenue_all_": "every entry, ranked by expected revenue",
-    "oracle_by_revenue_": "the oracle ranking by true expected revenue",
-}
-
-
-def format_comparison(metrics_a: Metrics, metrics_b: Metrics, label_a: str, label_b: str, full: bool = False) -> str:
-    """A side-by-side table of the main metrics, one group per yardstick present, with b - a. Unless `full`, only
-    the metrics that differ (to four places) are listed, and not the oracle's, which is the same for both."""
-    groups = {
-        (prefix, title): [prefix + m for m in _MAIN if prefix + m in metrics_a or prefix + m in metrics_b]
-        for prefix, title in _GROUPS.items()
-        if full or not prefix.startswith("oracle_")
-    }
-    name = max([len(k) for keys in groups.values() for k in keys] + [6])
-    width = max(len(label_a), len(label_b), 10)
-    out = [f"  {'metric':<{name}} {label_a:>{width}} {label_b:>{width}} {'difference':>10}"]
-    left_out = 0
-    for (prefix, title), keys in groups.items():
-        rows = []
-        for key in keys:
-            a, b = metrics_a.get(key, math.nan), metrics_b.get(key, math.nan)
-            if not full and round(a, 4) == round(b, 4):
-                left_out += 1
-                continue
-            fmt = ".0f" if key == f"{prefix}n" else ".4f"
-            rows.append(f"  {key:<{name}} {a:>{width}{fmt}} {b:>{width}{fmt}} {b - a:>+10{fmt}}")
-        if rows:
-            out += [f"{title}:", *rows]
-    if not full:
-        out.append(f"{left_out} metrics equal for both, and the oracle's, left out: --full lists every one")
-    return "\n".join(out)
-
-
 class PromotionRefused(ValueError):
     """The gate (or a missing reason) stopped a promotion; nothing was moved. The message is one line."""
 
@@ -188,17 +123,17 @@ def promote(
     if not reason.strip() or not who.strip():
         raise PromotionRefused("a promotion needs a reason and who asks for it")
     client = use(uri)
-    _version(client, model_name, version)
+    version_of(client, model_name, version)
     try:
         previous: int | None = int(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
         previous = None
     if previous == version:
         raise PromotionRefused(f"{model_name} version {version} is already @{alias}")
-    metrics = _evaluate(model_name, version, data)
+    metrics = evaluate_version(model_name, version, data)
     result, previous_metrics = None, None
     if previous is not None:
-        previous_metrics = _evaluate(model_name, previous, data)
+        previous_metrics = evaluate_version(model_name, previous, data)
         result = check(gate, metrics, previous_metrics)
         if not result.passed and not force:
             raise PromotionRefused(
@@ -267,17 +202,6 @@ def record_registration(
             session.commit()
     finally:
         engine.dispose()
-
-
-def compare_report(uri: str, model_name: str, a: int, b: int, data: Path, full: bool = False) -> str:
-    """`targeting compare A B`: the two versions side by side, with the aliases each one holds."""
-    metrics_a, metrics_b = compare(uri, model_name, a, b, data)
-    client = MlflowClient(uri, uri)
-    labels = [" ".join([f"v{v}", *(f"@{x}" for x in _version(client, model_name, v).aliases)]) for v in (a, b)]
-    window = f"{int(metrics_a['n'])} labelled entries, violation rate {metrics_a['base_rate']:.3f}"
-    return f"{model_name} on the test window of {data} ({window}):\n" + format_comparison(
-        metrics_a, metrics_b, labels[0], labels[1], full
-    )
 
 
 def promote_report(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 import training
 from decisions import migrate, store
 from decisions.store import AliasMove
+from training.comparison import compare, compare_report, format_comparison
 from training.data import DataError
 from training.fit import FitParams
 from training.promotion import (
@@ -23,9 +24,6 @@ from training.promotion import (
     PromotionResult,
     Rule,
     check,
-    compare,
-    compare_report,
-    format_comparison,
     load_gate,
     promote,
     promote_report,
