@@ -220,7 +220,8 @@ def register(
         **{f"encoding_{c}": e for c, e in p.pipeline.encodings.items()},
         "shape": "fixed" if search is None else "search",
     }
-    for warning in p.warnings + fitted.warnings:
+    warnings = p.warnings + fitted.warnings
+    for warning in warnings:
         log.warning(warning)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -241,7 +242,7 @@ def register(
             params=run_params,
             metrics=metrics,
             tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom"}
-            | ({"warnings": "\n".join(p.warnings + fitted.warnings)} if p.warnings + fitted.warnings else {}),
+            | ({"warnings": "\n".join(warnings)} if warnings else {}),
             artifact_dir=folder,
             parts=fitted.parts,
             example=x[te].head(5),
