@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from decisions import migrate, store
 from training.comparison import Metrics, evaluate_version, version_of
 from training.data import load_yaml
+from training.evaluate import MIN_SAMPLE_VIOLATIONS, VALIDATION_RATE, rate_name, wilson
 from training.registry import CHAMPION, Registration, use
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,22 @@ class Rule(BaseModel):
         return (0.0, None) if self.min_abs is None and self.min_rel is None else (self.min_abs, self.min_rel)
 
 
+class Unbiased(BaseModel):
+    """The unbiased yardstick, used when it says something: when the random compliance sample of the window holds
+    MIN_SAMPLE_VIOLATIONS violations and gives the challenger's precision@5 % among it a 90 % Wilson interval no
+    wider than ±`max_half_width`, the challenger must also beat the champion on it by `min_abs` (a negative value
+    tolerates that much loss). On a smaller sample the gate says so and leaves it out: the inspected entries,
+    chosen by the policy, are all it can judge by."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_half_width: float = Field(0.10, gt=0, le=0.5)
+    min_abs: float = 0.0
+
+
 class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules: list[Rule] = Field(min_length=1)
+    unbiased: Unbiased | None = Unbiased()  # null: never judge by the random sample
 
 
 DEFAULT_GATE = Gate(rules=[Rule(metric="precision_at_5pct"), Rule(metric="revenue_recall_at_5pct")])
@@ -56,11 +70,45 @@ class GateResult:
     failures: list[str]
 
 
+RANDOM_METRIC = f"random_precision_at_{rate_name(VALIDATION_RATE)}"
+
+
+def sample_interval(metrics: Metrics) -> tuple[float, float, float, float] | None:
+    """The random compliance sample's entries, violations, and the 90 % Wilson interval of the precision at the
+    validation rate among them; None when the window has no such sample."""
+    n, precision = metrics.get("random_n", 0.0), metrics.get(RANDOM_METRIC, math.nan)
+    if not n:
+        return None
+    flagged = math.ceil(VALIDATION_RATE * n)
+    low, high = wilson(0.0 if math.isnan(precision) else round(precision * flagged), flagged)
+    return n, metrics.get("random_positives", 0.0), low, high
+
+
+def unbiased_rule(gate: Gate, challenger: Metrics) -> tuple[Rule | None, str | None]:
+    """The random-sample rule when the gate's `unbiased` setting lets the sample judge, else the line saying why
+    it does not (None: the gate has no such setting, or the window no such sample)."""
+    sample = sample_interval(challenger)
+    if gate.unbiased is None or sample is None:
+        return None, None
+    n, violations, low, high = sample
+    if violations >= MIN_SAMPLE_VIOLATIONS and (high - low) / 2 <= gate.unbiased.max_half_width:
+        return Rule(metric=RANDOM_METRIC, min_abs=gate.unbiased.min_abs), None
+    return None, (
+        f"{RANDOM_METRIC}: the random compliance sample ({n:,.0f} entries, {violations:,.0f} violations) gives "
+        f"a 90% interval of [{low:.2f}, {high:.2f}]; it judges with {MIN_SAMPLE_VIOLATIONS} violations or more and "
+        f"an interval within +/-{gate.unbiased.max_half_width:.2f}: not used"
+    )
+
+
 def check(gate: Gate, challenger: Metrics, champion: Metrics) -> GateResult:
-    """Apply every rule; a metric either side did not measure fails its rule (the gate fails closed)."""
+    """Apply every rule, and the random-sample rule when the sample is informative (`Unbiased`); a metric either
+    side did not measure fails its rule (the gate fails closed)."""
     lines: list[str] = []
     failures: list[str] = []
-    for r in gate.rules:
+    rules = list(gate.rules)
+    extra, not_used = unbiased_rule(gate, challenger)
+    rules += [extra] if extra is not None and all(r.metric != extra.metric for r in rules) else []
+    for r in rules:
         new, old = challenger.get(r.metric, math.nan), champion.get(r.metric, math.nan)
         gain = (new - old) if r.higher_is_better else (old - new)
         rel = gain / abs(old) if old else (math.copysign(math.inf, gain) if gain else 0.0)
@@ -76,7 +124,7 @@ def check(gate: Gate, challenger: Metrics, champion: Metrics) -> GateResult:
         lines.append(line)
         if not ok:
             failures.append(line)
-    return GateResult(not failures, lines, failures)
+    return GateResult(not failures, lines + ([not_used] if not_used else []), failures)
 
 
 class PromotionRefused(ValueError):

@@ -54,6 +54,7 @@ def test_load_gate_reads_rules_and_the_checked_in_example(tmp_path: Path) -> Non
     assert gate == Gate(rules=[Rule(metric="pr_auc", min_rel=0.01), Rule(metric="all_brier", higher_is_better=False)])
     example = load_gate(Path(training.__file__).parent / "gate.example.yaml")
     assert [r.metric for r in example.rules][:2] == [r.metric for r in DEFAULT_GATE.rules]
+    assert example.unbiased == DEFAULT_GATE.unbiased  # the example spells the default out
     assert any(not r.higher_is_better for r in example.rules)
 
 
@@ -116,6 +117,39 @@ def test_lower_is_better_and_missing_metrics() -> None:
     assert not check(brier, {"brier": 0.050}, {"brier": 0.042}).passed
     missing = check(DEFAULT_GATE, {"precision_at_5pct": 0.5}, {"precision_at_5pct": 0.3})
     assert not missing.passed and missing.failures[0].startswith("revenue_recall_at_5pct")
+
+
+def test_the_random_sample_judges_only_when_its_interval_is_narrow() -> None:
+    inspected = {"precision_at_5pct": 0.30, "revenue_recall_at_5pct": 0.40}
+    # 4,000 random entries: the top 5 % is 200 of them, a precision of 0.25 is known to about +/-0.05
+    large = {"random_n": 4000.0, "random_positives": 120.0}
+    champion = inspected | large | {"random_precision_at_5pct": 0.25}
+    worse = check(DEFAULT_GATE, inspected | large | {"random_precision_at_5pct": 0.20}, champion)
+    assert not worse.passed and len(worse.lines) == 3
+    assert worse.failures == [worse.lines[2]] and worse.lines[2].startswith(
+        "random_precision_at_5pct: challenger 0.2000"
+    )
+    assert check(DEFAULT_GATE, inspected | large | {"random_precision_at_5pct": 0.26}, champion).passed
+    tolerant = Gate(rules=DEFAULT_GATE.rules, unbiased={"min_abs": -0.06})
+    assert check(tolerant, inspected | large | {"random_precision_at_5pct": 0.20}, champion).passed
+    assert check(
+        Gate(rules=DEFAULT_GATE.rules, unbiased=None), inspected | large | {"random_precision_at_5pct": 0.0}, champion
+    ).passed
+    # the generated history's test window: 150 random entries, 1 violation; the top 5 % is 8 entries
+    small = {"random_n": 150.0, "random_positives": 1.0, "random_precision_at_5pct": 0.0}
+    judged = check(DEFAULT_GATE, inspected | small, inspected | small | {"random_precision_at_5pct": 0.125})
+    assert judged.passed and len(judged.failures) == 0
+    assert judged.lines[2].startswith(
+        "random_precision_at_5pct: the random compliance sample (150 entries, 1 violations)"
+    )
+    assert judged.lines[2].endswith("not used")
+    # a large sample without enough violations to rank does not judge (and does not fail closed)
+    empty = {"random_n": 4000.0, "random_positives": 2.0, "random_precision_at_5pct": 0.005}
+    assert check(DEFAULT_GATE, inspected | empty, inspected | empty | {"random_precision_at_5pct": 0.01}).passed
+    assert (
+        check(DEFAULT_GATE, inspected, inspected).lines
+        == check(Gate(rules=DEFAULT_GATE.rules, unbiased=None), inspected, inspected).lines
+    )
 
 
 def test_format_comparison_shows_the_groups_present() -> None:
