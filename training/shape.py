@@ -5,8 +5,11 @@ structure), and one validation window with a few dozen violations judges by nois
 judged on FOLDS consecutive windows: the validation window and the windows of as many labelled rows just before
 it, each by a model fitted on the labelled rows before that window (time order kept). The choice is the cheapest
 shape (leaves to explain per entry: trees x leaves) whose mean precision at the validation rate is within one
-standard error of the best shape's (the one-standard-error rule), PR-AUC breaking ties; the final model grows the
-mean number of trees its folds stopped at, at least MIN_ROUNDS, instead of stopping on one window again.
+standard error of the best shape's (the one-standard-error rule), PR-AUC breaking ties. The final model grows the
+mean number of trees its folds stopped at, at least MIN_ROUNDS, instead of stopping on one window again; so it
+needs no window to stop on, and fits on the training and validation windows both (the most recent labels, a fifth
+more of them), while its calibration and its comparison with the baseline use the chosen shape's fold models'
+margins on their own windows (`HeldOut`), which no model fitted on them saw.
 """
 
 from __future__ import annotations
@@ -29,10 +32,19 @@ MIN_ROUNDS = 50  # a window with a few dozen violations can stop a fit after 3 t
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """A shape's fold models' margins on their own windows, which none of them was fitted on."""
+
+    rows: np.ndarray  # row positions, each fold's in order: the validation window's labelled rows first
+    margin: np.ndarray
+
+
+@dataclass(frozen=True)
 class Search:
     chosen: FitParams
     table: pd.DataFrame  # one row per shape: its settings, mean and spread of each yardstick, trees, leaves
     seconds: float
+    held_out: HeldOut  # the chosen shape's: what the final model is calibrated and judged on
 
 
 def folds(times: np.ndarray, labelled: np.ndarray, valid: np.ndarray, count: int = FOLDS) -> list[np.ndarray]:
@@ -67,16 +79,18 @@ def search(
     train, valid = masks
     labelled = ~np.isnan(y) & (train | valid)
     judged = folds(times, labelled, valid)
-    rows = []
+    rows, held_out = [], []
     for shape in GRID:
         params = replace(base, rounds=None, **shape)
-        found = []
+        found, margin = [], []
         for window in judged:
             fit = labelled & ~window & (times < times[window].min())
             weights = (None, None) if w is None else (w[fit], w[window])
             booster = fit_booster(x[fit], y[fit], x[window], y[window], categorical, params, *weights)
-            precision, pr_auc = validation_yardsticks(y[window], margins(booster, x[window]), weights[1])
+            margin.append(margins(booster, x[window]))
+            precision, pr_auc = validation_yardsticks(y[window], margin[-1], weights[1])
             found.append((precision, pr_auc, booster.current_iteration()))
+        held_out.append(np.concatenate(margin))
         precisions, pr_aucs, trees = (np.array(v, dtype=float) for v in zip(*found))
         rows.append(
             {
@@ -99,4 +113,5 @@ def search(
     chosen = replace(
         base, num_leaves=int(pick["num_leaves"]), min_data_in_leaf=int(pick["min_data_in_leaf"]), rounds=rounds
     )
-    return Search(chosen, table, time.perf_counter() - began)
+    held = HeldOut(np.concatenate([np.flatnonzero(j) for j in judged]), held_out[pick.name])
+    return Search(chosen, table, time.perf_counter() - began, held)

@@ -24,7 +24,7 @@ from training.data import DataError, Split, fingerprint, read_table, selection_w
 from training.evaluate import targeting_metrics, window_yardsticks
 from training.fit import FitParams, fit_booster, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
-from training.shape import Search, search
+from training.shape import HeldOut, Search, search
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class Fitted:
     test_scores: np.ndarray  # every entry of the test window
     metrics: dict[str, float]
     warnings: list[str]
+    rows_fit: int  # labelled rows the booster was fitted on
 
 
 def prepare_training(
@@ -129,23 +130,32 @@ def prepare_training(
     return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began, warnings)
 
 
-def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
-    """Fit booster, calibration and revenue model; evaluate every yardstick of the test window."""
+def fit_and_evaluate(p: Prepared, params: FitParams, held_out: HeldOut | None = None) -> Fitted:
+    """Fit booster, calibration and revenue model; evaluate every yardstick of the test window.
+
+    Without `held_out` the booster fits on the training window, stops early on the validation window and is
+    calibrated there. With it (a searched shape, `params.rounds` trees) the booster fits on both windows and is
+    calibrated, and compared with the baseline, on the held-out margins of the search's fold models."""
     train_m, valid_m, test_m = p.masks
     tr, va, te = p.labelled(train_m), p.labelled(valid_m), p.labelled(test_m)
     x, y, w = p.x, p.y, p.fit_weights
+    fit = tr if held_out is None else tr | va
     booster = fit_booster(
-        x[tr],
-        y[tr],
+        x[fit],
+        y[fit],
         x[va],
         y[va],
         p.pipeline.categorical_features,
         params,
-        None if w is None else w[tr],
+        None if w is None else w[fit],
         None if w is None else w[va],
     )
-    valid_margin = margins(booster, x[va])
-    calibration = fit_calibration(valid_margin, y[va], None if p.ipw is None else p.ipw[va])
+    if held_out is None:
+        rows, margin = np.flatnonzero(va), margins(booster, x[va])
+    else:
+        rows, margin = held_out.rows, held_out.margin
+    valid_margin = margin[: int(va.sum())]  # the validation window's rows come first
+    calibration = fit_calibration(margin, y[rows], None if p.ipw is None else p.ipw[rows])
     test_scores = calibration.probability(margins(booster, x[test_m]))  # every entry of the window
     revenue_model = None
     if p.spec.revenue:
@@ -173,7 +183,7 @@ def fit_and_evaluate(p: Prepared, params: FitParams) -> Fitted:
     window = f"test window from {p.split.test_from:%Y-%m-%d}, {int(test_m.sum()):,} entries"
     reference = build_reference(x[test_m], test_scores, p.pipeline.categorical_features, window=window)
     parts = ModelParts(booster, p.pipeline, calibration, revenue_model, reference)
-    return Fitted(parts, test_scores, metrics, warnings)
+    return Fitted(parts, test_scores, metrics, warnings, int(fit.sum()))
 
 
 def register(
@@ -213,6 +223,7 @@ def register(
         "rows_train": int(p.labelled(train_m).sum()),
         "rows_valid": int(p.labelled(valid_m).sum()),
         "rows_test": int(te.sum()),
+        "rows_fit": fitted.rows_fit,  # training window, and validation window too once the shape is searched
         "valid_from": split.valid_from.isoformat(),
         "test_from": split.test_from.isoformat(),
         "label_rate_train": round(float(np.nanmean(y[train_m])), 6),
@@ -274,7 +285,7 @@ def train(
     prepared = prepare_training(data, spec, valid_frac, test_frac, weighting)
     searched = choose_shape(prepared, params) if shape == "search" else None
     params = params if searched is None else searched.chosen
-    fitted = fit_and_evaluate(prepared, params)
+    fitted = fit_and_evaluate(prepared, params, None if searched is None else searched.held_out)
     if searched is not None:
         fitted.metrics["shape_search_seconds"] = searched.seconds
     registration = register(prepared, fitted, params, model_name=model_name, uri=uri, search=searched)

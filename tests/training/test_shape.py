@@ -10,9 +10,10 @@ import pytest
 from mlflow import MlflowClient
 
 from features.spec import BUILTIN_SPEC
-from training.fit import FitParams
+from training.evaluate import validation_yardsticks
+from training.fit import FitParams, fit_calibration
 from training.shape import GRID, MIN_ROUNDS, folds
-from training.train import choose_shape, prepare_training, train
+from training.train import choose_shape, fit_and_evaluate, prepare_training, train
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +44,18 @@ def test_the_search_picks_the_cheapest_shape_within_a_standard_error_of_the_best
     assert (found.chosen.num_leaves, found.chosen.min_data_in_leaf) == (pick["num_leaves"], pick["min_data_in_leaf"])
     assert found.chosen.rounds == max(MIN_ROUNDS, round(pick["trees"]))
     assert found.chosen.learning_rate == FitParams().learning_rate  # the rest of the settings as given
+    # the chosen shape's fold models' margins on their own windows, the validation window's first: the final
+    # model is calibrated and compared with its baseline on them, since it is fitted on the validation window too
+    valid = p.labelled(p.masks[1])
+    assert len(found.held_out.rows) == len(found.held_out.margin) == 3 * int(valid.sum())
+    assert (found.held_out.rows[: int(valid.sum())] == np.flatnonzero(valid)).all()
+    fitted = fit_and_evaluate(p, found.chosen, found.held_out)
+    rows = found.held_out.rows
+    calibration = fit_calibration(found.held_out.margin, p.y[rows], None if p.ipw is None else p.ipw[rows])
+    assert fitted.parts.calibration == calibration and fitted.rows_fit == int((p.labelled(p.masks[0]) | valid).sum())
+    assert fitted.metrics["best_iteration"] == found.chosen.rounds
+    precision = validation_yardsticks(p.y[valid], found.held_out.margin[: int(valid.sum())], None)[0]
+    assert fitted.metrics["valid_precision_at_5pct"] == precision
 
 
 def test_a_run_logs_its_search_and_its_baseline(history_file: Path, mlflow_uri: str) -> None:
@@ -51,6 +64,8 @@ def test_a_run_logs_its_search_and_its_baseline(history_file: Path, mlflow_uri: 
     run = client.get_run(result.registration.run_id)
     m = run.data.metrics
     assert run.data.params["shape"] == "search" and run.data.params["lgb_rounds"] == str(result.params.rounds)
+    given = run.data.params  # the searched shape needs no window to stop on: it fits on both
+    assert int(given["rows_fit"]) == int(given["rows_train"]) + int(given["rows_valid"])
     assert m["best_iteration"] == result.params.rounds and m["shape_search_seconds"] > 0
     searched = pd.read_csv(client.download_artifacts(run.info.run_id, "shape_search.csv"))
     assert len(searched) == len(GRID) and searched["chosen"].sum() == 1
@@ -70,4 +85,5 @@ def test_a_model_that_does_not_beat_its_baseline_says_so(history_file: Path, mlf
     assert len(result.warnings) == 1 and result.warnings[0].startswith("THE MODEL DOES NOT BEAT ITS OWN BASELINE")
     run = MlflowClient(mlflow_uri, mlflow_uri).get_run(result.registration.run_id)
     assert run.data.params["shape"] == "fixed" and run.data.tags["warnings"] == result.warnings[0]
+    assert run.data.params["rows_fit"] == run.data.params["rows_train"]  # the validation window stops it
     assert run.data.params["weighting"] == "ipw"  # the weights, asked for
