@@ -8,8 +8,8 @@ shape (leaves to explain per entry: trees x leaves) whose mean precision at the 
 standard error of the best shape's (the one-standard-error rule), PR-AUC breaking ties. The final model grows the
 mean number of trees its folds stopped at, at least MIN_ROUNDS, instead of stopping on one window again; so it
 needs no window to stop on, and fits on the training and validation windows both (the most recent labels, a fifth
-more of them), while its calibration and its comparison with the baseline use the chosen shape's fold models'
-margins on their own windows (`HeldOut`), which no model fitted on them saw.
+more of them), while its calibration and its comparison with the baseline use the margins of fold models with its
+very settings (trees included, so that the margins are on its scale) on their own windows (`HeldOut`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MIN_ROUNDS = 50  # a window with a few dozen violations can stop a fit after 3 t
 
 @dataclass(frozen=True)
 class HeldOut:
-    """A shape's fold models' margins on their own windows, which none of them was fitted on."""
+    """The chosen settings' fold models' margins on their own windows, which none of them was fitted on."""
 
     rows: np.ndarray  # row positions, each fold's in order: the validation window's labelled rows first
     margin: np.ndarray
@@ -64,6 +64,27 @@ def folds(times: np.ndarray, labelled: np.ndarray, valid: np.ndarray, count: int
     return out
 
 
+def fold_margins(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    times: np.ndarray,
+    labelled: np.ndarray,
+    judged: list[np.ndarray],
+    categorical: list[str],
+    params: FitParams,
+    w: np.ndarray | None,
+) -> list[tuple[np.ndarray, int]]:
+    """Each fold's model of shape `params`, fitted on the labelled rows filed before its window: its margins on
+    the window, and its trees."""
+    out = []
+    for window in judged:
+        fit = labelled & ~window & (times < times[window].min())
+        weights = (None, None) if w is None else (w[fit], w[window])
+        booster = fit_booster(x[fit], y[fit], x[window], y[window], categorical, params, *weights)
+        out.append((margins(booster, x[window]), booster.current_iteration()))
+    return out
+
+
 def search(
     x: pd.DataFrame,
     y: np.ndarray,
@@ -79,19 +100,14 @@ def search(
     train, valid = masks
     labelled = ~np.isnan(y) & (train | valid)
     judged = folds(times, labelled, valid)
-    rows, held_out = [], []
+    rows = []
     for shape in GRID:
-        params = replace(base, rounds=None, **shape)
-        found, margin = [], []
-        for window in judged:
-            fit = labelled & ~window & (times < times[window].min())
-            weights = (None, None) if w is None else (w[fit], w[window])
-            booster = fit_booster(x[fit], y[fit], x[window], y[window], categorical, params, *weights)
-            margin.append(margins(booster, x[window]))
-            precision, pr_auc = validation_yardsticks(y[window], margin[-1], weights[1])
-            found.append((precision, pr_auc, booster.current_iteration()))
-        held_out.append(np.concatenate(margin))
-        precisions, pr_aucs, trees = (np.array(v, dtype=float) for v in zip(*found))
+        found = fold_margins(x, y, times, labelled, judged, categorical, replace(base, rounds=None, **shape), w)
+        judgements = [
+            (*validation_yardsticks(y[j], margin, None if w is None else w[j]), trees)
+            for j, (margin, trees) in zip(judged, found)
+        ]
+        precisions, pr_aucs, trees = (np.array(v, dtype=float) for v in zip(*judgements))
         rows.append(
             {
                 **shape,
@@ -113,5 +129,7 @@ def search(
     chosen = replace(
         base, num_leaves=int(pick["num_leaves"]), min_data_in_leaf=int(pick["min_data_in_leaf"]), rounds=rounds
     )
-    held = HeldOut(np.concatenate([np.flatnonzero(j) for j in judged]), held_out[pick.name])
+    # the folds again with the final model's settings, trees included: margins on the same scale as its own
+    refitted = fold_margins(x, y, times, labelled, judged, categorical, chosen, w)
+    held = HeldOut(np.concatenate([np.flatnonzero(j) for j in judged]), np.concatenate([m for m, _ in refitted]))
     return Search(chosen, table, time.perf_counter() - began, held)

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from features.spec import BUILTIN_SPEC
 from training.evaluate import validation_yardsticks
 from training.fit import FitParams, fit_calibration
-from training.shape import GRID, MIN_ROUNDS, folds
+from training.shape import GRID, MIN_ROUNDS, fold_margins, folds
 from training.train import choose_shape, fit_and_evaluate, prepare_training, train
 
 pytestmark = pytest.mark.slow
@@ -49,6 +49,13 @@ def test_the_search_picks_the_cheapest_shape_within_a_standard_error_of_the_best
     valid = p.labelled(p.masks[1])
     assert len(found.held_out.rows) == len(found.held_out.margin) == 3 * int(valid.sum())
     assert (found.held_out.rows[: int(valid.sum())] == np.flatnonzero(valid)).all()
+    times = p.frame[p.spec.timestamp].astype("int64").to_numpy()
+    labelled = p.labelled(p.masks[0]) | valid
+    again = fold_margins(
+        p.x, p.y, times, labelled, folds(times, labelled, valid), p.pipeline.categorical_features, found.chosen, None
+    )  # the folds refitted with the final settings: margins on the final model's scale, its trees each
+    assert [trees for _, trees in again] == [found.chosen.rounds] * 3
+    assert np.array_equal(np.concatenate([m for m, _ in again]), found.held_out.margin)
     fitted = fit_and_evaluate(p, found.chosen, found.held_out)
     rows = found.held_out.rows
     calibration = fit_calibration(found.held_out.margin, p.y[rows], None if p.ipw is None else p.ipw[rows])
