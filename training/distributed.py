@@ -48,7 +48,7 @@ from training.distributed_data import (
 from training.evaluate import default_slices, targeting_metrics, window_yardsticks
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
-from training.train import TrainResult
+from training.train import TrainResult, encoding_warnings
 
 log = logging.getLogger(__name__)
 ROUNDS = 500  # lightgbm.dask trains every round; the single-process fits stop after tens to a few hundred
@@ -210,8 +210,10 @@ def register_dask(
     *,
     model_name: str = MODEL_NAME,
     uri: str | None = None,
+    warnings: tuple[str, ...] = (),
 ) -> Registration:
-    """Log the run as `register` does, saying it ran on Dask, and register the model."""
+    """Log the run as `register` does, saying it ran on Dask (with `warnings` logged and tagged), and register the
+    model."""
     spec, te = p.spec, fitted.inspected
     x_te, y_te = p.pipeline.transform(te, te), te[spec.label].to_numpy(dtype=float)
 
@@ -244,12 +246,15 @@ def register_dask(
         "test_from": p.split.test_from.isoformat(),
         "label_rate_train": round(p.pipeline.prior_rate, 6),
         "weighting": p.weighting,
+        **{f"encoding_{c}": e for c, e in p.pipeline.encodings.items()},
         "engine": "dask",
         "dask_scheduler": client.scheduler_info()["address"],
         "dask_workers": len(client.scheduler_info()["workers"]),
         "dask_partitions": p.rows.npartitions,
         "test_entries_evaluated": round(fitted.share, 6),
     }
+    for warning in warnings:
+        log.warning(warning)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         facts = {
@@ -267,7 +272,8 @@ def register_dask(
             model_name=model_name,
             params=run_params,
             metrics=fitted.metrics,
-            tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom", "engine": "dask"},
+            tags={"dataset": p.data.name, "spec": "builtin" if spec == BUILTIN_SPEC else "custom", "engine": "dask"}
+            | ({"warnings": "\n".join(warnings)} if warnings else {}),
             artifact_dir=folder,
             parts=fitted.parts,
             example=x_te.head(5),
@@ -297,5 +303,8 @@ def train_dask(
     workers = len(client.scheduler_info()["workers"])
     prepared = prepare_dask(data, spec, 2 * workers, valid_frac, test_frac, weighting)
     fitted = fit_and_evaluate_dask(client, prepared, params, eval_rows)
-    registration = register_dask(client, prepared, fitted, params, model_name=model_name, uri=uri)
-    return TrainResult(registration, fitted.metrics, prepared.split, [], params)  # checks: one process only
+    warnings = encoding_warnings(prepared.pipeline, int(prepared.labelled.loc[0].sum()))  # window 0: training
+    registration = register_dask(
+        client, prepared, fitted, params, model_name=model_name, uri=uri, warnings=tuple(warnings)
+    )
+    return TrainResult(registration, fitted.metrics, prepared.split, warnings, params)

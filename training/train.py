@@ -120,14 +120,19 @@ def prepare_training(
     if weighting == "auto":  # ipw where the data give selection probabilities; not the default (bench/defaults.py)
         weighting = "none" if ipw is None else "ipw"
     y = frame[spec.label].to_numpy(dtype=float)
-    labelled = int((masks[0] & ~np.isnan(y)).sum())
-    warnings = [
+    warnings = encoding_warnings(pipeline, int((masks[0] & ~np.isnan(y)).sum()))
+    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began, warnings)
+
+
+def encoding_warnings(pipeline: FeaturePipeline, labelled: int) -> list[str]:
+    """One warning per column the spec makes a native categorical though its categories are too many and too thin
+    for the `labelled` rows of the training window."""
+    return [
         f"the spec makes {c!r} a native categorical with {len(pipeline.vocab[c]):,} categories and {labelled:,} "
         f"labelled rows in the training window (under {MIN_LABELS_PER_CATEGORY} per category): expect it to "
         "overfit; leave its encoding to auto, or make it an entity"
         for c in forced_native(pipeline, labelled)
     ]
-    return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began, warnings)
 
 
 def fit_and_evaluate(p: Prepared, params: FitParams, held_out: HeldOut | None = None) -> Fitted:

@@ -20,11 +20,12 @@ from features.pipeline import FeaturePipeline, prepare
 from features.spec import BUILTIN_SPEC
 from model.artifact import ShipmentRiskModel
 from training.cluster import connect
-from training.data import DataError, read_table, time_split, validate
+from training.data import DataError, load_spec, read_table, time_split, validate
 from training.distributed import fit_and_evaluate_dask, train_dask
 from training.distributed_data import DaskPrepared, _clean, _order_stats, prepare_dask, read_partitions
 from training.fit import FitParams
 from training.registry import load_model
+from training.synth.ledger import LEDGER_SPEC, ledger
 from training.train import evaluate_model, fit_and_evaluate, prepare_training
 
 SPEC = BUILTIN_SPEC
@@ -157,3 +158,19 @@ def test_cli_reports_a_bad_row_found_on_a_worker_in_one_line(
     assert done.exit_code == 2 and line.startswith("error: column 'violation': labels must be 0, 1 or empty, found")
     alone = CliRunner().invoke(app, ["train", "--data", str(data), "--rounds", "60"], env=env)
     assert alone.exit_code == 2 and "--rounds goes with --dask" in alone.output
+
+
+def test_train_dask_warns_when_a_spec_forces_thin_ids_native(client: Client, tmp_path: Path, mlflow_uri: str) -> None:
+    data = tmp_path / "ledger.parquet"
+    ledger().to_parquet(data, index=False)
+    (tmp_path / "auto.yaml").write_text(LEDGER_SPEC)
+    (tmp_path / "forced.yaml").write_text(LEDGER_SPEC + "category_encoding: {importer_no: native}\n")
+    quick = FitParams(max_rounds=20)
+    auto = train_dask(data, client, load_spec(tmp_path / "auto.yaml"), uri=mlflow_uri, params=quick, model_name="a")
+    forced = train_dask(data, client, load_spec(tmp_path / "forced.yaml"), uri=mlflow_uri, params=quick, model_name="f")
+    assert auto.warnings == [] and len(forced.warnings) == 1
+    assert "'importer_no' a native categorical" in forced.warnings[0]
+    runs = MlflowClient(mlflow_uri, mlflow_uri)
+    auto_run, forced_run = (runs.get_run(r.registration.run_id).data for r in (auto, forced))
+    assert auto_run.params["encoding_importer_no"] == "frequency" and "warnings" not in auto_run.tags
+    assert forced_run.params["encoding_importer_no"] == "native" and forced_run.tags["warnings"] == forced.warnings[0]
