@@ -57,6 +57,7 @@ bench: install model
 	$(BIN)/python bench/batch.py --json bench/results/batch.json
 	$(BIN)/python bench/shape.py --json bench/results/shape.json
 	$(BIN)/python bench/defaults.py --json bench/results/defaults.json
+	$(BIN)/python bench/labels.py
 	$(BIN)/python bench/desk.py --json bench/results/desk.json
 	$(BIN)/python bench/patterns.py --json bench/results/patterns.json
 	$(BIN)/python bench/summary.py
