@@ -75,6 +75,31 @@ def choose_encodings(spec: DatasetSpec, categories: dict[str, int], labelled: in
     return chosen
 
 
+OUTCOME_COLUMNS = {"column": "object", "value": "object", "inspected": "float64", "violations": "float64"}
+
+
+def category_outcomes(rows: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
+    """Inspected (labelled) rows and violations found per category of each column: one row per (column, value)
+    present; rows of several parts add up."""
+    labelled = rows[rows[label].notna()]
+    y = labelled[label].astype(float)
+    parts = [
+        y.groupby(category_text(labelled[c])).agg(["size", "sum"]).rename_axis("value").reset_index().assign(column=c)
+        for c in columns
+    ]
+    table = pd.concat(parts) if parts else pd.DataFrame(columns=list(OUTCOME_COLUMNS))
+    table = table.rename(columns={"size": "inspected", "sum": "violations"})
+    return table[list(OUTCOME_COLUMNS)].astype(OUTCOME_COLUMNS)
+
+
+def outcomes_by_vocab(table: pd.DataFrame, vocab: dict[str, list[str]]) -> dict[str, list[list[float]]]:
+    """Per column, [inspected, violations] of each vocabulary entry, in vocabulary order, from `category_outcomes`
+    of one or more parts."""
+    totals = table.groupby(["column", "value"])[["inspected", "violations"]].sum()
+    found = {key: [float(a), float(b)] for key, a, b in zip(totals.index, totals["inspected"], totals["violations"])}
+    return {c: [found.get((c, v), [0.0, 0.0]) for v in values] for c, values in vocab.items()}
+
+
 def forced_native(pipeline: FeaturePipeline, labelled: int) -> list[str]:
     """The columns the spec makes native categoricals that `auto` would read by frequency: likely to overfit."""
     spec = pipeline.spec.model_copy(update={"category_encoding": {}})
@@ -94,6 +119,8 @@ class FeaturePipeline:
     # categorical column -> "native" or "frequency"; a column missing here is native (models trained before)
     encodings: dict[str, str] = field(default_factory=dict)
     frequencies: dict[str, list[float]] = field(default_factory=dict)  # frequency column -> rows per vocab entry
+    # column -> [inspected, violations] of each vocab entry in the training window: the evidence a reason quotes
+    outcomes: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # lookup tables built once per loaded pipeline, not per request
@@ -152,7 +179,13 @@ class FeaturePipeline:
         labels = train[spec.label].dropna().astype(float)
         prior = float(labels.mean()) if len(labels) else 0.0
         frequent = {c: f for c, f in frequencies.items() if encodings[c] == "frequency"}
-        return cls(spec, vocab, medians, global_medians, prior, encodings, frequent)
+        outcomes = outcomes_by_vocab(category_outcomes(train, spec.categorical, spec.label), vocab)
+        return cls(spec, vocab, medians, global_medians, prior, encodings, frequent, outcomes)
+
+    def outcome(self, column: str, value: str) -> tuple[float, float] | None:
+        """Inspected entries and violations found of a category in the training window; None if not kept."""
+        at = self._codes[column].get_indexer([value])[0] if column in self.outcomes else -1
+        return None if at < 0 else (self.outcomes[column][at][0], self.outcomes[column][at][1])
 
     def transform(self, rows: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
         """Model inputs (float64) for prepared rows and their history counts, in `feature_names` order."""
@@ -197,6 +230,7 @@ class FeaturePipeline:
             "prior_rate": self.prior_rate,
             "encodings": self.encodings,
             "frequencies": self.frequencies,
+            "outcomes": self.outcomes,
         }
 
     @classmethod
@@ -209,4 +243,5 @@ class FeaturePipeline:
             data["prior_rate"],
             data.get("encodings", {}),
             data.get("frequencies", {}),
+            data.get("outcomes", {}),  # pipelines saved before: reasons without the evidence
         )

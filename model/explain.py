@@ -22,6 +22,7 @@ def hts_text(code: str) -> str:
 
 
 MISMATCH = "desc_hts_mismatch"
+MIN_EVIDENCE = 10  # inspected entries of a category before its violation rate is quoted
 
 
 def _mismatch_sentence(row: dict[str, Any]) -> str:
@@ -84,11 +85,7 @@ class Explainer:
         """One plain-language sentence about feature j of row i."""
         k = self.kinds[j]
         if k.kind == "category":
-            if value is None:
-                return f"{label(k.column)} is not given"
-            known = value in self.known.get(k.column, ())
-            shown = hts_text(value) if k.column.startswith("hts") else value
-            return f"{label(k.column)} is {shown}" + ("" if known else " (rarely seen in training)")
+            return self._category_sentence(k.column, value)
         if k.kind == "history" and (value is None or self.absent(k, batch, i)):
             who = account_label(k.entity)
             return (
@@ -135,6 +132,25 @@ class Explainer:
             if len(chosen) == top:
                 break
         return chosen
+
+    def _category_sentence(self, column: str, value: str | None) -> str:
+        """The category, with the evidence of the training window: how often its inspected entries violated,
+        against all inspected entries (pipelines saved before the evidence was kept: the category alone)."""
+        if value is None:
+            return f"{label(column)} is not given"
+        said = f"{label(column)} is {hts_text(value) if column.startswith('hts') else value}"
+        if value not in self.known.get(column, ()):
+            return said + " (rarely seen in training)"
+        seen = self.pipeline.outcome(column, value)
+        if seen is None:
+            return said
+        inspected, violations = seen
+        if inspected < MIN_EVIDENCE:
+            return f"{said}: {inspected:.0f} of its entries inspected in training, too few to compare"
+        return (
+            f"{said}: {violations / inspected:.1%} of its {inspected:,.0f} inspected entries violated in training, "
+            f"against {self.pipeline.prior_rate:.1%} of all inspected entries"
+        )
 
     def _reference_sentence(self, ref: Reference, batch: Batch, i: int, ratio: float) -> str:
         medians, levels = batch.references[ref.feature]

@@ -17,9 +17,12 @@ from features.history import entity_key, point_in_time_counts
 from features.pipeline import (
     MIN_CATEGORY_COUNT,
     MIN_REFERENCE_COUNT,
+    OUTCOME_COLUMNS,
     FeaturePipeline,
+    category_outcomes,
     category_text,
     choose_encodings,
+    outcomes_by_vocab,
     prepare,
 )
 from features.spec import DatasetSpec
@@ -184,6 +187,7 @@ def fit_pipeline(train: dd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
     """`FeaturePipeline.fit` on the prepared training rows, from aggregations; each group's median is exact
     because its rows are shuffled into one partition, and the global medians are exact order statistics."""
     counts = train.map_partitions(_category_counts, spec.categorical, meta=("count", int))
+    outcomes = train.map_partitions(category_outcomes, spec.categorical, spec.label, meta=OUTCOME_COLUMNS)
     medians = [
         [
             train.map_partitions(_reference, r.value, by, meta={KEY: "string", "v": float})
@@ -196,8 +200,8 @@ def fit_pipeline(train: dd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
     values = [train[r.value].astype(float) for r in spec.references]
     values = [v[(v > 0) & (v < np.inf)] for v in values]  # finite and positive
     labels = train[spec.label]
-    counts, medians, sizes, labelled, violations = dask.compute(
-        counts, medians, [v.count() for v in values], labels.count(), labels.sum()
+    counts, outcomes, medians, sizes, labelled, violations = dask.compute(
+        counts, outcomes, medians, [v.count() for v in values], labels.count(), labels.sum()
     )
     totals = counts.groupby(level=[0, 1]).sum()
     frequent = {key: float(n) for key, n in totals.items() if n >= MIN_CATEGORY_COUNT}
@@ -210,7 +214,8 @@ def fit_pipeline(train: dd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
     }
     levels = {r.feature: [dict(sorted(m.to_dict().items())) for m in ms] for r, ms in zip(spec.references, medians)}
     prior = float(violations / labelled) if labelled else 0.0
-    return FeaturePipeline(spec, vocab, levels, global_medians, prior, encodings, frequencies)
+    by_vocab = outcomes_by_vocab(outcomes, vocab)
+    return FeaturePipeline(spec, vocab, levels, global_medians, prior, encodings, frequencies, by_vocab)
 
 
 def _counts(part: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

@@ -11,8 +11,10 @@ import shap
 
 from features.history import point_in_time_counts
 from features.online import Batch, missing_as_none
-from features.pipeline import entry_payloads, prepare
+from features.pipeline import FeaturePipeline, category_text, entry_payloads, prepare
+from model.explain import MIN_EVIDENCE, Explainer
 from model.scoring import Scorer
+from training.data import time_split, validate
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +111,37 @@ def test_sentences_follow_the_feature_definitions(scorer: Scorer, scored: tuple)
     first = [s for s in say["importer_id_first_time"] if s.startswith("first entry")]
     assert len(first) == int(np.nansum(x[:, names.index("importer_id_first_time")]))
     assert all(s.startswith("country of origin is ") for s in say["country_of_origin"])
+
+
+def test_a_category_reason_quotes_its_violation_rate_in_training(
+    scorer: Scorer, scored: tuple, history: pd.DataFrame
+) -> None:
+    rows, batch, x, _ = scored
+    pipeline = scorer.pipeline
+    names = pipeline.feature_names
+    shown = scorer.explainer.display_values(batch, missing_as_none(x))
+    # the evidence, counted again from the training window of the history the model was trained on
+    spec = pipeline.spec
+    table = validate(history, spec)
+    trained = prepare(table[time_split(table, spec).masks(table[spec.timestamp])[0]], spec)
+    overall = f"against {trained[spec.label].mean():.1%} of all inspected entries"
+    quoted = 0
+    for column in ("hts_heading", "carrier", "country_of_origin"):
+        j = names.index(column)
+        inspected = trained[trained[spec.label].notna()].groupby(category_text(trained[column]))[spec.label]
+        for i in range(len(rows)):
+            value, said = shown[i][j], scorer.explainer.sentence(j, batch, i, shown[i][j])
+            if value is None or value not in pipeline.vocab[column]:
+                continue
+            n, rate = inspected.size().get(value, 0), inspected.mean().get(value, 0.0)
+            if n >= MIN_EVIDENCE:
+                quoted += 1
+                assert said.endswith(f"{rate:.1%} of its {n:,.0f} inspected entries violated in training, {overall}")
+            else:
+                assert said.endswith(f"{n} of its entries inspected in training, too few to compare"), said
+    assert quoted > 100
+    # a model saved before the evidence was kept says the category alone
+    old = FeaturePipeline.from_dict({k: v for k, v in pipeline.to_dict().items() if k != "outcomes"})
+    j = names.index("carrier")
+    i = next(i for i in range(len(rows)) if shown[i][j] in pipeline.vocab["carrier"])
+    assert Explainer(old).sentence(j, batch, i, shown[i][j]) == f"carrier is {shown[i][j]}"
