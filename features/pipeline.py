@@ -107,6 +107,17 @@ def forced_native(pipeline: FeaturePipeline, labelled: int) -> list[str]:
     return [c for c, e in pipeline.encodings.items() if e == "native" and auto[c] == "frequency"]
 
 
+def encoding_warnings(pipeline: FeaturePipeline, labelled: int) -> list[str]:
+    """One warning per column the spec makes a native categorical though its categories are too many and too thin
+    for the `labelled` rows of the training window."""
+    return [
+        f"the spec makes {c!r} a native categorical with {len(pipeline.vocab[c]):,} categories and {labelled:,} "
+        f"labelled rows in the training window (under {MIN_LABELS_PER_CATEGORY} per category): expect it to "
+        "overfit; leave its encoding to auto, or make it an entity"
+        for c in forced_native(pipeline, labelled)
+    ]
+
+
 @dataclass
 class FeaturePipeline:
     """Fitted state of the feature definition; JSON-serialisable, saved with every model."""

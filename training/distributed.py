@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from distributed import Client
 from lightgbm.dask import DaskLGBMRegressor
 from sklearn.metrics import average_precision_score
 
+from features.pipeline import encoding_warnings
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, ShipmentRiskModel
 from model.drift import build_reference
@@ -48,7 +50,7 @@ from training.distributed_data import (
 from training.evaluate import default_slices, targeting_metrics, window_yardsticks
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 from training.registry import MODEL_NAME, PROMOTION_METRIC, Registration, log_and_register, run_name, tracking_uri
-from training.train import TrainResult, encoding_warnings
+from training.train import TrainResult
 
 log = logging.getLogger(__name__)
 ROUNDS = 500  # lightgbm.dask trains every round; the single-process fits stop after tens to a few hundred
@@ -210,7 +212,7 @@ def register_dask(
     *,
     model_name: str = MODEL_NAME,
     uri: str | None = None,
-    warnings: tuple[str, ...] = (),
+    warnings: Sequence[str] = (),
 ) -> Registration:
     """Log the run as `register` does, saying it ran on Dask (with `warnings` logged and tagged), and register the
     model."""
@@ -304,7 +306,5 @@ def train_dask(
     prepared = prepare_dask(data, spec, 2 * workers, valid_frac, test_frac, weighting)
     fitted = fit_and_evaluate_dask(client, prepared, params, eval_rows)
     warnings = encoding_warnings(prepared.pipeline, int(prepared.labelled.loc[0].sum()))  # window 0: training
-    registration = register_dask(
-        client, prepared, fitted, params, model_name=model_name, uri=uri, warnings=tuple(warnings)
-    )
+    registration = register_dask(client, prepared, fitted, params, model_name=model_name, uri=uri, warnings=warnings)
     return TrainResult(registration, fitted.metrics, prepared.split, warnings, params)

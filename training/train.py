@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.history import point_in_time_counts
-from features.pipeline import MIN_LABELS_PER_CATEGORY, FeaturePipeline, forced_native, prepare
+from features.pipeline import FeaturePipeline, encoding_warnings, prepare
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, ShipmentRiskModel
 from model.drift import build_reference
@@ -122,17 +122,6 @@ def prepare_training(
     y = frame[spec.label].to_numpy(dtype=float)
     warnings = encoding_warnings(pipeline, int((masks[0] & ~np.isnan(y)).sum()))
     return Prepared(data, spec, frame, split, masks, pipeline, x, y, ipw, weighting, cache, began, warnings)
-
-
-def encoding_warnings(pipeline: FeaturePipeline, labelled: int) -> list[str]:
-    """One warning per column the spec makes a native categorical though its categories are too many and too thin
-    for the `labelled` rows of the training window."""
-    return [
-        f"the spec makes {c!r} a native categorical with {len(pipeline.vocab[c]):,} categories and {labelled:,} "
-        f"labelled rows in the training window (under {MIN_LABELS_PER_CATEGORY} per category): expect it to "
-        "overfit; leave its encoding to auto, or make it an entity"
-        for c in forced_native(pipeline, labelled)
-    ]
 
 
 def fit_and_evaluate(p: Prepared, params: FitParams, held_out: HeldOut | None = None) -> Fitted:
