@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from desk_accounts import account_pages, load_accounts
 from desk_data import CHUNK, DAYS, MODEL, database, fill, picked, sizes, templates
 from desk_queue import (
     deep_pages,
@@ -130,6 +131,7 @@ def bench_backend(
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.exec_driver_sql("VACUUM ANALYZE decisions")
                 out["fill"]["vacuum_analyze_seconds"] = round(time.perf_counter() - began, 1)
+            out["accounts"] = load_accounts(engine, frame)
             out["size"] = sizes(engine, path)
             with Session(engine) as session:
                 key = keys.create(session, f"desk-bench-{secrets.token_hex(3)}", Role.REVIEWER, "bench/desk.py")
@@ -139,7 +141,7 @@ def bench_backend(
             with serving(served, log, args.drift_refresh_seconds) as base:
                 cookie = {"cookie": f"{SESSION_COOKIE}={sign_in(base, key)}"}
                 with httpx.Client(base_url=base, timeout=900, headers=cookie) as client:
-                    out |= pages(engine, client, base, key, facts, args)
+                    out |= pages(engine, client, base, key, facts, args, frame)
                 out["server_log_problems"] = problems(log)
         finally:
             engine.dispose()
@@ -148,7 +150,13 @@ def bench_backend(
 
 
 def pages(
-    engine: Engine, client: httpx.Client, base: str, key: str, facts: dict[str, Any], args: argparse.Namespace
+    engine: Engine,
+    client: httpx.Client,
+    base: str,
+    key: str,
+    facts: dict[str, Any],
+    args: argparse.Namespace,
+    frame: pd.DataFrame,
 ) -> dict[str, Any]:
     """Every timing against the running service."""
     urls = queue_cases(facts)
@@ -181,6 +189,8 @@ def pages(
     }
     for page in other.values():
         page.pop("page")
+    accounts = account_pages(base, key, client, frame, args.repeat, args.depth // 2)
+    other |= accounts.pop("pages")
     print(
         f"  drift computation {drift_ms:,.0f} ms over {drift.json()['decisions']:,} decisions; entry page p50 "
         f"{other['entry page (random entries)']['ms']['p50']:,.1f} ms; model page p50 "
@@ -194,6 +204,7 @@ def pages(
         "queue": queue,
         "pages": other,
         "drift_computation": {"ms": round(drift_ms, 1), "decisions": drift.json()["decisions"]},
+        "account_data": accounts,
         "without_indexes": no_index,
         "index_creation_seconds": {**created, "total": round(sum(created.values()), 2)},
         "goal": {

@@ -84,6 +84,9 @@ def chunk_rows(
                 request_id=f"desk-bench-{i // 100}",
                 entry_digest=digest(fields),
                 importer_id=fields["importer_id"],
+                manufacturer_id=fields["manufacturer_id"],
+                shipper_id=fields["shipper_id"],
+                seller_id=fields["seller_id"],
                 port_of_entry=fields["port_of_entry"],
             )
         )

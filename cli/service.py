@@ -49,6 +49,7 @@ def history_load(
             fail(str(exc))
         profiles = HistoryProfiles.from_frame(rows, spec, as_of=pd.Timestamp.now(tz="UTC"))
         written = store.replace_profiles(session, profiles.counts)
+        store.accounts.recount_scores(session)  # the decisions on record stay in the accounts' risk levels
         session.commit()
     typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {where}")
 
@@ -163,6 +164,41 @@ def watchlist_remove(
     if not removed:
         fail(f"{value} is not on the {list_name} watchlist")
     typer.echo(f"{value} is off the {list_name} watchlist")
+
+
+bond_app = typer.Typer(
+    help="Importers' bonds, against which their accounts show expected exposure.", no_args_is_help=True
+)
+app.add_typer(bond_app, name="bond")
+
+
+@bond_app.command("set")
+def bond_set(
+    importer: Annotated[str, typer.Argument(help="The importer of record number.")],
+    amount_usd: Annotated[float, typer.Argument(min=0.01, help="The bond's amount in USD.")],
+) -> None:
+    """Record the bond an importer has posted (replacing any before)."""
+    import getpass
+
+    from decisions import store
+
+    with _service_session() as session:
+        store.accounts.set_bond(session, importer, amount_usd, getpass.getuser())
+        session.commit()
+    typer.echo(f"importer {importer} has a bond of ${amount_usd:,.2f}")
+
+
+@bond_app.command("remove")
+def bond_remove(importer: Annotated[str, typer.Argument(help="The importer of record number.")]) -> None:
+    """Forget an importer's bond."""
+    from decisions import store
+
+    with _service_session() as session:
+        removed = store.accounts.remove_bond(session, importer)
+        session.commit()
+    if not removed:
+        fail(f"importer {importer} has no bond")
+    typer.echo(f"importer {importer}'s bond is removed")
 
 
 db_app = typer.Typer(help="The service database's schema (Alembic migrations).", no_args_is_help=True)

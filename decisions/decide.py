@@ -127,6 +127,9 @@ def evaluate(
                 entry=entry.as_sent(),
                 entry_digest=digest(fields),
                 importer_id=entry.importer_id,
+                manufacturer_id=entry.manufacturer_id,
+                shipper_id=entry.shipper_id,
+                seller_id=entry.seller_id,
                 port_of_entry=entry.port_of_entry,
                 likely_violation=likely_violation(scored.contributions, outcome.lane),
                 score=scored.score,
@@ -154,9 +157,9 @@ def record(
     store.add_entries(
         session,
         [
-            (name, k)
+            (name, k, r.score)
             for name, column in keys.items()
-            for k, was_seen in zip(column, seen)
+            for k, was_seen, r in zip(column, seen, records)
             if k is not None and not was_seen
         ],
     )

@@ -21,9 +21,10 @@ from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from decisions import keys, migrate, outcomes, review, store
+from decisions import accounts, keys, migrate, outcomes, review, store
 from decisions.decide import DuplicateEntry, EntryConflict
 from model.scoring import Scorer, resolve
+from service.api import accounts as accounts_api
 from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
 from service.deps import KeyBook
@@ -167,6 +168,7 @@ def _map_errors(app: FastAPI) -> None:
     app.add_exception_handler(outcomes.NoDecision, _not_found)
     app.add_exception_handler(review.NoSuchDecision, _not_found)
     app.add_exception_handler(keys.NoSuchKey, _not_found)
+    app.add_exception_handler(accounts.UnknownAccount, _not_found)
     app.add_exception_handler(outcomes.OutcomeInvalid, _unprocessable)
     app.add_exception_handler(DuplicateEntry, _duplicate)
     app.add_exception_handler(DataError, _unstorable)
@@ -233,6 +235,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.include_router(score.router)
     app.include_router(decisions.router)
+    app.include_router(accounts_api.router)
     app.include_router(health.router)
     app.include_router(policy.router)
     app.include_router(keys_api.router)

@@ -24,6 +24,7 @@ from decisions.store.base import Base, Json, UtcDateTime
 from decisions.store.dialects import DIALECTS, _as_list, _one_of
 
 QUEUE_FILTERS = ("action", "risk_band", "port_of_entry", "importer_id", "likely_violation")
+PARTIES = ("importer_id", "manufacturer_id", "shipper_id", "seller_id")  # an account's decisions are read by these
 
 
 class Decision(Base):
@@ -35,6 +36,7 @@ class Decision(Base):
         UniqueConstraint("entry_id", "model_name", "model_version", name="uq_decision_entry_model"),
         Index("ix_decisions_score", "score", "id"),
         *(Index(f"ix_decisions_{c}_score", c, "score", "id") for c in QUEUE_FILTERS),
+        *(Index(f"ix_decisions_{c}_id", c, "id") for c in PARTIES),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -47,6 +49,9 @@ class Decision(Base):
     entry: Mapped[dict[str, Any]] = mapped_column(Json)
     entry_digest: Mapped[str] = mapped_column(String(64))
     importer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # copied from `entry`, to filter on
+    manufacturer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    shipper_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    seller_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     port_of_entry: Mapped[str | None] = mapped_column(String(16), nullable=True)
     likely_violation: Mapped[str | None] = mapped_column(String(32), nullable=True)  # decisions/patterns.py
     score: Mapped[float] = mapped_column(Float)
@@ -77,6 +82,9 @@ class DecisionRecord:
     entry: dict[str, Any]  # as the client sent it
     entry_digest: str
     importer_id: str | None
+    manufacturer_id: str | None
+    shipper_id: str | None
+    seller_id: str | None
     port_of_entry: str | None
     likely_violation: str | None
     score: float

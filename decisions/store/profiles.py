@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    Float,
     Integer,
     String,
     bindparam,
@@ -30,6 +31,10 @@ class Profile(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
     inspections: Mapped[int] = mapped_column(Integer, default=0)
     violations: Mapped[int] = mapped_column(Integer, default=0)
+    # the entries decided here (not those of a loaded history) and the sum of their scores: the prior of the
+    # account's risk level (decisions/accounts.py)
+    scored: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    score_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 _PROFILES = {
@@ -40,11 +45,14 @@ _PROFILES = {
 }
 
 
+BUMPED = ("entries", "inspections", "violations", "scored", "score_sum")
+
+
 def _bump_statement(dialect: str) -> Any:
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Profile)
     return stmt.on_conflict_do_update(
         index_elements=[Profile.entity, Profile.key],
-        set_={c: getattr(Profile, c) + getattr(stmt.excluded, c) for c in ("entries", "inspections", "violations")},
+        set_={c: getattr(Profile, c) + getattr(stmt.excluded, c) for c in BUMPED},
     )
 
 
@@ -64,30 +72,27 @@ def profile_counts(session: Session, keys: dict[str, list[str]]) -> dict[str, di
     return out
 
 
-def add_entries(session: Session, keys: list[tuple[str, str]]) -> None:
-    """Count one more filed entry for each (entity, key), creating profiles as needed."""
-    _bump(session, keys, entries=1)
+def add_entries(session: Session, scored: list[tuple[str, str, float]]) -> None:
+    """Count one more decided entry, with its score, for each (entity, key, score), creating profiles as needed."""
+    _bump(session, [((e, k), {"entries": 1, "scored": 1, "score_sum": s}) for e, k, s in scored])
 
 
 def add_inspection(session: Session, keys: list[tuple[str, str]], violation: bool) -> None:
     """Count one more inspection (and violation, if found) for each (entity, key)."""
-    _bump(session, keys, inspections=1, violations=int(violation))
+    _bump(session, [(k, {"inspections": 1, "violations": int(violation)}) for k in keys])
 
 
-def _bump(
-    session: Session, keys: list[tuple[str, str]], entries: int = 0, inspections: int = 0, violations: int = 0
-) -> None:
-    if not keys:
+def _bump(session: Session, increments: list[tuple[tuple[str, str], dict[str, float]]]) -> None:
+    if not increments:
         return
-    counted: dict[tuple[str, str], int] = {}
-    for k in keys:
-        counted[k] = counted.get(k, 0) + 1
+    summed: dict[tuple[str, str], dict[str, float]] = {}
+    for account, add in increments:
+        total = summed.setdefault(account, dict.fromkeys(BUMPED, 0))
+        for column, value in add.items():
+            total[column] += value
     # in one order for every transaction: concurrent batches sharing accounts deadlocked on PostgreSQL when each
     # locked their profile rows in the order of its own entries (found by bench/http_load.py)
-    values = [
-        {"entity": e, "key": k, "entries": entries * n, "inspections": inspections * n, "violations": violations * n}
-        for (e, k), n in sorted(counted.items())
-    ]
+    values = [{"entity": e, "key": k, **total} for (e, k), total in sorted(summed.items())]
     session.execute(_BUMP[session.get_bind().dialect.name], values)
 
 

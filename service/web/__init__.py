@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from service.web import auth, entry, pages
+from service.web import accounts, auth, entry, pages
 from service.web.render import render
 
 STATIC = Path(__file__).parent / "static"
@@ -37,6 +37,7 @@ def unavailable_page(request: Request, message: str) -> HTMLResponse:
 def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(entry.router)
+    app.include_router(accounts.router)
     app.mount(f"{auth.DESK}/static", StaticFiles(directory=STATIC), name="desk-static")
     app.add_exception_handler(auth.SignInRequired, _sign_in)
     app.add_exception_handler(auth.Forbidden, _refused)

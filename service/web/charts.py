@@ -127,3 +127,21 @@ def waterfall(
     first = int(low // step) + 1
     ticks = [(x_of(k * step), f"{k * step:g}".replace("-", "\u2212")) for k in range(first, int(high // step) + 1)]
     return Waterfall(drawn, ticks, x_of(0.0), int(y) + 48, axis_y=y)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A line of scores, oldest first, on a 0..1 axis: the points of an SVG polyline, and the last point."""
+
+    points: str
+    last: tuple[float, float]
+    width: int
+    height: int
+
+
+def trend(scores: list[float], width: int = 320, height: int = 80, pad: float = 4.0) -> Trend | None:
+    if not scores:
+        return None
+    step = (width - 2 * pad) / max(len(scores) - 1, 1)
+    xy = [(pad + i * step, pad + (1 - s) * (height - 2 * pad)) for i, s in enumerate(scores)]
+    return Trend(" ".join(f"{x:.1f},{y:.1f}" for x, y in xy), xy[-1], width, height)

@@ -25,6 +25,11 @@ def entry_path(entry_id: str, version: int | None = None, saved: str | None = No
     return f"/desk/entries/{quote(entry_id, safe='')}" + (f"?{query}" if query else "")
 
 
+def account_path(kind: str, key: str) -> str:
+    """An account's page; its id is one path segment, as an entry's is."""
+    return f"/desk/accounts/{kind}/{quote(key, safe='')}"
+
+
 STAMPED = re.compile(r"^(?P<name>.+)-(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})T\d{6,12}$")
 
 
@@ -39,6 +44,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["feature_label"] = feature_label
 templates.env.filters["key_label"] = key_label
 templates.env.globals["entry_path"] = entry_path
+templates.env.globals["account_path"] = account_path
 
 # pages load nothing but their own stylesheet and script; none may be framed, cached or leak its address
 HEADERS = {

@@ -143,3 +143,23 @@ def test_upgrade_to_the_desk_fills_the_queue_columns_of_earlier_decisions(engine
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM decisions")).scalar_one() == 2
         assert "likely_violation" not in {c["name"] for c in inspect(conn).get_columns("decisions")}
+
+
+def test_upgrade_to_accounts_fills_the_party_columns_and_the_profiles_score_sums(engine: Engine) -> None:
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(text(ROWS["policies"]))
+        conn.execute(text(ROWS["profiles"]))
+        for id_, entry_id, score, version in [(7, "E-7", 0.25, 3), (8, "E-8", 0.5, 3), (9, "E-8", 0.9, 4)]:
+            entry = {"entry_id": entry_id, "importer_id": "12-3456789AB", "manufacturer_id": "CNSHELL1SHA"}
+            conn.execute(  # E-8 decided by two model versions
+                text(DECISION_AT_0002.text.replace("0.31", str(score)).replace("3, 'champion'", f"{version}, 'x'")),
+                {"id": id_, "entry_id": entry_id, "entry": json.dumps(entry), "contributions": "[]"},
+            )
+        conn.execute(text("UPDATE decisions SET importer_id = '12-3456789AB'"))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        makers = conn.execute(text("SELECT DISTINCT manufacturer_id, seller_id FROM decisions")).all()
+        profile = conn.execute(text("SELECT entries, scored, score_sum FROM profiles")).one()
+    assert [tuple(m) for m in makers] == [("CNSHELL1SHA", None)]
+    assert tuple(profile) == (40, 2, pytest.approx(0.75))  # first decisions only: E-7 at 0.25, E-8 at 0.5
