@@ -30,12 +30,12 @@ def load_accounts(engine: Engine, frame: pd.DataFrame) -> dict[str, Any]:
     profiles = HistoryProfiles.from_frame(prepare(frame, BUILTIN_SPEC), BUILTIN_SPEC, pd.Timestamp.now(tz="UTC"))
     with Session(engine) as session:
         written = store.replace_profiles(session, profiles.counts)
-        store.accounts.recount_scores(session)
+        store.accounts.recount_from_decisions(session)
         importers = frame["importer_id"].drop_duplicates()
         importers = importers.sample(min(BONDED, len(importers)), random_state=4)
         for importer in importers:
             store.accounts.set_bond(session, str(importer), 1.0, "bench")
-        exposed = store.accounts.exposures(session, datetime.now(UTC) - timedelta(days=EXPOSURE_DAYS))
+        exposed = store.accounts.exposures(session, (datetime.now(UTC) - timedelta(days=EXPOSURE_DAYS)).date())
         factors = np.random.default_rng(11).uniform(0.5, 2.0, len(exposed))
         for (importer, (_, exposure)), factor in zip(sorted(exposed.items()), factors):
             store.accounts.set_bond(session, importer, max(float(factor) * exposure, 1.0), "bench")

@@ -49,7 +49,7 @@ def history_load(
             fail(str(exc))
         profiles = HistoryProfiles.from_frame(rows, spec, as_of=pd.Timestamp.now(tz="UTC"))
         written = store.replace_profiles(session, profiles.counts)
-        store.accounts.recount_scores(session)  # the decisions on record stay in the accounts' risk levels
+        store.accounts.recount_from_decisions(session)  # the decisions on record stay in the accounts' risk levels
         session.commit()
     typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {where}")
 

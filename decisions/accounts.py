@@ -93,7 +93,7 @@ class UnknownAccount(LookupError):
 
 
 def account(session: Session, kind: str, key: str, thresholds: Thresholds, now: datetime) -> Account:
-    facts = store.accounts.account_facts(session, kind, key, now - timedelta(days=EXPOSURE_DAYS))
+    facts = store.accounts.account_facts(session, kind, key, (now - timedelta(days=EXPOSURE_DAYS)).date())
     if facts.profile is None and facts.decided == 0:
         raise UnknownAccount(kind, key)
     risk = None
@@ -123,10 +123,13 @@ def riskiest(
 ) -> tuple[list[Listed], tuple[float, str] | None]:
     """One page of a kind's accounts, riskiest first, and the cursor of the next page (None: the last page).
     `over_bond`: only importers whose exposure exceeds their bond."""
-    prior = kind_prior(session, kind)
-    bonded = store.accounts.exposures(session, now - timedelta(days=EXPOSURE_DAYS)) if kind == "importer" else {}
-    only = [k for k, (amount, exposure) in bonded.items() if exposure > amount] if over_bond else None
+    prior, since = kind_prior(session, kind), (now - timedelta(days=EXPOSURE_DAYS)).date()
+    only = None
+    if over_bond:
+        only = [k for k, (bond, exposure) in store.accounts.exposures(session, since).items() if exposure > bond]
     rows = store.accounts.by_risk(session, kind, risk_expression(prior), size + 1, after, only)
+    keys = [r.key for r in rows[:size]]
+    bonded = store.accounts.exposures(session, since, keys) if kind == "importer" else {}
     listed = [
         Listed(
             r.key,

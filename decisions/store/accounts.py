@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, String, func, select, text, tuple_
+from sqlalchemy import ColumnElement, Date, Float, Integer, String, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from decisions.store.base import Base, UtcDateTime
-from decisions.store.decisions import PARTIES, Decision, Outcome, Waiver
+from decisions.store.decisions import PARTIES, Decision, DecisionRecord, Outcome, Waiver
 from decisions.store.desk import QUEUE_COLUMNS
+from decisions.store.dialects import DIALECTS
 from decisions.store.profiles import Profile
 from decisions.store.watchlists import WatchlistEntry
 
@@ -39,6 +42,50 @@ class Bond(Base):
     set_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class AccountDay(Base):
+    """What an account filed on one UTC day, counted as the scoring path decides each entry the first time: so
+    that an account's totals and an importer's exposure are read from a few small rows, not its decisions."""
+
+    __tablename__ = "account_days"
+
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)  # a decision's party column
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[float] = mapped_column(Float)
+    expected_revenue: Mapped[float] = mapped_column(Float)  # their expected revenue at stake
+
+
+def _bump_statement(dialect: str) -> Any:
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(AccountDay)
+    summed = ("entries", "score_sum", "expected_revenue")
+    return stmt.on_conflict_do_update(
+        index_elements=[AccountDay.entity, AccountDay.key, AccountDay.day],
+        set_={c: getattr(AccountDay, c) + getattr(stmt.excluded, c) for c in summed},
+    )
+
+
+_BUMP = {dialect: _bump_statement(dialect) for dialect in DIALECTS}
+
+
+def add_account_days(session: Session, records: list[DecisionRecord]) -> None:
+    """Count decisions of entries decided the first time in their parties' days (one upsert)."""
+    summed: dict[tuple[str, str, date], list[float]] = {}
+    for r in records:
+        day = r.decided_at.astimezone(UTC).date()
+        for column in PARTIES:
+            key = getattr(r, column)
+            if key is not None:
+                total = summed.setdefault((column, key, day), [0, 0.0, 0.0])
+                total[0] += 1
+                total[1] += r.score
+                total[2] += r.expected_revenue or 0.0
+    if summed:  # in one order for every transaction, as profiles are bumped (store/profiles.py)
+        rows = [{"entity": e, "key": k, "day": d, "entries": int(n), "score_sum": s, "expected_revenue": x}
+                for (e, k, d), (n, s, x) in sorted(summed.items())]  # fmt: skip
+        session.execute(_BUMP[session.get_bind().dialect.name], rows)
+
+
 def set_bond(session: Session, importer_id: str, amount_usd: float, by: str) -> Bond:
     bond = session.merge(Bond(importer_id=importer_id, amount_usd=amount_usd, set_by=by, set_at=datetime.now(UTC)))
     session.flush()
@@ -58,19 +105,14 @@ def bonds(session: Session) -> list[Bond]:
     return list(session.scalars(select(Bond).order_by(Bond.importer_id)))
 
 
-def _first_decisions(column: Any, key: str) -> Any:
-    """The ids of the first decision on each of an account's entries (one per entry, whatever the models)."""
-    return select(func.min(Decision.id)).where(column == key).group_by(Decision.entry_id)
-
-
 @dataclass(frozen=True)
 class AccountFacts:
     """What the store knows of one account."""
 
     profile: tuple[int, int, int, int, float] | None  # entries, inspections, violations, scored, score sum
     decided: int  # entries decided here
-    first_seen: datetime | None
-    last_seen: datetime | None
+    first_seen: date | None  # the days it was first and last decided on
+    last_seen: date | None
     at_stake: float  # expected revenue of the entries decided since `since`
     recovered: float  # revenue recovered by inspections of its entries
     violation_types: dict[str, int]
@@ -80,17 +122,17 @@ class AccountFacts:
     bond: Bond | None
 
 
-def account_facts(session: Session, kind: str, key: str, since: datetime, trend: int = 50) -> AccountFacts:
+def account_facts(session: Session, kind: str, key: str, since: date, trend: int = 50) -> AccountFacts:
     column = getattr(Decision, party_column(kind))
     found = session.get(Profile, (party_column(kind), key))
-    first = _first_decisions(column, key)
+    days = (AccountDay.entity == party_column(kind), AccountDay.key == key)
     decided, first_seen, last_seen = session.execute(
-        select(func.count(), func.min(Decision.decided_at), func.max(Decision.decided_at)).where(Decision.id.in_(first))
+        select(
+            func.coalesce(func.sum(AccountDay.entries), 0), func.min(AccountDay.day), func.max(AccountDay.day)
+        ).where(*days)
     ).one()
     at_stake = session.scalar(
-        select(func.coalesce(func.sum(Decision.expected_revenue), 0.0)).where(
-            Decision.id.in_(first), Decision.decided_at >= since
-        )
+        select(func.coalesce(func.sum(AccountDay.expected_revenue), 0.0)).where(*days, AccountDay.day >= since)
     )
     outcomes = list(
         session.execute(
@@ -147,19 +189,23 @@ def mean_score(session: Session, kind: str) -> tuple[float | None, float | None]
     return (total / scored if scored else None), (violations / inspected if inspected else None)
 
 
-def exposures(session: Session, since: datetime) -> dict[str, tuple[float, float]]:
-    """Each bonded importer's bond and the expected revenue of its entries decided since `since`."""
-    held = {b.importer_id: b.amount_usd for b in bonds(session)}
-    if not held:
-        return {}
-    first = select(func.min(Decision.id)).where(Decision.importer_id.in_(held)).group_by(Decision.entry_id)
-    query = (
-        select(Decision.importer_id, func.sum(Decision.expected_revenue))
-        .where(Decision.id.in_(first), Decision.decided_at >= since)
-        .group_by(Decision.importer_id)
+def exposures(session: Session, since: date, keys: list[str] | None = None) -> dict[str, tuple[float, float]]:
+    """Bonded importers' bonds and the expected revenue of their entries decided since `since` (of `keys` only,
+    when given)."""
+    at_stake = (
+        select(AccountDay.key, func.sum(AccountDay.expected_revenue).label("total"))
+        .where(AccountDay.entity == "importer_id", AccountDay.day >= since)
+        .group_by(AccountDay.key)
     )
-    at_stake = {k: float(v or 0.0) for k, v in session.execute(query)}
-    return {k: (amount, at_stake.get(k, 0.0)) for k, amount in held.items()}
+    if keys is not None:
+        at_stake = at_stake.where(AccountDay.key.in_(keys))
+    window = at_stake.subquery()
+    query = select(Bond.importer_id, Bond.amount_usd, func.coalesce(window.c.total, 0.0)).outerjoin(
+        window, window.c.key == Bond.importer_id
+    )
+    if keys is not None:
+        query = query.where(Bond.importer_id.in_(keys))
+    return {k: (amount, float(total)) for k, amount, total in session.execute(query)}
 
 
 def by_risk(
@@ -184,17 +230,30 @@ def by_risk(
     return list(session.execute(query.order_by(risk.desc(), Profile.key.desc()).limit(size)))
 
 
-def recount_scores(session: Session) -> None:
-    """Every profile's scored entries and score sum from the decisions on record (the first decision on each
-    entry), as the scoring path counts them: after profiles are replaced by a loaded history."""
+def recount_from_decisions(session: Session) -> None:
+    """Every profile's scored entries and score sum, and every account day, from the decisions on record (the
+    first decision on each entry), as the scoring path counts them: after profiles are replaced by a loaded
+    history, or decisions written by other means."""
+    dialect = session.get_bind().dialect.name
+    day = "(decided_at AT TIME ZONE 'UTC')::date" if dialect == "postgresql" else "date(decided_at)"
+    first = "id IN (SELECT min(id) FROM decisions GROUP BY entry_id)"
     session.execute(text("UPDATE profiles SET scored = 0, score_sum = 0"))
-    for column in PARTIES:
+    session.execute(text("DELETE FROM account_days"))
+    for column in PARTIES:  # column names are ours, never input
         session.execute(
             text(
-                f"UPDATE profiles SET scored = s.n, score_sum = s.total FROM ("  # noqa: S608 (column names are ours)
+                f"UPDATE profiles SET scored = s.n, score_sum = s.total FROM ("  # noqa: S608
                 f"SELECT {column} AS k, count(*) AS n, sum(score) AS total FROM decisions "
-                f"WHERE id IN (SELECT min(id) FROM decisions GROUP BY entry_id) AND {column} IS NOT NULL "
-                f"GROUP BY {column}) AS s WHERE profiles.entity = :entity AND profiles.key = s.k"
+                f"WHERE {first} AND {column} IS NOT NULL GROUP BY {column}) AS s "
+                "WHERE profiles.entity = :entity AND profiles.key = s.k"
+            ),
+            {"entity": column},
+        )
+        session.execute(
+            text(
+                "INSERT INTO account_days (entity, key, day, entries, score_sum, expected_revenue) "  # noqa: S608
+                f"SELECT :entity, {column}, {day}, count(*), sum(score), coalesce(sum(expected_revenue), 0) "
+                f"FROM decisions WHERE {first} AND {column} IS NOT NULL GROUP BY {column}, {day}"
             ),
             {"entity": column},
         )

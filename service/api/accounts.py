@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -66,8 +66,8 @@ class AccountOut(BaseModel):
     risk: RiskOut | None = Field(description="None when the model's spec keeps no profile of this kind.")
     entries: int = Field(description="Entries counted in its profile: the loaded history and every decided entry.")
     decided: int = Field(description="Entries decided by this service.")
-    first_seen: datetime | None = Field(description="When this service first decided one of its entries.")
-    last_seen: datetime | None
+    first_seen: date | None = Field(description="The day (UTC) this service first decided one of its entries.")
+    last_seen: date | None
     violation_types: dict[str, int] = Field(description="Violations found by recorded outcomes, by type.")
     revenue_at_stake: float = Field(description=f"Expected revenue of its entries decided in {EXPOSURE_DAYS} days.")
     revenue_recovered: float

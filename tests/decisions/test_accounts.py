@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,15 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _score_sums(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
+def _counted(session: Session) -> tuple[dict[Any, tuple[int, int]], dict[Any, tuple[int, int, int]]]:
     """The score sums of the parties' profiles (not of the heading x origin combination, which no decision
-    column holds)."""
-    rows = session.execute(select(store.Profile).where(store.Profile.entity.in_(PARTIES))).scalars()
-    return {(p.entity, p.key): (p.scored, round(p.score_sum * 1e6)) for p in rows}  # sums in another order
+    column holds), and the account days; sums rounded, as they are added in another order."""
+    profiles = session.execute(select(store.Profile).where(store.Profile.entity.in_(PARTIES))).scalars()
+    days = session.execute(select(store.accounts.AccountDay)).scalars()
+    return (
+        {(p.entity, p.key): (p.scored, round(p.score_sum * 1e6)) for p in profiles},
+        {(d.entity, d.key, d.day): (d.entries, round(d.score_sum * 1e6), round(d.expected_revenue)) for d in days},
+    )
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -66,9 +71,9 @@ def test_the_risk_level_ranks_importers_by_their_later_violation_rate(
             batch = [Entry.model_validate(p) for p in payloads[start : start + 500]]
             decide(session, scorer, rules, batch, "accounts-test", top=3)
         session.commit()
-        counted = _score_sums(session)
-        store.accounts.recount_scores(session)  # as `targeting history load` does after replacing profiles
-        assert _score_sums(session) == counted and len(counted) > 500
+        counted = _counted(session)
+        store.accounts.recount_from_decisions(session)  # as `targeting history load` does after replacing profiles
+        assert _counted(session) == counted and len(counted[0]) > 500 and len(counted[1]) > 500
         listed, more = accounts.riskiest(session, "importer", Policy().probability, datetime.now(UTC), 100_000)
     assert more is None
     risk = pd.Series({a.key: a.risk.rate for a in listed})

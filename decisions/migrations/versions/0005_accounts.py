@@ -1,5 +1,6 @@
 """Accounts: decisions carry every party's id as a column (an account's decisions are read by it, newest first),
-profiles sum the scores of their decided entries (the prior of the account risk level), and importers' bonds
+profiles sum the scores of their decided entries (the prior of the account risk level), account days count each
+party's decided entries per day, and importers' bonds
 
 Revision ID: 0005
 Revises: 0004
@@ -33,7 +34,17 @@ def upgrade() -> None:
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scored", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("score_sum", sa.Float(), server_default="0", nullable=False))
-    _backfill_scores(bind)
+    op.create_table(
+        "account_days",
+        sa.Column("entity", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("entries", sa.Integer(), nullable=False),
+        sa.Column("score_sum", sa.Float(), nullable=False),
+        sa.Column("expected_revenue", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("entity", "key", "day"),
+    )
+    _backfill(bind)
     op.create_table(
         "bonds",
         sa.Column("importer_id", sa.String(length=64), nullable=False),
@@ -44,21 +55,33 @@ def upgrade() -> None:
     )
 
 
-def _backfill_scores(bind: sa.Connection) -> None:
-    """Each party's decided entries (first decision per entry) into its profile's score sum."""
-    for column in PARTIES:
+def _backfill(bind: sa.Connection) -> None:
+    """Each party's decided entries (the first decision on each entry) into its profile's score sum and its days."""
+    day = "(decided_at AT TIME ZONE 'UTC')::date" if bind.dialect.name == "postgresql" else "date(decided_at)"
+    first = "id IN (SELECT min(id) FROM decisions GROUP BY entry_id)"
+    for column in PARTIES:  # column names are ours, never input
         bind.execute(
             sa.text(
-                f"UPDATE profiles SET scored = s.n, score_sum = s.total FROM ("  # noqa: S608 (column names are ours)
+                f"UPDATE profiles SET scored = s.n, score_sum = s.total FROM ("  # noqa: S608
                 f"SELECT {column} AS k, count(*) AS n, sum(score) AS total FROM decisions "
-                f"WHERE id IN (SELECT min(id) FROM decisions GROUP BY entry_id) AND {column} IS NOT NULL "
-                f"GROUP BY {column}) AS s WHERE profiles.entity = '{column}' AND profiles.key = s.k"
-            )
+                f"WHERE {first} AND {column} IS NOT NULL GROUP BY {column}) AS s "
+                "WHERE profiles.entity = :entity AND profiles.key = s.k"
+            ),
+            {"entity": column},
+        )
+        bind.execute(
+            sa.text(
+                "INSERT INTO account_days (entity, key, day, entries, score_sum, expected_revenue) "  # noqa: S608
+                f"SELECT :entity, {column}, {day}, count(*), sum(score), coalesce(sum(expected_revenue), 0) "
+                f"FROM decisions WHERE {first} AND {column} IS NOT NULL GROUP BY {column}, {day}"
+            ),
+            {"entity": column},
         )
 
 
 def downgrade() -> None:
     op.drop_table("bonds")
+    op.drop_table("account_days")
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         batch_op.drop_column("score_sum")
         batch_op.drop_column("scored")
