@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from decisions.actions import Action
 from decisions.patterns import MIN_EVIDENCE, likely_violation
-from decisions.policy import Action, Policy
+from decisions.policy import Policy
 from model.scoring import Scorer
 from training.data import read_table, time_split, validate
 from training.registry import tracking_uri

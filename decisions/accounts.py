@@ -28,7 +28,8 @@ from sqlalchemy import ColumnElement, case
 from sqlalchemy.orm import Session
 
 from decisions import store
-from decisions.policy import BANDS, Thresholds
+from decisions.actions import BANDS
+from decisions.policy import Thresholds
 from decisions.store.accounts import AccountFacts
 from features.pipeline import PRIOR_STRENGTH
 

@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from decisions import store
+from decisions.actions import BANDS
 from decisions.patterns import likely_violation
-from decisions.policy import BANDS, WATCHLISTS, Objective, Policy, Thresholds, draw, strongest
+from decisions.policy import Objective, Policy, Thresholds, draw
+from decisions.rules import WATCHLISTS, strongest
 from features.online import Counts, entity_keys, history_counts
 from features.schema import Entry
 from model.scoring import ModelRef, Scorer

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from decisions.policy import Action
+from decisions.actions import Action
 from features.schema import Number, Violation, no_nul, text_schema
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from decisions.policy import Action
+from decisions.actions import Action
 from features.definitions import PRICES, SIGNALLED, SIGNALS
 from features.schema import Violation
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
+from decisions.actions import Action
 from decisions.inputs import OutcomeIn, SelectedBy, TextInput, WaiverIn  # noqa: F401  (part of the API)
 from decisions.keys import Role
-from decisions.policy import Action, Policy
+from decisions.policy import Policy
 from features.schema import Entry, Violation, text_schema
 
 EXAMPLE_ENTRIES: list[JsonValue] = [

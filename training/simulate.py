@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from decisions.policy import Action, Objective, Policy, draw
+from decisions.actions import Action
+from decisions.policy import Objective, Policy, draw
 from model.artifact import ShipmentRiskModel
 from training.data import read_table, time_split, validate
 from training.train import _features

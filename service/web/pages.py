@@ -10,8 +10,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from decisions import store
+from decisions.actions import BANDS, Action
 from decisions.patterns import NAMEABLE
-from decisions.policy import BANDS, Action
 from decisions.store import desk
 from model.registry import CHALLENGER, CHAMPION, PROMOTION_METRIC
 from service.deps import ScorerDep, SessionDep

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from decisions.policy import BANDS, Action
+from decisions.actions import BANDS, Action
 from features.definitions import feature_label
 from features.schema import Violation
 

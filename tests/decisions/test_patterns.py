@@ -3,8 +3,8 @@ intervention's lane and only with enough evidence."""
 
 from __future__ import annotations
 
+from decisions.actions import Action
 from decisions.patterns import MIN_EVIDENCE, NAMEABLE, likely_violation
-from decisions.policy import Action
 from features.definitions import SIGNALS
 from features.schema import Violation
 

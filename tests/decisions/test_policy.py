@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from decisions import store
-from decisions.policy import Action, Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
+from decisions.actions import Action
+from decisions.policy import Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
 from service.settings import Settings
 from tests.service.entries import entry_json
 
