@@ -48,6 +48,7 @@ class SelectedBy(StrEnum):
     RULE = "rule"  # a policy rule or watchlist hit
     RANDOM = "random"  # the random compliance sample
     OFFICER = "officer"  # an officer's own referral
+    AUDIT = "audit"  # an audit after release, of an entry the post-release audit lane chose
 
 
 class OutcomeIn(TextInput):

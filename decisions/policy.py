@@ -21,21 +21,26 @@ class Objective(StrEnum):
     EXPECTED_REVENUE = "expected_revenue"  # rank by probability x revenue at stake (USD)
 
 
-RISING = "Thresholds must rise: document_review <= non_intrusive_exam <= physical_exam."
+RISING = (
+    "Thresholds must rise: post_release_audit (optional) <= document_review <= non_intrusive_exam <= physical_exam."
+)
+AUDIT = "From here an entry is released at once and audited after release; none: no audit lane."
 
 
 class Thresholds(BaseModel):
     """Values of the ranking objective from which each action starts."""
 
     model_config = ConfigDict(json_schema_extra={"description": RISING})
+    post_release_audit: Number | None = Field(None, gt=0, description=AUDIT)
     document_review: Number = Field(gt=0)
     non_intrusive_exam: Number = Field(gt=0)
     physical_exam: Number = Field(gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
-        if not self.document_review <= self.non_intrusive_exam <= self.physical_exam:
-            raise ValueError("policy thresholds must rise: document_review <= non_intrusive_exam <= physical_exam")
+        audit = self.document_review if self.post_release_audit is None else self.post_release_audit
+        if not audit <= self.document_review <= self.non_intrusive_exam <= self.physical_exam:
+            raise ValueError(f"policy thresholds must rise: {RISING.split(': ', 1)[1]}")
         return self
 
     def action(self, value: float) -> Action:
@@ -45,11 +50,14 @@ class Thresholds(BaseModel):
             return Action.NON_INTRUSIVE_EXAM
         if value >= self.document_review:
             return Action.DOCUMENT_REVIEW
+        if self.post_release_audit is not None and value >= self.post_release_audit:
+            return Action.POST_RELEASE_AUDIT
         return Action.RELEASE
 
 
 class ProbabilityThresholds(Thresholds):
     model_config = ConfigDict(json_schema_extra={"description": f"Calibrated probabilities. {RISING}"})
+    post_release_audit: Number | None = Field(None, gt=0, lt=1, description=AUDIT)
     document_review: Number = Field(0.05, gt=0, lt=1)
     non_intrusive_exam: Number = Field(0.15, gt=0, lt=1)
     physical_exam: Number = Field(0.40, gt=0, lt=1)
@@ -75,23 +83,28 @@ class Capacity(BaseModel):
     physical_exam: Number = Field(0.01, ge=0, le=1)
     non_intrusive_exam: Number = Field(0.03, ge=0, le=1)
     document_review: Number = Field(0.05, ge=0, le=1)
+    post_release_audit: Number = Field(0.0, ge=0, le=1, description="Released now, audited later; 0: no audit lane.")
     window: int = Field(10_000, ge=100, description="How many recent decisions make the distribution.")
     min_entries: int = Field(500, ge=10, description="Below this, the fixed thresholds apply.")
 
     @model_validator(mode="after")
     def _total(self) -> Capacity:
-        if self.physical_exam + self.non_intrusive_exam + self.document_review > 1:
+        if self.physical_exam + self.non_intrusive_exam + self.document_review + self.post_release_audit > 1:
             raise ValueError("lane capacities add up to more than all entries")
         return self
 
     def thresholds(self, recent: np.ndarray) -> Thresholds:
         """Thresholds that give each lane its share of `recent` values (ties may take a little more)."""
-        shares = np.cumsum([self.physical_exam, self.non_intrusive_exam, self.document_review])
-        top = np.quantile(recent, 1 - shares)
+        shares = np.cumsum([self.physical_exam, self.non_intrusive_exam, self.document_review, self.post_release_audit])
+        top = np.quantile(recent, np.clip(1 - shares, 0, 1))
         tiny = np.nextafter(0, 1)
-        physical, nii, review = (max(float(v), tiny) for v in top)
+        physical, nii, review, audit = (max(float(v), tiny) for v in top)
+        review = min(review, nii)
         return Thresholds(
-            document_review=min(review, nii), non_intrusive_exam=min(nii, physical), physical_exam=physical
+            post_release_audit=min(audit, review) if self.post_release_audit > 0 else None,
+            document_review=review,
+            non_intrusive_exam=min(nii, physical),
+            physical_exam=physical,
         )
 
 

@@ -140,12 +140,13 @@ def queue_filter(params: dict[str, str]) -> tuple[desk.QueueFilter, dict[str, st
 def queue_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
     params = dict(request.query_params)
     where, errors = queue_filter(params)
+    nav = "audits" if where.actions == (Action.POST_RELEASE_AUDIT.value,) else "queue"  # the audit queue's link
     after, before = (
         _cursor(params.get("after", ""), "after", errors),
         _cursor(params.get("before", ""), "before", errors),
     )
     if errors:
-        context = {"user": user, "nav": "queue", "params": params, "errors": errors, "page": None, "patterns": NAMEABLE}
+        context = {"user": user, "nav": nav, "params": params, "errors": errors, "page": None, "patterns": NAMEABLE}
         return render(request, "queue.html", context, 422)
     page = desk.queue(session, where, request.app.state.settings.queue_page_size, after, before)
     kept = {k: v for k, v in params.items() if k not in ("after", "before") and v}
@@ -163,7 +164,7 @@ def queue_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResp
         "queue.html",
         {
             "user": user,
-            "nav": "queue",
+            "nav": nav,
             "params": params,
             "errors": {},
             "page": page,

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from decisions import store
-from decisions.actions import Action
-from decisions.policy import Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
+from decisions.actions import BANDS, Action
+from decisions.policy import Capacity, Exploration, Objective, Policy, ProbabilityThresholds, Thresholds, draw
 from service.settings import Settings
 from tests.service.entries import entry_json
 
@@ -59,6 +59,31 @@ def test_random_sample_marks_its_picks_and_their_probability() -> None:
     )
     both = policy.decide(0.3, None, "01", u=0.005)  # stays marked random, so the sample remains unbiased
     assert (both.action, both.selection) == (Action.PHYSICAL_EXAM, "random")
+
+
+def test_the_post_release_audit_lane_sits_below_document_review() -> None:
+    policy = Policy(probability={"post_release_audit": 0.02}, exploration=NO_SAMPLE)
+    decided = [policy.decide(s, None) for s in (0.01, 0.02, 0.049, 0.05)]
+    assert [d.action for d in decided] == [
+        Action.RELEASE,
+        Action.POST_RELEASE_AUDIT,
+        Action.POST_RELEASE_AUDIT,
+        Action.DOCUMENT_REVIEW,
+    ]
+    assert (decided[1].selection, decided[1].selection_probability, BANDS[decided[1].action]) == (
+        "model",
+        1.0,
+        "moderate",
+    )
+    assert Policy(exploration=NO_SAMPLE).decide(0.03, None).action is Action.RELEASE  # no audit lane unless set
+    floor = Policy(exploration=NO_SAMPLE).decide(0.001, None, floor=Action.POST_RELEASE_AUDIT)  # a rule's minimum
+    assert (floor.action, floor.selection) == (Action.POST_RELEASE_AUDIT, "rule")
+    with pytest.raises(ValidationError, match="must rise"):
+        ProbabilityThresholds(post_release_audit=0.1)  # above document review's 0.05
+    shares = Capacity(physical_exam=0.01, non_intrusive_exam=0.02, document_review=0.03, post_release_audit=0.04)
+    lanes = shares.thresholds(np.linspace(0, 1, 100_001))
+    assert (lanes.post_release_audit, lanes.document_review) == (pytest.approx(0.90), pytest.approx(0.94))
+    assert Capacity().thresholds(np.linspace(0, 1, 1001)).post_release_audit is None
 
 
 def test_the_draw_is_reproducible_stratified_and_keyed_by_the_secret() -> None:

@@ -43,6 +43,12 @@ def test_replay_compares_capacities_and_rankings(history_file: Path, mlflow_uri:
         assert lanes["entries"].sum() == table[table["policy"] == name]["entries"].iloc[0] + total.loc[name, "entries"]
         assert 0 <= total.loc[name, "compliant_released"] <= 1 and 0 <= total.loc[name, "revenue_caught"] <= 1
     assert total.loc["5-probability", "violations"] >= total.loc["2-probability", "violations"]
+
+    audited = capacity(0.05, "probability").model_copy(update={"capacity": capacity(0.05, "probability").capacity
+                                                     .model_copy(update={"post_release_audit": 0.04})})  # fmt: skip
+    lanes = replay(model, history_file, {"audit": audited}).set_index("lane")
+    assert lanes.loc["post_release_audit", "share"] == pytest.approx(0.04, rel=0.25)  # its own lane, at its share
+    assert lanes.loc["total inspected", "share"] == pytest.approx(0.09, rel=0.25)  # audits count as interventions
     assert total.loc["5-probability", "compliant_released"] < total.loc["2-probability", "compliant_released"]
 
     policy_file = tmp_path / "five.yaml"
