@@ -75,29 +75,50 @@ def choose_encodings(spec: DatasetSpec, categories: dict[str, int], labelled: in
     return chosen
 
 
-OUTCOME_COLUMNS = {"column": "object", "value": "object", "inspected": "float64", "violations": "float64"}
+OUTCOME_COLUMNS = {
+    "column": "object",
+    "value": "object",
+    "kind": "object",  # "" for all inspected rows; a violation type for the violations of that type
+    "inspected": "float64",
+    "violations": "float64",
+}
+Outcomes = list[Any]  # [inspected, violations, {violation type: count}] of one category
 
 
-def category_outcomes(rows: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
-    """Inspected (labelled) rows and violations found per category of each column: one row per (column, value)
+def category_outcomes(rows: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Inspected (labelled) rows and violations found per category of each categorical column, and the
+    violations per type where the spec's `violation_type` column holds them: one row per (column, value, kind)
     present; rows of several parts add up."""
-    labelled = rows[rows[label].notna()]
-    y = labelled[label].astype(float)
-    parts = [
-        y.groupby(category_text(labelled[c])).agg(["size", "sum"]).rename_axis("value").reset_index().assign(column=c)
-        for c in columns
-    ]
+    labelled = rows[rows[spec.label].notna()]
+    y = labelled[spec.label].astype(float)
+    typed = spec.violation_type if spec.violation_type in labelled else None
+    kinds = labelled[typed].where(y > 0).astype(object) if typed else None
+    parts = []
+    for c in spec.categorical:
+        value = category_text(labelled[c])
+        counts = y.groupby(value).agg(["size", "sum"]).rename_axis("value").reset_index().assign(column=c, kind="")
+        parts.append(counts.rename(columns={"size": "inspected", "sum": "violations"}))
+        if kinds is not None:
+            found = kinds.notna()
+            by_kind = kinds[found].groupby([value[found], kinds[found]]).size().rename("violations")
+            by_kind = by_kind.rename_axis(["value", "kind"]).reset_index().assign(column=c, inspected=0.0)
+            parts.append(by_kind)
     table = pd.concat(parts) if parts else pd.DataFrame(columns=list(OUTCOME_COLUMNS))
-    table = table.rename(columns={"size": "inspected", "sum": "violations"})
     return table[list(OUTCOME_COLUMNS)].astype(OUTCOME_COLUMNS)
 
 
-def outcomes_by_vocab(table: pd.DataFrame, vocab: dict[str, list[str]]) -> dict[str, list[list[float]]]:
-    """Per column, [inspected, violations] of each vocabulary entry, in vocabulary order, from `category_outcomes`
-    of one or more parts."""
-    totals = table.groupby(["column", "value"])[["inspected", "violations"]].sum()
-    found = {key: [float(a), float(b)] for key, a, b in zip(totals.index, totals["inspected"], totals["violations"])}
-    return {c: [found.get((c, v), [0.0, 0.0]) for v in values] for c, values in vocab.items()}
+def outcomes_by_vocab(table: pd.DataFrame, vocab: dict[str, list[str]]) -> dict[str, list[Outcomes]]:
+    """Per column, [inspected, violations, {type: violations}] of each vocabulary entry, in vocabulary order,
+    from `category_outcomes` of one or more parts."""
+    totals = table.groupby(["column", "value", "kind"])[["inspected", "violations"]].sum()
+    found: dict[tuple[str, str], Outcomes] = {}
+    for (column, value, kind), inspected, violations in zip(totals.index, totals["inspected"], totals["violations"]):
+        entry = found.setdefault((column, value), [0.0, 0.0, {}])
+        if kind:
+            entry[2][kind] = float(violations)
+        else:
+            entry[0], entry[1] = float(inspected), float(violations)
+    return {c: [found.get((c, v), [0.0, 0.0, {}]) for v in values] for c, values in vocab.items()}
 
 
 def forced_native(pipeline: FeaturePipeline, labelled: int) -> list[str]:
@@ -131,7 +152,7 @@ class FeaturePipeline:
     encodings: dict[str, str] = field(default_factory=dict)
     frequencies: dict[str, list[float]] = field(default_factory=dict)  # frequency column -> rows per vocab entry
     # column -> [inspected, violations] of each vocab entry in the training window: the evidence a reason quotes
-    outcomes: dict[str, list[list[float]]] = field(default_factory=dict)
+    outcomes: dict[str, list[Outcomes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # lookup tables built once per loaded pipeline, not per request
@@ -190,13 +211,17 @@ class FeaturePipeline:
         labels = train[spec.label].dropna().astype(float)
         prior = float(labels.mean()) if len(labels) else 0.0
         frequent = {c: f for c, f in frequencies.items() if encodings[c] == "frequency"}
-        outcomes = outcomes_by_vocab(category_outcomes(train, spec.categorical, spec.label), vocab)
+        outcomes = outcomes_by_vocab(category_outcomes(train, spec), vocab)
         return cls(spec, vocab, medians, global_medians, prior, encodings, frequent, outcomes)
 
-    def outcome(self, column: str, value: str) -> tuple[float, float] | None:
-        """Inspected entries and violations found of a category in the training window; None if not kept."""
+    def outcome(self, column: str, value: str) -> tuple[float, float, dict[str, float]] | None:
+        """Inspected entries, violations found and violations per type of a category in the training window
+        (pipelines saved before types were kept: none); None if not kept."""
         at = self._codes[column].get_indexer([value])[0] if column in self.outcomes else -1
-        return None if at < 0 else (self.outcomes[column][at][0], self.outcomes[column][at][1])
+        if at < 0:
+            return None
+        inspected, violations, *kinds = self.outcomes[column][at]
+        return inspected, violations, kinds[0] if kinds else {}
 
     def transform(self, rows: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
         """Model inputs (float64) for prepared rows and their history counts, in `feature_names` order."""

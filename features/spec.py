@@ -59,6 +59,9 @@ class DatasetSpec(BaseModel):
     selection: str | None = Field(default=None, description="Why the row was inspected (policy, random, ...).")
     random_selection: str = Field(default="random", description="The `selection` value of the random sample.")
     selection_probability: str | None = Field(default=None, description="Each row's chance of being inspected.")
+    violation_type: str | None = Field(
+        default=None, description="What an inspection found (a label's detail, never a feature); may be absent."
+    )
     truth: Truth | None = None
     categorical: list[str] = []
     category_encoding: dict[str, Encoding] = Field(
@@ -101,6 +104,7 @@ class DatasetSpec(BaseModel):
                 self.outcome_time,
                 self.selection,
                 self.selection_probability,
+                self.violation_type,
                 *(self.truth.columns if self.truth else []),
             )
             if c
@@ -194,5 +198,6 @@ BUILTIN_SPEC = DatasetSpec(
         Reference(value="unit_value", by=["hts_code", "hts6", "hts_heading"]),
         Reference(value="kg_per_unit", by=["hts_code", "hts6", "hts_heading"]),
     ],
-    exclude=["inspected", "violation_type"],
+    violation_type="violation_type",
+    exclude=["inspected"],
 )

@@ -22,6 +22,7 @@ def hts_text(code: str) -> str:
 
 
 MISMATCH = "desc_hts_mismatch"
+KINDS_SHOWN = 3  # a category's commonest violation types in training, named in its reason
 MIN_EVIDENCE = 10  # inspected entries of a category before its violation rate is quoted
 
 
@@ -144,12 +145,15 @@ class Explainer:
         seen = self.pipeline.outcome(column, value)
         if seen is None:
             return said
-        inspected, violations = seen
+        inspected, violations, kinds = seen
         if inspected < MIN_EVIDENCE:
             return f"{said}: {inspected:.0f} of its entries inspected in training, too few to compare"
+        common = sorted(kinds, key=lambda k: (-kinds[k], k))[:KINDS_SHOWN]  # ties: by name
+        typed = ", ".join(f"{k.replace('_', ' ')} {kinds[k]:.0f}" for k in common)
+        pattern = f" (of its {violations:.0f} violations: {typed})" if common else ""
         return (
-            f"{said}: {violations / inspected:.1%} of its {inspected:,.0f} inspected entries violated in training, "
-            f"against {self.pipeline.prior_rate:.1%} of all inspected entries"
+            f"{said}: {violations / inspected:.1%} of its {inspected:,.0f} inspected entries violated in training"
+            f"{pattern}, against {self.pipeline.prior_rate:.1%} of all inspected entries"
         )
 
     def _reference_sentence(self, ref: Reference, batch: Batch, i: int, ratio: float) -> str:

@@ -187,7 +187,7 @@ def fit_pipeline(train: dd.DataFrame, spec: DatasetSpec) -> FeaturePipeline:
     """`FeaturePipeline.fit` on the prepared training rows, from aggregations; each group's median is exact
     because its rows are shuffled into one partition, and the global medians are exact order statistics."""
     counts = train.map_partitions(_category_counts, spec.categorical, meta=("count", int))
-    outcomes = train.map_partitions(category_outcomes, spec.categorical, spec.label, meta=OUTCOME_COLUMNS)
+    outcomes = train.map_partitions(category_outcomes, spec, meta=OUTCOME_COLUMNS)
     medians = [
         [
             train.map_partitions(_reference, r.value, by, meta={KEY: "string", "v": float})

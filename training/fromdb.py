@@ -51,6 +51,7 @@ def history_from_db(database_url: str) -> pd.DataFrame:
                 OUTCOME_AT: outcome.recorded_at,
                 SELECTION: outcome.selected_by,
                 CHANCE: chance,
+                str(BUILTIN_SPEC.violation_type): outcome.violation_types[0] if outcome.violation_types else None,
             }
         rows.append(row)
     frame = pd.DataFrame(rows)

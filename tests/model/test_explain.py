@@ -136,7 +136,14 @@ def test_a_category_reason_quotes_its_violation_rate_in_training(
             n, rate = inspected.size().get(value, 0), inspected.mean().get(value, 0.0)
             if n >= MIN_EVIDENCE:
                 quoted += 1
-                assert said.endswith(f"{rate:.1%} of its {n:,.0f} inspected entries violated in training, {overall}")
+                found = trained.loc[(category_text(trained[column]) == value) & (trained[spec.label] == 1)]
+                kinds = found[spec.violation_type].value_counts()
+                common = ", ".join(
+                    f"{k.replace('_', ' ')} {kinds[k]}" for k in sorted(kinds.index, key=lambda k: (-kinds[k], k))[:3]
+                )
+                typed = f" (of its {len(found)} violations: {common})" if common else ""
+                said_rate = f"{rate:.1%} of its {n:,.0f} inspected entries violated in training{typed}, {overall}"
+                assert said.endswith(said_rate), said
             else:
                 assert said.endswith(f"{n} of its entries inspected in training, too few to compare"), said
     assert quoted > 100
