@@ -59,6 +59,7 @@ bench: install model
 	$(BIN)/python bench/defaults.py --json bench/results/defaults.json
 	$(BIN)/python bench/labels.py
 	$(BIN)/python bench/desk.py --json bench/results/desk.json
+	$(BIN)/python bench/desk_performance.py --json bench/results/desk_performance.json
 	$(BIN)/python bench/patterns.py --json bench/results/patterns.json
 	$(BIN)/python bench/summary.py
 

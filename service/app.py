@@ -27,14 +27,16 @@ from model.scoring import Scorer, resolve
 from service.api import accounts as accounts_api
 from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
+from service.api import performance as performance_api
 from service.deps import KeyBook
 from service.middleware import CLIENT_CLOSED, Admission, BodyLimit, ClientGone, RequestContext
-from service.monitoring import DriftMonitor
+from service.monitoring import DriftMonitor, PerformanceMonitor
 from service.observe import Metrics, configure_logging
 from service.registry_view import RegistryView
 from service.serving import ModelSlot
 from service.settings import Settings
 from service.web import install as install_desk
+from service.web import performance as performance_page
 from service.web import unavailable_page
 from service.web.auth import DESK
 
@@ -233,6 +235,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.performance = PerformanceMonitor(lambda: getattr(app.state, "sessions", None), app.state.metrics)
     app.include_router(score.router)
     app.include_router(decisions.router)
     app.include_router(accounts_api.router)
@@ -240,6 +243,8 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     app.include_router(policy.router)
     app.include_router(keys_api.router)
     app.include_router(monitoring.router)
+    app.include_router(performance_api.router)
+    app.include_router(performance_page.router)
     install_desk(app)
     _map_errors(app)
 

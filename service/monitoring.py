@@ -5,15 +5,22 @@ API and /metrics."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
+from decisions import store
+from decisions.policy import Policy
 from decisions.store import desk
+from decisions.store import performance as measured
 from model.drift import SCORE, THRESHOLD, ColumnDrift, compare
 from model.scoring import Scorer
 from service.observe import Metrics
@@ -128,3 +135,102 @@ class DriftMonitor:
             len(report.columns),
         )
         return report
+
+
+HEADLINES = {
+    "targeting_performance_hit_rate": "Violations per outcome of entries first decided in the window, by source.",
+    "targeting_performance_lift": "Model hit rate over random hit rate in the window (NaN: undefined).",
+    "targeting_performance_compliance": "Compliance rate of the stream estimated from the random sample (TCM).",
+    "targeting_performance_released_share": "Share of the window's entries released and never inspected.",
+    "targeting_performance_entries": "Entries first decided in the window.",
+}
+
+
+class PerformanceMonitor(Collector):
+    """The headline figures of measured success over the last `days` days, for /metrics: a scrape reads the last
+    figures, and starts their recomputation in the background when they are older than `ttl` seconds, so that
+    scrapes stay cheap (the first scrape finds none yet). Registered in the
+    service's own registry (with PROMETHEUS_MULTIPROC_DIR there is none: the figures are then not exposed).
+    Undefined figures are NaN; while the database cannot answer, the last figures are kept."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], sessionmaker[Session] | None],
+        metrics: Metrics,
+        days: int = 30,
+        ttl: float = 60,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessions, self.days, self.ttl, self.clock = sessions, days, ttl, clock
+        self._figures: dict[str, dict[str, float]] = {}
+        self._at = -math.inf
+        self._lock = threading.Lock()
+        self._running = False  # a background refresh is under way
+        if metrics.registry is not None:
+            metrics.registry.register(self)
+
+    def compute(self) -> dict[str, dict[str, float]]:
+        """The figures now: {metric: {source label or "": value}}."""
+        make = self.sessions()
+        if make is None:  # not started yet
+            return {}
+        end = self.clock()
+        with make() as session:
+            row = store.active_policy(session)
+            by = Policy.model_validate(row.document).exploration.by if row is not None else "entry_type"
+            p = measured.performance(session, end - timedelta(days=self.days), end, by)
+
+        def value(x: float | None) -> float:
+            return math.nan if x is None else x
+
+        rates = {s: p.source(s).hit_rate for s in ("model", "random")}
+        return {
+            "targeting_performance_hit_rate": {s: value(r.estimate if r else None) for s, r in rates.items()},
+            "targeting_performance_lift": {"": value(p.lift.estimate if p.lift else None)},
+            "targeting_performance_compliance": {"": value(p.compliance.estimate)},
+            "targeting_performance_released_share": {"": value(p.released_share)},
+            "targeting_performance_entries": {"": float(p.total.entries)},
+        }
+
+    def refresh(self) -> dict[str, dict[str, float]]:
+        """Compute the figures now and keep them (an outage keeps the last ones, and is logged)."""
+        try:
+            self._figures = self.compute() or self._figures
+        except Exception:  # the scrape that shows an outage must not fail with it
+            log.exception("performance figures not computed; the last ones stand")
+        return self._figures
+
+    @property
+    def refreshing(self) -> bool:
+        """A background recomputation is under way."""
+        return self._running
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self.refresh()
+        finally:
+            self._running = False
+
+    def figures(self) -> dict[str, dict[str, float]]:
+        """The last figures at once; when they are older than `ttl` seconds, a background thread recomputes them
+        for the next scrape (a window of a million decisions takes seconds, which no scrape should wait for)."""
+        with self._lock:
+            stale = not self._running and time.monotonic() - self._at >= self.ttl
+            if stale:
+                self._running, self._at = True, time.monotonic()
+        if stale:
+            threading.Thread(target=self._refresh_in_background, name="performance-figures", daemon=True).start()
+        return self._figures
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        for name, doc in HEADLINES.items():
+            yield GaugeMetricFamily(name, doc, labels=["source"] if name.endswith("hit_rate") else None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        figures = self.figures()
+        for name, doc in HEADLINES.items():
+            labelled = name.endswith("hit_rate")
+            family = GaugeMetricFamily(name, f"{doc} Last {self.days} days.", labels=["source"] if labelled else None)
+            for label, v in figures.get(name, {}).items():
+                family.add_metric([label] if labelled else [], v)
+            yield family

@@ -1,0 +1,115 @@
+"""The counts measured success is computed from (decisions/performance.py): first decisions of a window grouped
+by selection, lane and stratum, their outcomes grouped likewise, and the median delay to an outcome. Every
+figure is a GROUP BY in the database; Python only combines the groups.
+
+An entry counts once, by its first decision (the one that acted on it, which its outcome records), in the
+window that decision falls in. The window is on `decided_at` (its index); the stratum is the column the
+policy's random sample is stratified by: `port_of_entry`, or `entry_type` read from the entry's JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, Select, case, cast, exists, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from decisions.performance import DecidedGroup, OutcomeGroup, Performance, summarise
+from decisions.store.decisions import Decision, Outcome
+
+STRATA = ("entry_type", "port_of_entry")
+
+
+def stratum_of(by: str | None) -> ColumnElement[Any]:
+    """The stratum of a decision: a column, a field of its entry, or one stratum for all when unstratified."""
+    if by is None:
+        return literal("all")
+    if by not in STRATA:
+        raise ValueError(f"unknown stratum {by!r}: one of {', '.join(STRATA)}")
+    if by == "port_of_entry":
+        return Decision.port_of_entry.expression
+    return Decision.entry[by].as_string()
+
+
+def _window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    return [Decision.decided_at >= start, Decision.decided_at < end]
+
+
+def decided_query(start: datetime, end: datetime, by: str | None) -> Select[Any]:
+    """Entries first decided in [start, end) (no earlier decision of the same entry), by selection, action and
+    stratum."""
+    earlier = aliased(Decision)
+    first = ~exists().where(earlier.entry_id == Decision.entry_id, earlier.id < Decision.id)
+    stratum = stratum_of(by).label("stratum")
+    return (
+        select(Decision.selection, Decision.action, stratum, func.count().label("n"))
+        .where(*_window(start, end), first)
+        .group_by(Decision.selection, Decision.action, stratum)
+    )
+
+
+def decided_groups(session: Session, start: datetime, end: datetime, by: str | None) -> list[DecidedGroup]:
+    query = decided_query(start, end, by)
+    return [DecidedGroup(r.selection, r.action, r.stratum, int(r.n)) for r in session.execute(query)]
+
+
+def outcome_query(start: datetime, end: datetime, by: str | None) -> Select[Any]:
+    """Outcomes of the entries first decided in [start, end) (an outcome records that decision), by why they
+    were inspected and their decision's selection, action and stratum."""
+    stratum = stratum_of(by).label("stratum")
+    return (
+        select(
+            Outcome.selected_by,
+            Decision.selection,
+            Decision.action,
+            stratum,
+            func.count().label("n"),
+            func.sum(case((Outcome.violation, 1), else_=0)).label("violations"),
+            func.coalesce(func.sum(Outcome.revenue_recovered), 0.0).label("revenue"),
+        )
+        .join(Decision, Decision.id == Outcome.decision_id)
+        .where(*_window(start, end))
+        .group_by(Outcome.selected_by, Decision.selection, Decision.action, stratum)
+    )
+
+
+def outcome_groups(session: Session, start: datetime, end: datetime, by: str | None) -> list[OutcomeGroup]:
+    query = outcome_query(start, end, by)
+    return [
+        OutcomeGroup(r.selected_by, r.selection, r.action, r.stratum, int(r.n), int(r.violations), float(r.revenue))
+        for r in session.execute(query)
+    ]
+
+
+def _seconds_to_outcome(dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", Outcome.inspected_at - Decision.decided_at), Float)
+    return (func.julianday(Outcome.inspected_at) - func.julianday(Decision.decided_at)) * 86400.0
+
+
+def median_seconds_to_outcome(session: Session, start: datetime, end: datetime, outcomes: int) -> float | None:
+    """The median of `inspected_at - decided_at` (when the inspection ended, not when its outcome was typed in)
+    over the `outcomes` outcomes of entries first decided in [start, end): the middle one or two of them, sorted
+    by the database."""
+    if outcomes <= 0:
+        return None
+    delay = _seconds_to_outcome(session.get_bind().dialect.name).label("delay")
+    query = (
+        select(delay)
+        .join(Decision, Decision.id == Outcome.decision_id)
+        .where(*_window(start, end))
+        .order_by(delay)
+        .offset((outcomes - 1) // 2)
+        .limit(2 - outcomes % 2)
+    )
+    middle = [float(v) for v in session.scalars(query)]
+    return sum(middle) / len(middle) if middle else None
+
+
+def performance(session: Session, start: datetime, end: datetime, by: str | None = "entry_type") -> Performance:
+    """Every figure of measured success for entries first decided in [start, end), the random sample stratified
+    by `by` (the policy's `exploration.by`)."""
+    decided = decided_groups(session, start, end, by)
+    outcomes = outcome_groups(session, start, end, by)
+    median = median_seconds_to_outcome(session, start, end, sum(o.outcomes for o in outcomes))
+    return summarise(start, end, decided, outcomes, median, by)
