@@ -14,9 +14,8 @@ decisions stored.
 2. Serve with uvicorn, one worker; sign in a reviewer key.
 3. Time each URL --repeat times after 2 warm-ups: the API and the page over the last 7, 30 and 90 days; the
    first /metrics scrape (it computes the headline figures of the last 30 days) and a cached one. In process:
-   each of the store's three queries for 30 days, and their plans.
-4. With --proposed-schema, the two GROUP BY queries as they would run if decisions had the stratum and a
-   first-decision flag as columns, under an index covering the window's GROUP BY (a side table stands in).
+   the 30 days read from the daily counts (store/rollups.py), and the same window with bounds inside its days,
+   which passes over the decisions; the raw queries' plans.
 With --reuse, an existing SQLite file in --workdir (or --postgres-database) is timed without filling.
 """
 
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 from desk import GOAL_MS, serving, sign_in
 from desk_data import MODEL, database, fill, templates
-from desk_performance_sql import in_process, proposed_schema
+from desk_performance_sql import in_process
 from desk_queue import stats, timed
 from desk_report import machine
 from serving import ROOT, SETUP_HINT
@@ -89,11 +88,13 @@ def add_outcomes(engine: Engine, frame: pd.DataFrame) -> dict[str, Any]:
                 "digest": secrets.token_hex(8),
                 "recorded_at": inspected,
                 "recorded_by_key": "bench",
+                "decided_at": decided_at,
             }
         )
     with Session(engine) as session:
         for at in range(0, len(outcomes), 10_000):
             session.execute(insert(store.Outcome), outcomes[at : at + 10_000])
+        store.rollups.recount_days(session)  # written around the service: the daily counts as a migration makes them
         session.commit()
     return {"outcomes": len(outcomes), "referred": len(released), "seconds": round(time.perf_counter() - began, 1)}
 
@@ -167,8 +168,6 @@ def bench_backend(
             print(f"  in process: {json.dumps({k: v for k, v in out['in_process_30_days'].items() if k != 'plans'})}")
             if not args.in_process_only:
                 out |= timings(engine, kind, url, key, env, args, "")
-            if args.proposed_schema:
-                out["proposed_schema_30_days"] = proposed_schema(engine, 30, args.repeat)
         finally:
             engine.dispose()
     return out
@@ -198,7 +197,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per URL")
     parser.add_argument("--templates", type=int, default=2000, help="entries scored for real")
-    parser.add_argument("--proposed-schema", action="store_true", help="time the queries with the proposed columns")
     parser.add_argument("--data", type=Path, default=ROOT / "data/entries.parquet", help="the trained history")
     parser.add_argument("--workdir", type=Path, help="for the SQLite file and logs (default: a temp dir in /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the databases")

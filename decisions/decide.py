@@ -156,7 +156,9 @@ def record(
 ) -> None:
     """Add decisions, and count each entry not counted before in its accounts' profiles."""
     store.add_decisions(session, records)
-    store.accounts.add_account_days(session, [r for r, was_seen in zip(records, seen) if not was_seen])
+    first = [r for r, was_seen in zip(records, seen) if not was_seen]
+    store.accounts.add_account_days(session, first)
+    store.rollups.add_decided_days(session, first)
     store.add_entries(
         session,
         [

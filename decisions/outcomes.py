@@ -73,8 +73,10 @@ def record(session: Session, scorer: Scorer, body: OutcomeIn, by_key: str) -> tu
             digest=digest,
             recorded_at=now,
             recorded_by_key=by_key,
+            decided_at=acting.decided_at,
         ),
     )
+    store.rollups.add_outcome_day(session, outcome, acting)
     spec = scorer.pipeline.spec
     rows = prepare(entries_frame([entry]), spec)
     store.add_inspection(

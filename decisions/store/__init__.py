@@ -6,6 +6,7 @@ Functions add and flush; the caller owns the transaction. The schema changes onl
 # tables of their own modules, imported here so that the metadata (and migrations) know every table
 from decisions.store import sessions as sessions  # noqa: E402, I001
 from decisions.store import accounts as accounts
+from decisions.store import rollups as rollups
 from decisions.store.aliases import AliasMove, alias_history, record_alias_move
 from decisions.store.base import Base, Json, UtcDateTime
 from decisions.store.decisions import (
@@ -40,6 +41,7 @@ from decisions.store.watchlists import WatchlistEntry, remove_watchlisted, set_w
 
 __all__ = [
     "accounts",
+    "rollups",
     "SQLITE_BUSY_SECONDS",
     "QUEUE_FILTERS",
     "WRITES",

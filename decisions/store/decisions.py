@@ -202,6 +202,8 @@ class Outcome(Base):
     digest: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_by_key: Mapped[str] = mapped_column(String(128))
+    # the decision's, copied: measured success reads the delay to an outcome without the wide decision rows
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
 
 
 def outcome_of(session: Session, entry_id: str) -> Outcome | None:

@@ -8,13 +8,14 @@ policy's random sample is stratified by: `port_of_entry`, or `entry_type` read f
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Select, case, cast, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from decisions.performance import DecidedGroup, OutcomeGroup, Performance, summarise
+from decisions.store import rollups
 from decisions.store.decisions import Decision, Outcome
 
 STRATA = ("entry_type", "port_of_entry")
@@ -83,8 +84,8 @@ def outcome_groups(session: Session, start: datetime, end: datetime, by: str | N
 
 def _seconds_to_outcome(dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
-        return cast(func.extract("epoch", Outcome.inspected_at - Decision.decided_at), Float)
-    return (func.julianday(Outcome.inspected_at) - func.julianday(Decision.decided_at)) * 86400.0
+        return cast(func.extract("epoch", Outcome.inspected_at - Outcome.decided_at), Float)
+    return (func.julianday(Outcome.inspected_at) - func.julianday(Outcome.decided_at)) * 86400.0
 
 
 def median_seconds_to_outcome(session: Session, start: datetime, end: datetime, outcomes: int) -> float | None:
@@ -94,10 +95,9 @@ def median_seconds_to_outcome(session: Session, start: datetime, end: datetime, 
     if outcomes <= 0:
         return None
     delay = _seconds_to_outcome(session.get_bind().dialect.name).label("delay")
-    query = (
+    query = (  # the decision's time is copied into its outcome: no pass over the wide decision rows
         select(delay)
-        .join(Decision, Decision.id == Outcome.decision_id)
-        .where(*_window(start, end))
+        .where(Outcome.decided_at >= start, Outcome.decided_at < end)
         .order_by(delay)
         .offset((outcomes - 1) // 2)
         .limit(2 - outcomes % 2)
@@ -106,10 +106,38 @@ def median_seconds_to_outcome(session: Session, start: datetime, end: datetime, 
     return sum(middle) / len(middle) if middle else None
 
 
+def _midnight(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _none(value: str) -> str | None:
+    return value if value != rollups.NONE else None
+
+
+def _daily(
+    session: Session, start: datetime, end: datetime, by: str | None
+) -> tuple[list[DecidedGroup], list[OutcomeGroup]]:
+    """The groups of whole UTC days [start, end), from the daily counts."""
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    decided = [
+        DecidedGroup(_none(r.selection), r.action, _none(r.stratum), int(r.n))
+        for r in rollups.decided_rows(session, first, last, by)
+    ]
+    outcomes = [
+        OutcomeGroup(
+            r.selected_by, _none(r.selection), r.action, _none(r.stratum), int(r.n), int(r.violations), float(r.revenue)
+        )  # fmt: skip
+        for r in rollups.outcome_rows(session, first, last, by)
+    ]
+    return decided, outcomes
+
+
 def performance(session: Session, start: datetime, end: datetime, by: str | None = "entry_type") -> Performance:
     """Every figure of measured success for entries first decided in [start, end), the random sample stratified
     by `by` (the policy's `exploration.by`)."""
-    decided = decided_groups(session, start, end, by)
-    outcomes = outcome_groups(session, start, end, by)
+    if start == _midnight(start) and end == _midnight(end):  # whole days: the daily counts (store/rollups.py)
+        decided, outcomes = _daily(session, start, end, by)
+    else:
+        decided, outcomes = decided_groups(session, start, end, by), outcome_groups(session, start, end, by)
     median = median_seconds_to_outcome(session, start, end, sum(o.outcomes for o in outcomes))
     return summarise(start, end, decided, outcomes, median, by)

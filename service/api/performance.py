@@ -29,8 +29,10 @@ def _utc(t: datetime) -> datetime:
 
 
 def window(start: datetime | None, end: datetime | None, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """[start, end) in UTC (a bound without a zone is UTC): by default the last 30 days, up to now."""
-    end = _utc(end) if end else (now or datetime.now(UTC))
+    """[start, end) in UTC (a bound without a zone is UTC): by default the last 30 UTC days, today included. Whole
+    days are read from the daily counts; a window with a bound inside a day passes over its decisions."""
+    today = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = _utc(end) if end else today + timedelta(days=1)
     start = _utc(start) if start else end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
         raise WindowInvalid("from", f"must be before to ({start.isoformat()} is not before {end.isoformat()})")
@@ -161,7 +163,7 @@ def read_performance(
         alias="from",
         description="Start, included: a date or a time (UTC if no zone). Default: 30 days before to.",
     ),
-    end: datetime | None = Query(None, alias="to", description="End, excluded. Default: now."),
+    end: datetime | None = Query(None, alias="to", description="End, excluded. Default: the next midnight UTC."),
 ) -> PerformanceOut:
     """Measured success for the entries first decided in [from, to): per selection source and lane the entries,
     inspections, outcomes, violations, hit rate (Wilson 95 %) and revenue recovered; the lift of model over
