@@ -162,9 +162,14 @@ def test_upgrade_to_accounts_fills_the_party_columns_and_the_profiles_score_sums
         makers = conn.execute(text("SELECT DISTINCT manufacturer_id, seller_id FROM decisions")).all()
         profile = conn.execute(text("SELECT entries, scored, score_sum FROM profiles")).one()
         days = conn.execute(text("SELECT entity, key, day, entries, score_sum FROM account_days ORDER BY entity")).all()
+        decided = conn.execute(
+            text("SELECT day, selection, action, entry_type, port_of_entry, entries FROM decided_days")
+        )
+        decided = [tuple(str(v) for v in r) for r in decided]
     assert [tuple(m) for m in makers] == [("CNSHELL1SHA", None)]
     assert tuple(profile) == (40, 2, pytest.approx(0.75))  # first decisions only: E-7 at 0.25, E-8 at 0.5
     assert [(e, k, str(d), n, s) for e, k, d, n, s in days] == [
         ("importer_id", "12-3456789AB", "2025-03-14", 2, pytest.approx(0.75)),
         ("manufacturer_id", "CNSHELL1SHA", "2025-03-14", 2, pytest.approx(0.75)),
     ]
+    assert decided == [("2025-03-14", "model", "non_intrusive_exam", "", "", "2")]  # measured success's daily counts
