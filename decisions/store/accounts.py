@@ -192,13 +192,12 @@ def mean_score(session: Session, kind: str) -> tuple[float | None, float | None]
 def exposures(session: Session, since: date, keys: list[str] | None = None) -> dict[str, tuple[float, float]]:
     """Bonded importers' bonds and the expected revenue of their entries decided since `since` (of `keys` only,
     when given)."""
-    at_stake = (
+    bonded = AccountDay.key.in_(keys) if keys is not None else AccountDay.key.in_(select(Bond.importer_id))
+    at_stake = (  # the bonded importers' day buckets only, through the (entity, key, day) key
         select(AccountDay.key, func.sum(AccountDay.expected_revenue).label("total"))
-        .where(AccountDay.entity == "importer_id", AccountDay.day >= since)
+        .where(AccountDay.entity == "importer_id", bonded, AccountDay.day >= since)
         .group_by(AccountDay.key)
     )
-    if keys is not None:
-        at_stake = at_stake.where(AccountDay.key.in_(keys))
     window = at_stake.subquery()
     query = select(Bond.importer_id, Bond.amount_usd, func.coalesce(window.c.total, 0.0)).outerjoin(
         window, window.c.key == Bond.importer_id
