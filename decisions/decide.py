@@ -154,7 +154,8 @@ def evaluate(
 def record(
     session: Session, records: list[store.DecisionRecord], keys: dict[str, list[str | None]], seen: list[bool]
 ) -> None:
-    """Add decisions, and count each entry not counted before in its accounts' profiles."""
+    """Add decisions, and count each entry not counted before in its accounts' profiles and day buckets and in
+    measured success's daily counts."""
     store.add_decisions(session, records)
     first = [r for r, was_seen in zip(records, seen) if not was_seen]
     store.accounts.add_account_days(session, first)
