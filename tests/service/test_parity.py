@@ -51,7 +51,7 @@ def test_a_decision_outlives_the_champion(
     db = Path(mlflow_store.removeprefix("sqlite:///"))
     shutil.copy(db, tmp_path / "mlflow.db")
     registry = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    second = train(history_file, uri=registry)
+    second = train(history_file, uri=registry, shape="fixed")
     client = MlflowClient(registry, registry)
     client.set_registered_model_alias("shipment-risk", "champion", second.registration.version)
 

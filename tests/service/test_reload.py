@@ -23,7 +23,7 @@ def test_the_champion_moves_without_a_restart(
 ) -> None:
     shutil.copy(Path(mlflow_store.removeprefix("sqlite:///")), tmp_path / "mlflow.db")
     registry = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    second = train(history_file, uri=registry).registration.version
+    second = train(history_file, uri=registry, shape="fixed").registration.version
     client = MlflowClient(registry, registry)
     client.set_registered_model_alias("shipment-risk", "champion", "1")
     booster = next(

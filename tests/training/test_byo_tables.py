@@ -51,10 +51,12 @@ def trained(table: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Tr
     table.to_csv(tmp / "ledger.csv", index=False)
     table.to_parquet(tmp / "ledger.parquet", index=False)
     spec = load_spec(tmp / "spec.yaml")
-    csv = train(tmp / "ledger.csv", spec, model_name="ledger-risk", uri=uri)
+    csv = train(tmp / "ledger.csv", spec, model_name="ledger-risk", uri=uri, shape="fixed")
     features = load_model("models:/ledger-risk@champion").pipeline.feature_names
-    parquet = train(tmp / "ledger.parquet", spec, model_name="ledger-risk", uri=uri)
-    leaky = train(tmp / "ledger.parquet", load_spec(tmp / "leaky.yaml"), model_name="ledger-leaky", uri=uri)
+    parquet = train(tmp / "ledger.parquet", spec, model_name="ledger-risk", uri=uri, shape="fixed")
+    leaky = train(
+        tmp / "ledger.parquet", load_spec(tmp / "leaky.yaml"), model_name="ledger-leaky", uri=uri, shape="fixed"
+    )
     leaky_features = load_model("models:/ledger-leaky@champion").pipeline.feature_names
     return Trained(uri, csv, parquet, leaky, features, leaky_features)
 

@@ -79,5 +79,5 @@ def test_training_from_the_service_records(
 
     data = tmp_path / "from-db.parquet"
     frame.to_parquet(data, index=False)
-    result = train(data, uri=mlflow_uri)
+    result = train(data, uri=mlflow_uri, shape="fixed")
     assert result.registration.version == 1 and result.metrics["n"] > 0

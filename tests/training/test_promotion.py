@@ -223,7 +223,7 @@ def trained(history_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     """An MLflow store: version 1 @champion, and version 2, deliberately poor, @challenger."""
     db = tmp_path_factory.mktemp("mlruns") / "mlflow.db"
     uri = f"sqlite:///{db}"
-    assert train(history_file, uri=uri).registration.alias == "champion"
+    assert train(history_file, uri=uri, shape="fixed").registration.alias == "champion"
     poor = FitParams(num_leaves=2, max_rounds=3, learning_rate=0.01, early_stopping_rounds=1)
     assert train(history_file, uri=uri, params=poor, shape="fixed").registration.alias == "challenger"
     return db

@@ -31,7 +31,7 @@ def capacity(share: float, objective: str) -> Policy:
 
 
 def test_replay_compares_capacities_and_rankings(history_file: Path, mlflow_uri: str, tmp_path: Path) -> None:
-    train(history_file, uri=mlflow_uri)
+    train(history_file, uri=mlflow_uri, shape="fixed")
     model = load_model("models:/shipment-risk@champion")
     policies = {f"{k}-{o}": capacity(k / 100, o) for k in (2, 5) for o in ("probability", "expected_revenue")}
     table = replay(model, history_file, policies)

@@ -101,7 +101,11 @@ def test_cli_generate_train_and_champion(tmp_path: Path, mlflow_uri: str) -> Non
     split = ["--valid-from", "2024-05-01", "--test-from", "2024-08-01"]
     began = time.time()
     fit = subprocess.run(
-        [TARGETING, "train", "--data", str(data), *split], capture_output=True, text=True, env=env, cwd=tmp_path
+        [TARGETING, "train", "--data", str(data), *split, "--shape", "fixed"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     took = time.time() - began
     assert fit.returncode == 0, fit.stderr

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_tuning_logs_each_trial_and_registers_the_best_as_challenger(history_file: Path, mlflow_uri: str) -> None:
-    train(history_file, uri=mlflow_uri)
+    train(history_file, uri=mlflow_uri, shape="fixed")
     result = tune(history_file, trials=3, uri=mlflow_uri)
     client = MlflowClient(mlflow_uri, mlflow_uri)
     assert (result.registration.version, result.registration.alias) == (2, "challenger")
