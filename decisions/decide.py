@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from decisions import store
 from decisions.actions import BANDS
+from decisions.explore import knowledge_gap, pick_probabilities
 from decisions.patterns import likely_violation
 from decisions.policy import Objective, Policy, Thresholds, draw
 from decisions.rules import WATCHLISTS, strongest
@@ -73,14 +75,38 @@ class Situation:
     known: dict[str, Counts]  # profiles of the batch's accounts
     lanes: Thresholds | None  # capacity thresholds, when the policy sets lanes that way
     listed: set[tuple[str, str]]  # watchlist hits among the batch's accounts
+    gaps: np.ndarray  # the knowledge gaps of recent decisions, when the policy has an exploration budget
 
 
 def situation(session: Session, policy: Policy, entries: list[Entry], keys: dict[str, list[str | None]]) -> Situation:
     """The store's view of a batch whose accounts have `keys` (from `entity_keys`)."""
     wanted = {name: [k for k in column if k is not None] for name, column in keys.items()}
-    return Situation(
-        store.profile_counts(session, wanted), _capacity_lanes(session, policy), _listed(session, policy, entries)
+    gaps = (
+        store.recent_values(session, "knowledge_gap", policy.capacity.window)
+        if policy.exploration.budget > 0
+        else np.zeros(0)
     )
+    return Situation(
+        store.profile_counts(session, wanted),
+        _capacity_lanes(session, policy),
+        _listed(session, policy, entries),
+        gaps,
+    )
+
+
+def exploration_chances(
+    policy: Policy, scores: np.ndarray, counts: dict[str, np.ndarray], names: list[str], recent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's knowledge gap, and its chance of an exploration pick: in proportion to its gap against the
+    mean gap of the recent decisions and of the batch (the batch alone while nothing is recorded)."""
+    gap = knowledge_gap(
+        scores,
+        np.column_stack([counts[f"{n}__inspections"] for n in names]),
+        np.column_stack([counts[f"{n}__violations"] for n in names]),
+    )
+    budget = policy.exploration.budget
+    mean = float(np.concatenate([recent, gap]).mean()) if budget > 0 else 0.0
+    return gap, pick_probabilities(gap, budget, mean)
 
 
 def evaluate(
@@ -100,8 +126,10 @@ def evaluate(
     writes nothing."""
     ref, policy = scorer.ref, rules.policy
     counts = history_counts(keys, [e.filed_at for e in entries], known.known, seen)
+    batch = scorer.score(scorer.features.batch(rows, counts), top)
+    gaps, chances = exploration_chances(policy, np.array([s.score for s in batch]), counts, list(keys), known.gaps)
     records = []
-    for entry, row, scored in zip(entries, rows, scorer.score(scorer.features.batch(rows, counts), top)):
+    for entry, row, scored, gap, chance in zip(entries, rows, batch, gaps, chances):
         stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
         values = row | {c["feature"]: c["value"] for c in scored.contributions}
         hits = [r for r in policy.rules if r.holds(values, known.listed)]
@@ -112,6 +140,8 @@ def evaluate(
             draw(rules.secret, entry.entry_id),
             known.lanes,
             strongest(hits),
+            float(chance),
+            draw(rules.secret, f"explore:{entry.entry_id}"),
         )
         rule_reasons = [
             {"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule", "sentence": r.reason}
@@ -142,6 +172,7 @@ def evaluate(
                 policy_version=rules.version,
                 selection=outcome.selection,
                 selection_probability=outcome.selection_probability,
+                knowledge_gap=float(gap),
                 risk_band=BANDS[outcome.action],
                 action=outcome.action.value,
                 contributions=scored.contributions,

@@ -47,6 +47,7 @@ class SelectedBy(StrEnum):
     MODEL = "model"  # the score or expected revenue passed the lane's threshold
     RULE = "rule"  # a policy rule or watchlist hit
     RANDOM = "random"  # the random compliance sample
+    EXPLORE = "explore"  # the exploration budget: an entry whose accounts the model knows least
     OFFICER = "officer"  # an officer's own referral
     AUDIT = "audit"  # an audit after release, of an entry the post-release audit lane chose
 

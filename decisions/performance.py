@@ -18,7 +18,7 @@ from decisions.actions import Action
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
 # the values known today, in the order they are shown; any other value found in the data follows them
-SOURCES = ("model", "rule", "random", "officer", "audit")
+SOURCES = ("model", "rule", "random", "explore", "officer", "audit")
 LANES = tuple(a.value for a in Action)
 NOT_SELECTED = "none"  # released by its decision and not inspected
 RELEASE = Action.RELEASE.value

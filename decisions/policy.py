@@ -108,14 +108,35 @@ class Capacity(BaseModel):
         )
 
 
+class Tuning(BaseModel):
+    """The exploration budget as a share of inspections, tuned between bounds by exponential weights on the revenue
+    per inspection each arm reveals (decisions/explore.py `ShareTuner`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_share: Share = Field(0.01, description="The least share of inspections spent exploring.")
+    max_share: Share = Field(0.30, description="The most.")
+    rate: Number = Field(0.5, gt=0, le=10, description="How far one period's rewards move the share.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Tuning:
+        if self.min_share > self.max_share:
+            raise ValueError("tuning's min_share must not exceed its max_share")
+        return self
+
+
 class Exploration(BaseModel):
-    """The random compliance sample: entries inspected whatever their score, the only unbiased labels."""
+    """The random compliance sample, entries inspected whatever their score (the only unbiased labels), and the
+    exploration budget, entries picked where the model knows least (decisions/explore.py)."""
 
     model_config = ConfigDict(extra="forbid")
     rate: Number = Field(0.005, ge=0, le=1, description="Share of entries drawn at random.")
     by: Literal["entry_type", "port_of_entry"] | None = Field("entry_type", description="Stratum column.")
     rates: dict[str, Share] = Field({}, description="Rates for particular strata, e.g. {'86': 0.001}.")
-    action: Action = Field(Action.PHYSICAL_EXAM, description="What a random pick gets.")
+    action: Action = Field(Action.PHYSICAL_EXAM, description="What a random or explorative pick gets.")
+    budget: Share = Field(
+        0.0, description="Share of entries picked by their knowledge gap, beside the random sample; 0: none."
+    )
+    tuning: Tuning | None = Field(None, description="Tune the budget's share of inspections; null: fixed.")
 
     def rate_for(self, stratum: str | None) -> float:
         return self.rates.get(stratum, self.rate) if stratum is not None else self.rate
@@ -131,7 +152,7 @@ def draw(secret: bytes, entry_id: str) -> float:
 class Outcome:
     action: Action
     objective: Objective
-    selection: str | None  # "model", "random" or None (released)
+    selection: str | None  # "model", "rule", "random", "explore" or None (released)
     selection_probability: float  # the chance this policy inspects the entry: 1 when the model picks it
     lane: Action  # the action the ranking objective alone gives, before rules and the random sample
 
@@ -157,13 +178,18 @@ class Policy(BaseModel):
         u: float = 1.0,
         lanes: Thresholds | None = None,
         floor: Action = Action.RELEASE,
+        explore: float = 0.0,
+        v: float = 1.0,
     ) -> Outcome:
         """The action for a score; `u` is the entry's random draw (see `draw`) for the compliance sample,
         `lanes` the thresholds derived from capacity when the policy sets lanes that way.
 
         `floor` is the strongest action the entry's rule hits demand. Ranks by probability when the model
         has no revenue estimate; a random pick is marked as such even when the model would have inspected
-        the entry anyway, so the sample stays unbiased."""
+        the entry anyway, so the sample stays unbiased. `explore` is the entry's chance of an exploration
+        pick (decisions/explore.py) and `v` its own draw for it: only an entry the model would release is
+        picked so. An entry the model releases is inspected with probability 1 - (1 - rate)(1 - explore),
+        whichever draw picks it: that is the probability recorded for it."""
         if self.objective is Objective.EXPECTED_REVENUE and expected_revenue is not None:
             objective, value = Objective.EXPECTED_REVENUE, expected_revenue
             action = (lanes or self.expected_revenue).action(value)
@@ -176,9 +202,12 @@ class Policy(BaseModel):
         by_rule = ORDER.index(floor) > ORDER.index(action)
         action = max(action, floor, key=ORDER.index)
         rate = self.exploration.rate_for(stratum)
+        chance = rate + explore - rate * explore  # 1 - (1 - rate)(1 - explore), exactly `rate` without a budget
         if u < rate:
             stronger = max(action, self.exploration.action, key=ORDER.index)
-            return Outcome(stronger, objective, "random", 1.0 if action is not Action.RELEASE else rate, lane)
+            return Outcome(stronger, objective, "random", 1.0 if action is not Action.RELEASE else chance, lane)
         if action is not Action.RELEASE:
             return Outcome(action, objective, "rule" if by_rule else "model", 1.0, lane)
-        return Outcome(action, objective, None, rate, lane)
+        if v < explore:
+            return Outcome(self.exploration.action, objective, "explore", chance, lane)
+        return Outcome(action, objective, None, chance, lane)

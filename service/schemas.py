@@ -114,11 +114,13 @@ class DecisionOut(BaseModel):
     )
     policy_version: int = Field(description="The policy version that made the decision.", examples=[3])
     selection: str | None = Field(
-        description="Why the entry is inspected: model, random (compliance sample), or null (released).",
+        description="Why the entry is inspected: model, rule, random (compliance sample), explore (exploration "
+        "budget), or null (released).",
         examples=["model"],
     )
     selection_probability: float = Field(
-        description="The chance this policy inspects such an entry: 1 when the model picks it, else the sample rate.",
+        description="The chance this policy inspects the entry: 1 when the model or a rule picks it, else that of "
+        "the random sample and the exploration budget together.",
         examples=[1.0],
     )
     likely_violation: Violation | None = Field(

@@ -42,9 +42,9 @@ def history_from_db(database_url: str) -> pd.DataFrame:
                 CHANCE: decision.selection_probability,
             }
         else:
-            # a random-sample pick had the sample's chance; a pick by model, rule, officer or the post-release
-            # audit lane (outcomes `selected_by: audit`, labels like any other) was certain
-            chance = decision.selection_probability if outcome.selected_by == "random" else 1.0
+            # a random-sample or exploration pick had the chance its decision records; a pick by model, rule,
+            # officer or the post-release audit lane (outcomes `selected_by: audit`, labels like any other) was certain
+            chance = decision.selection_probability if outcome.selected_by in ("random", "explore") else 1.0
             row |= {
                 LABEL: float(outcome.violation),
                 REVENUE: outcome.revenue_recovered,

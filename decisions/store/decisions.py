@@ -60,8 +60,9 @@ class Decision(Base):
     expected_revenue: Mapped[float | None] = mapped_column(Float, nullable=True)
     ranking: Mapped[str] = mapped_column(String(32))
     policy_version: Mapped[int] = mapped_column(Integer)
-    selection: Mapped[str | None] = mapped_column(String(16), nullable=True)  # model, random, or released
+    selection: Mapped[str | None] = mapped_column(String(16), nullable=True)  # model, rule, random, explore or null
     selection_probability: Mapped[float] = mapped_column(Float)
+    knowledge_gap: Mapped[float | None] = mapped_column(Float, nullable=True)  # decisions/explore.py; since 0006
     risk_band: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     contributions: Mapped[list[dict[str, Any]]] = mapped_column(Json)
@@ -95,6 +96,7 @@ class DecisionRecord:
     policy_version: int
     selection: str | None
     selection_probability: float
+    knowledge_gap: float | None
     risk_band: str
     action: str
     contributions: list[dict[str, Any]]
@@ -168,8 +170,13 @@ def decisions_of_entry(session: Session, entry_id: str) -> list[Decision]:
 
 
 def recent_values(session: Session, column: str, window: int) -> np.ndarray:
-    """The last `window` decisions' values of `score` or `expected_revenue`: the recent distribution."""
-    field = {"score": Decision.score, "expected_revenue": Decision.expected_revenue}[column]
+    """The last `window` decisions' values of `score`, `expected_revenue` or `knowledge_gap`: the recent
+    distribution."""
+    field = {
+        "score": Decision.score,
+        "expected_revenue": Decision.expected_revenue,
+        "knowledge_gap": Decision.knowledge_gap,
+    }[column]
     query = select(field).where(field.is_not(None)).order_by(Decision.id.desc()).limit(window)
     return np.fromiter(session.scalars(query), dtype=float)
 

@@ -1,0 +1,62 @@
+"""The exploration budget over real HTTP, on SQLite and PostgreSQL: picks recorded as `explore` with the chance the
+policy gave them, about as many as those chances add up to, and their outcomes read back with that chance."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import httpx
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from decisions import store
+from tests.live import LiveServer
+from tests.service.entries import entry_json
+from training.fromdb import history_from_db
+
+pytestmark = pytest.mark.slow
+EXPLORE_ONLY = {  # the model releases nearly everything; a third of entries are explored, none drawn at random
+    "probability": {"document_review": 0.99, "non_intrusive_exam": 0.995, "physical_exam": 0.999},
+    "exploration": {"rate": 0.0, "budget": 0.3},
+}
+
+
+def test_the_exploration_budget_picks_where_the_model_knows_least_at_its_recorded_chance(
+    live: LiveServer, client: httpx.Client, history: pd.DataFrame
+) -> None:
+    before = client.get("/v1/policy").json()
+    assert client.put("/v1/policy", json={"policy": EXPLORE_ONLY, "by": "explore test"}).status_code == 201
+    try:
+        decided, entries_sent = [], [entry_json(history, i) for i in range(9000, 9300)]
+        for start in range(0, len(entries_sent), 50):
+            batch = entries_sent[start : start + 50]
+            decided += client.post("/v1/score", json={"entries": batch}).json()["decisions"]
+    finally:
+        client.put("/v1/policy", json={"policy": before["policy"], "by": "explore test", "note": "restore"})
+    released = [d for d in decided if d["selection"] in (None, "explore")]
+    picked = [d for d in released if d["selection"] == "explore"]
+    assert len(released) > 250 and picked and all(d["action"] == "physical_exam" for d in picked)
+    chances = [d["selection_probability"] for d in released]
+    assert len(set(chances)) > 10 and all(0 < c <= 1 for c in chances)  # each entry its own chance
+    expected, sd = sum(chances), math.sqrt(sum(c * (1 - c) for c in chances))
+    assert abs(len(picked) - expected) <= 4 * sd
+
+    engine = store.make_engine(live.settings.database_url)
+    with Session(engine) as session:
+        ids = [d["entry_id"] for d in decided]
+        gaps = session.scalars(select(store.Decision.knowledge_gap).where(store.Decision.entry_id.in_(ids))).all()
+    engine.dispose()
+    assert len(gaps) == len(decided) and all(g is not None and 0 < g < 0.5 for g in gaps)
+
+    first = picked[0]
+    filed = next(e for e in entries_sent if e["entry_id"] == first["entry_id"])["filed_at"]
+    inspected = (pd.Timestamp(filed) + timedelta(days=3)).isoformat()
+    outcome = {"entry_id": first["entry_id"], "violation_types": [], "revenue_recovered": 0.0,
+               "inspected_at": inspected, "selected_by": "explore"}  # fmt: skip
+    assert client.post("/v1/outcomes", json=outcome).status_code == 201
+    row = history_from_db(live.settings.database_url).set_index("entry_id").loc[first["entry_id"]]
+    assert (row["violation"], row["selection"]) == (0.0, "explore")
+    assert row["selection_probability"] == pytest.approx(first["selection_probability"])
