@@ -31,11 +31,14 @@ class FitParams:
     early_stopping_rounds: int = 100
     rounds: int | None = None  # exactly this many trees, no early stopping (the shape search's averaged stop)
     seed: int = 7
+    num_threads: int = 0  # 0: LightGBM's default, a thread per core; 1 for many small fits (training/loop.py)
 
     def lgb_params(self) -> dict[str, Any]:
         params = asdict(self)
         for kept_out in ("max_rounds", "early_stopping_rounds", "rounds"):
             params.pop(kept_out)
+        if not self.num_threads:
+            params.pop("num_threads")
         return {
             **params,
             "objective": "binary",
@@ -94,6 +97,7 @@ def fit_revenue(
     revenue_valid: np.ndarray,
     categorical: list[str],
     seed: int,
+    num_threads: int = 0,
 ) -> RevenueModel | None:
     """Revenue at stake given a violation, learned on violating rows only (log scale, smeared back).
 
@@ -103,7 +107,7 @@ def fit_revenue(
     train = lgb.Dataset(x_train, np.log1p(revenue_train), categorical_feature=categorical, free_raw_data=False)
     valid = lgb.Dataset(x_valid, np.log1p(revenue_valid), categorical_feature=categorical, reference=train)
     booster = lgb.train(
-        {**REVENUE_PARAMS, "seed": seed},
+        {**REVENUE_PARAMS, "seed": seed, **({"num_threads": num_threads} if num_threads else {})},
         train,
         num_boost_round=1000,
         valid_sets=[valid],

@@ -99,3 +99,34 @@ def gains(y: np.ndarray, rankings: dict[str, np.ndarray], revenue: np.ndarray | 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def operation(weeks: pd.DataFrame, recall: pd.DataFrame, order_week: float, title: str, path: Path) -> None:
+    """A closed-loop run: revenue and violations caught each week (4-week means) against the oracle with the same
+    inspections, and each violation type's recall per period, the AD/CVD order marked."""
+    _to_files()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    smooth = weeks.set_index("week").select_dtypes("number").rolling(4, min_periods=1).sum()
+    for column, oracle, label, colour in (
+        ("revenue_caught", "oracle_revenue_caught", "revenue", "C0"),
+        ("caught", "oracle_caught", "violations", "C1"),
+    ):
+        total = smooth["revenue"] if label == "revenue" else smooth["violations"]
+        axes[0].plot(smooth.index, smooth[column] / total, "-", color=colour, label=f"{label} caught")
+        axes[0].plot(smooth.index, smooth[oracle] / total, ":", color=colour, label=f"{label}, oracle by true revenue")
+    axes[0].set_xlabel("week")
+    axes[0].set_ylabel("share caught (4-week sums)")
+    for kind in recall.columns:
+        axes[1].plot(recall.index, recall[kind], "o-", label=str(kind))
+    axes[1].set_xlabel(f"week (periods of {recall.index.to_series().diff().min():.0f})")
+    axes[1].set_ylabel("recall")
+    axes[1].set_ylim(0, 1.02)
+    axes[0].set_ylim(0, 1.02)
+    axes[0].set_title(f"{title}: caught against the oracle (line: AD/CVD order)")
+    axes[1].set_title("recall per violation type, per period")
+    for ax in axes:
+        ax.axvline(order_week, color="grey", lw=0.8)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

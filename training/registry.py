@@ -81,6 +81,30 @@ def log_backtest(
         return str(run.info.run_id)
 
 
+def log_operation(
+    uri: str,
+    name: str,
+    began: float,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    steps: list[dict[str, float]],
+    artifact_dir: Path,
+) -> tuple[str, str]:
+    """One closed-loop run in the `shipment-targeting-operate` experiment: its totals, one step of metrics per
+    week (the step is the week's number) and its files; returns the experiment and run ids."""
+    client = use(uri)
+    experiment_id = _experiment_id(client, uri, f"{EXPERIMENT}-operate")
+    opened = client.create_run(experiment_id, start_time=int(began * 1000), run_name=name)
+    with mlflow.start_run(run_id=opened.info.run_id) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        for step in steps:
+            week = int(step["week"])
+            mlflow.log_metrics({k: float(v) for k, v in step.items() if k != "week"}, step=week)
+        mlflow.log_artifacts(str(artifact_dir))
+        return experiment_id, str(run.info.run_id)
+
+
 @contextmanager
 def tuning_run(uri: str, name: str, params: dict[str, Any]) -> Iterator[str]:
     """A parent run for a hyperparameter search; trials and the final model nest under it."""

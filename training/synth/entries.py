@@ -12,6 +12,8 @@ from training import catalog as cat
 from training.synth.config import Regime, SynthConfig
 from training.synth.draws import active_choice, sample_days
 
+ORDER_AT = 0.4  # an AD/CVD order at this share of the span, after which evasion rises (drift)
+
 if TYPE_CHECKING:  # the stages before this one, in annotations only
     from training.synth.parties import Goods, Sellers, TradeParties
 
@@ -48,7 +50,7 @@ def calendar(rng: np.random.Generator, cfg: SynthConfig) -> Calendar:
         sample_days(rng, n_parcel, n_days, day_month, parcel_season, 0.6),
     ]
     t = day.astype(float) + rng.random(n)  # days since start
-    t_order = 0.4 * n_days  # an AD/CVD order after which evasion rises (drift)
+    t_order = ORDER_AT * n_days
     return Calendar(
         n=n, n_days=n_days, n_parcel=n_parcel, n_trade=n_trade, parcel=parcel, start=start, t=t, t_order=t_order
     )
