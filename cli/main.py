@@ -11,7 +11,7 @@ import typer
 
 # isort: off
 # each module registers its commands on `app`, in the order `targeting --help` lists them
-from cli import data, training, operate, models, serving, service  # noqa: F401
+from cli import data, training, operate, models, serving, service, policy  # noqa: F401
 
 # isort: on
 from cli.app import app

@@ -1,5 +1,5 @@
-"""The service's state from the command line: account histories, policy, watchlists, the database schema and
-API keys."""
+"""The service's state from the command line: account histories, watchlists, bonds, the database schema and API
+keys (the policy: cli/policy.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def history_load(
     from features.spec import BUILTIN_SPEC
     from training.data import load_spec, read_table, validate
 
-    with _service_session() as session:
+    with service_session() as session:
         where = repr(session.get_bind().engine.url)
         loaded = store.profile_total(session)
         if loaded and not replace:
@@ -54,12 +54,6 @@ def history_load(
     typer.echo(f"loaded {written:,} profiles from {len(rows):,} entries into {where}")
 
 
-policy_app = typer.Typer(
-    help="The targeting policy in force (versioned in the service database).", no_args_is_help=True
-)
-app.add_typer(policy_app, name="policy")
-
-
 @contextmanager
 def _service_engine() -> Iterator[Engine]:
     """An engine on the service's database (DATABASE_URL), disposed afterwards."""
@@ -75,7 +69,7 @@ def _service_engine() -> Iterator[Engine]:
 
 
 @contextmanager
-def _service_session() -> Iterator[Session]:
+def service_session() -> Iterator[Session]:
     """A session on the service's database, its schema created if the database is empty."""
     from sqlalchemy.orm import Session
 
@@ -85,47 +79,6 @@ def _service_session() -> Iterator[Session]:
         migrate.prepare(engine)
         with Session(engine) as session:
             yield session
-
-
-@policy_app.command("apply")
-def policy_apply(
-    file: Annotated[Path, typer.Argument(help="Policy YAML (see decisions/policy.example.yaml).")],
-    note: Annotated[str, typer.Option(help="Why this version.")] = "",
-) -> None:
-    """Validate a policy and make it the version in force (the service picks it up on the next request)."""
-    import getpass
-
-    from decisions import store
-    from decisions.policy import Policy
-    from training.data import load_yaml
-
-    try:
-        policy = load_yaml(file, Policy, "policy file", "a mapping with objective, thresholds and exploration")
-    except DataError as exc:
-        fail(str(exc))
-    with _service_session() as session:
-        row = store.add_policy(session, policy.model_dump(mode="json"), getpass.getuser(), note)
-        session.commit()
-        typer.echo(f"policy version {row.version} is in force (from {file})")
-
-
-@policy_app.command("show")
-def policy_show() -> None:
-    """Print the policy version in force."""
-    import yaml
-
-    from decisions import store
-
-    with _service_session() as session:
-        row = store.active_policy(session)
-        if row is None:
-            typer.echo("no policy yet: the service uses its settings' policy as version 1 when it starts", err=True)
-            raise typer.Exit(1)
-        key = f" with key {row.created_by_key}" if row.created_by_key else ""
-        typer.echo(
-            f"# version {row.version}, by {row.created_by}{key} at {row.created_at:%Y-%m-%d %H:%M} UTC {row.note}"
-        )
-        typer.echo(yaml.safe_dump(row.document, sort_keys=False))
 
 
 watchlist_app = typer.Typer(help="Admin-managed lists of parties that policy rules refer to.", no_args_is_help=True)
@@ -144,7 +97,7 @@ def watchlist_add(
 
     from decisions import store
 
-    with _service_session() as session:
+    with service_session() as session:
         store.set_watchlisted(session, list_name, value, reason, getpass.getuser())
         session.commit()
     typer.echo(f"{value} is on the {list_name} watchlist")
@@ -158,7 +111,7 @@ def watchlist_remove(
     """Take a party off a watchlist."""
     from decisions import store
 
-    with _service_session() as session:
+    with service_session() as session:
         removed = store.remove_watchlisted(session, list_name, value)
         session.commit()
     if not removed:
@@ -182,7 +135,7 @@ def bond_set(
 
     from decisions import store
 
-    with _service_session() as session:
+    with service_session() as session:
         store.accounts.set_bond(session, importer, amount_usd, getpass.getuser())
         session.commit()
     typer.echo(f"importer {importer} has a bond of ${amount_usd:,.2f}")
@@ -193,7 +146,7 @@ def bond_remove(importer: Annotated[str, typer.Argument(help="The importer of re
     """Forget an importer's bond."""
     from decisions import store
 
-    with _service_session() as session:
+    with service_session() as session:
         removed = store.accounts.remove_bond(session, importer)
         session.commit()
     if not removed:
@@ -245,7 +198,7 @@ def keys_create(
         chosen = keys.Role(role)
     except ValueError:
         fail(f"unknown role {role!r}: use scorer, reviewer or admin")
-    with _service_session() as session:
+    with service_session() as session:
         try:
             key = keys.create(session, name, chosen, getpass.getuser())
         except keys.KeyRefused as exc:
@@ -262,7 +215,7 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
 
     from decisions import keys
 
-    with _service_session() as session:
+    with service_session() as session:
         try:
             keys.revoke(session, name, getpass.getuser())
         except (keys.NoSuchKey, keys.KeyRefused) as exc:
@@ -276,7 +229,7 @@ def keys_list() -> None:
     """Every key's name, role, first characters, creation and revocation."""
     from decisions import store
 
-    with _service_session() as session:
+    with service_session() as session:
         for k in store.api_keys(session):
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             if k.revoked_at:
@@ -294,7 +247,7 @@ def keys_local(
     """Print the local admin key for this machine, creating it (and its file) if needed."""
     from decisions import keys
 
-    with _service_session() as session:
+    with service_session() as session:
         key, new = keys.local_admin(session, file)
         session.commit()
     typer.echo(f"{'created the' if new else 'the'} local admin key, kept in {file}: {key}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from decisions.policy import Policy
 from features.pipeline import PRIOR_STRENGTH
 
 SPAN = 8.0  # the most one arm's log-weight trails the other's: the share then sits within 0.04 % of a bound
@@ -89,3 +90,19 @@ class ShareTuner:
             top = max(self.log_weights)
             self.log_weights = [max(w - top, -SPAN) for w in self.log_weights]
         return self.share
+
+
+def tune(policy: Policy, exploit: float | None, explore: float | None) -> Policy:
+    """The policy with its exploration budget moved one step between its tuning bounds, given the revenue per
+    inspection that the model's picks (`exploit`) and the exploration picks revealed in a period (None: none
+    revealed); the arms' weights travel in the policy, so each step starts where the last one ended."""
+    tuning = policy.exploration.tuning
+    if tuning is None:
+        raise ValueError("the policy has no exploration.tuning: its budget is fixed")
+    tuner = ShareTuner(tuning.min_budget, tuning.max_budget, tuning.rate, list(tuning.weights))
+    budget = tuner.update(exploit, explore)
+    weights = (tuner.log_weights[0], tuner.log_weights[1])
+    exploration = policy.exploration.model_copy(
+        update={"budget": budget, "tuning": tuning.model_copy(update={"weights": weights})}
+    )
+    return policy.model_copy(update={"exploration": exploration})

@@ -109,18 +109,20 @@ class Capacity(BaseModel):
 
 
 class Tuning(BaseModel):
-    """The exploration budget as a share of inspections, tuned between bounds by exponential weights on the revenue
-    per inspection each arm reveals (decisions/explore.py `ShareTuner`)."""
+    """The exploration budget tuned between bounds by exponential weights on the revenue per inspection that the
+    model's picks and the exploration picks reveal (decisions/explore.py `ShareTuner`): `targeting policy tune`
+    takes one step and writes the next policy version."""
 
     model_config = ConfigDict(extra="forbid")
-    min_share: Share = Field(0.01, description="The least share of inspections spent exploring.")
-    max_share: Share = Field(0.30, description="The most.")
-    rate: Number = Field(0.5, gt=0, le=10, description="How far one period's rewards move the share.")
+    min_budget: Share = Field(0.0005, description="The least share of entries picked by the budget.")
+    max_budget: Share = Field(0.015, description="The most.")
+    rate: Number = Field(0.5, gt=0, le=10, description="How far one period's rewards move the budget.")
+    weights: tuple[float, float] = Field((0.0, 0.0), description="The arms' log-weights, exploit and explore.")
 
     @model_validator(mode="after")
     def _bounds(self) -> Tuning:
-        if self.min_share > self.max_share:
-            raise ValueError("tuning's min_share must not exceed its max_share")
+        if self.min_budget > self.max_budget:
+            raise ValueError("tuning's min_budget must not exceed its max_budget")
         return self
 
 
@@ -136,7 +138,7 @@ class Exploration(BaseModel):
     budget: Share = Field(
         0.0, description="Share of entries picked by their knowledge gap, beside the random sample; 0: none."
     )
-    tuning: Tuning | None = Field(None, description="Tune the budget's share of inspections; null: fixed.")
+    tuning: Tuning | None = Field(None, description="Bounds for `targeting policy tune`; null: a fixed budget.")
 
     def rate_for(self, stratum: str | None) -> float:
         return self.rates.get(stratum, self.rate) if stratum is not None else self.rate

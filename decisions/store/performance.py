@@ -141,3 +141,14 @@ def performance(session: Session, start: datetime, end: datetime, by: str | None
         decided, outcomes = decided_groups(session, start, end, by), outcome_groups(session, start, end, by)
     median = median_seconds_to_outcome(session, start, end, sum(o.outcomes for o in outcomes))
     return summarise(start, end, decided, outcomes, median, by)
+
+
+def revenue_per_inspection(session: Session, since: datetime, sources: tuple[str, ...]) -> tuple[int, float | None]:
+    """Outcomes recorded since `since` of entries inspected for one of `sources` (`selected_by`), and the mean
+    revenue they recovered (None without any)."""
+    count, mean = session.execute(
+        select(func.count(), func.avg(Outcome.revenue_recovered)).where(
+            Outcome.recorded_at >= since, Outcome.selected_by.in_(sources)
+        )
+    ).one()
+    return int(count), None if mean is None else float(mean)

@@ -81,5 +81,5 @@ def test_the_tuned_share_stays_within_its_bounds_whatever_the_rewards() -> None:
     assert 0.02 <= tuner.share < 0.03
     with pytest.raises(ValueError, match="bounds"):
         ShareTuner(0.3, 0.2)
-    with pytest.raises(ValueError, match="min_share"):
-        Tuning(min_share=0.3, max_share=0.2)
+    with pytest.raises(ValueError, match="min_budget"):
+        Tuning(min_budget=0.3, max_budget=0.2)
