@@ -2,8 +2,8 @@
 
 Every entry of the data's test window (out of sample for a model trained on the same data) is scored
 by the model and run through each policy: capacity lanes take their thresholds from the replayed
-window itself. Outcomes come from the ground truth where the data carry it, else from the inspected
-entries only.
+window itself, as the exploration budget takes its mean knowledge gap. Outcomes come from the ground
+truth where the data carry it, else from the inspected entries only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from decisions.actions import Action
+from decisions.explore import knowledge_gap, pick_probabilities
 from decisions.policy import Objective, Policy, draw
 from model.artifact import ShipmentRiskModel
 from training.data import read_table, time_split, validate
@@ -37,16 +38,26 @@ def replay(model: ShipmentRiskModel, data: Path, policies: dict[str, Policy]) ->
     money = window[money_col].to_numpy(dtype=float) if money_col else np.zeros(len(window))
     keep = ~np.isnan(y)
     u = np.array([draw(SECRET, str(i)) for i in window[spec.id]])
+    v = np.array([draw(SECRET, f"explore:{i}") for i in window[spec.id]])
+    names = [spec.entity_name(e) for e in spec.entities]
+    gap = knowledge_gap(
+        scores,
+        x[[f"{n}_prior_inspections" for n in names]].to_numpy(dtype=float),
+        x[[f"{n}_prior_violations" for n in names]].to_numpy(dtype=float),
+    )
     rows = []
     for name, policy in policies.items():
         ranked = expected if policy.objective is Objective.EXPECTED_REVENUE and expected is not None else scores
         lanes = policy.capacity.thresholds(ranked) if policy.lanes == "capacity" else None
         by = policy.exploration.by
         strata = window[by].astype(str).to_numpy() if by and by in window else np.full(len(window), None)
+        chances = pick_probabilities(gap, policy.exploration.budget, float(gap.mean()))  # the window's own gaps
         actions = np.array(
             [
-                policy.decide(s, None if expected is None else e, st, d, lanes).action.value
-                for s, e, st, d in zip(scores, expected if expected is not None else scores, strata, u)
+                policy.decide(s, None if expected is None else e, st, d, lanes, Action.RELEASE, c, w).action.value
+                for s, e, st, d, c, w in zip(
+                    scores, expected if expected is not None else scores, strata, u, chances, v
+                )
             ]
         )
         caught = np.where(keep, y, 0) > 0

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from decisions.policy import Policy
+from decisions.actions import Action
+from decisions.policy import Exploration, Policy
 from training.registry import load_model
 from training.simulate import replay
 from training.train import train
@@ -50,6 +51,13 @@ def test_replay_compares_capacities_and_rankings(history_file: Path, mlflow_uri:
     assert lanes.loc["post_release_audit", "share"] == pytest.approx(0.04, rel=0.25)  # its own lane, at its share
     assert lanes.loc["total inspected", "share"] == pytest.approx(0.09, rel=0.25)  # audits count as interventions
     assert total.loc["5-probability", "compliant_released"] < total.loc["2-probability", "compliant_released"]
+
+    explored = capacity(0.02, "probability").model_copy(
+        update={"exploration": Exploration(rate=0.0, budget=0.03, action=Action.DOCUMENT_REVIEW)}
+    )
+    lanes = replay(model, history_file, {"explore": explored}).set_index("lane")
+    extra = lanes.loc["total inspected", "share"] - total.loc["2-probability", "share"]
+    assert 0.02 < extra <= 0.03  # the budget's picks on top of the capacity, a little less where chances cap at 1
 
     policy_file = tmp_path / "five.yaml"
     policy_file.write_text("lanes: capacity\nexploration: {rate: 0.0}\n")
