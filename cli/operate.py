@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -30,6 +30,9 @@ def operate(
     warmup_weeks: Annotated[int, typer.Option(min=4, help="Weeks whose past inspections train the first model.")] = 26,
     retrain_weeks: Annotated[int, typer.Option(min=1, help="Weeks between retrainings.")] = 4,
     seed: Annotated[int, typer.Option(help="Label delays and the random and explorative draws.")] = 7,
+    objective: Annotated[
+        Literal["expected_revenue", "probability"], typer.Option(help="What the model's picks are ranked by.")
+    ] = "expected_revenue",
     weighting: Annotated[
         Weighting, typer.Option(help="ipw: retrain with 1 / selection probability weights (the bias correction); none.")
     ] = "ipw",
@@ -37,6 +40,7 @@ def operate(
     """Replay a generated history week by week: only what the policy inspects reveals its truth, the model is
     retrained on it and promoted through the gate. Each strategy is one MLflow run (experiment
     shipment-targeting-operate) with per-week metrics and a chart; the table compares them."""
+    from decisions.policy import Objective
     from features.spec import BUILTIN_SPEC
     from training.loop import STRATEGIES, LoopSettings, world
     from training.operate import operate as run
@@ -48,7 +52,12 @@ def operate(
     if unknown:
         fail(f"unknown strategy {unknown[0]!r}: choose from {', '.join(STRATEGIES)}")
     settings = LoopSettings(
-        capacity=capacity, warmup_weeks=warmup_weeks, retrain_weeks=retrain_weeks, seed=seed, weighting=weighting
+        capacity=capacity,
+        warmup_weeks=warmup_weeks,
+        retrain_weeks=retrain_weeks,
+        seed=seed,
+        weighting=weighting,
+        objective=Objective(objective),
     )
     ui = os.environ.get("TARGETING_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
     operations = []

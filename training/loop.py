@@ -51,13 +51,15 @@ class Strategy:
     explore: float = 0.0
     tuned: tuple[float, float] | None = None  # the exploration share tuned between these bounds, from half way
 
-    def policy(self, capacity: float, explore: float | None = None) -> Policy:
-        """The policy in force: capacity lanes ranked by expected revenue, the random sample and the budget."""
+    def policy(
+        self, capacity: float, explore: float | None = None, objective: Objective = Objective.EXPECTED_REVENUE
+    ) -> Policy:
+        """The policy in force: capacity lanes ranked by the objective, the random sample and the budget."""
         explore = self.explore if explore is None else explore
         model = capacity * max(0.0, 1.0 - self.random - explore)
         physical, nii, review = (model * s for s in LANE_SPLIT)
         return Policy(
-            objective=Objective.EXPECTED_REVENUE,
+            objective=objective,
             lanes="capacity",
             capacity=Capacity(physical_exam=physical, non_intrusive_exam=nii, document_review=review, min_entries=10),
             exploration=Exploration(rate=capacity * self.random, by=None, budget=capacity * explore),
@@ -85,6 +87,7 @@ class LoopSettings:
     seed: int = 7
     params: FitParams = LOOP_PARAMS
     weighting: Weighting = "ipw"  # ipw: inspected rows weighted by 1 / selection probability; none: unweighted
+    objective: Objective = Objective.EXPECTED_REVENUE  # what the model's picks are ranked by
     gate: Gate = field(default_factory=lambda: DEFAULT_GATE)
 
 
@@ -173,6 +176,7 @@ def world(data: Path, spec: DatasetSpec, settings: LoopSettings) -> World:
             "violation": frame[truth.label].to_numpy(dtype=float),
             "revenue": frame[truth.revenue].to_numpy(dtype=float),
             "expected": frame[truth.expected_revenue].to_numpy(dtype=float),
+            "probability": frame[truth.probability].to_numpy(dtype=float) if truth.probability else np.nan,
             "type": frame[truth.violation_type].astype("string") if truth.violation_type else pd.NA,
         }
     )
@@ -244,7 +248,8 @@ def decide_week(
         counts[[f"{e}__violations" for e in entities]].to_numpy(dtype=float),
     )
     chance = pick_probabilities(gap, policy.exploration.budget, float(gap.mean()) if len(gap) else 0.0)
-    lanes = policy.capacity.thresholds(expected) if len(at) else None
+    ranked = expected if policy.objective is Objective.EXPECTED_REVENUE else score
+    lanes = policy.capacity.thresholds(ranked) if len(at) else None
     ids = rows[w.spec.id].astype(str).to_numpy()
     out = [
         policy.decide(p, e, None, draw(secret, i), lanes, Action.RELEASE, c, draw(secret, f"explore:{i}"))

@@ -90,7 +90,7 @@ def operate(w: World, strategy: Strategy, settings: LoopSettings) -> Operation:
         at, counts = week_rows(w, number)
         if not len(at):
             continue
-        policy = strategy.policy(settings.capacity, share)
+        policy = strategy.policy(settings.capacity, share, settings.objective)
         action, selection, probability, _ = decide_week(w, champion, policy, secret, at, counts)
         inspected = action != Action.RELEASE.value
         w.reveal(at[inspected], selection[inspected], probability[inspected])
@@ -119,12 +119,14 @@ def arm_rewards(w: World, since: pd.Timestamp, now: pd.Timestamp) -> tuple[float
 def week_report(
     w: World, number: int, at: np.ndarray, inspected: np.ndarray, version: int, promoted: bool, share: float
 ) -> dict[str, float]:
-    """The week's catch against the oracle that inspects as many entries, ranked by the true expected revenue."""
+    """The week's catch against the oracles that inspect as many entries: violations against the one ranking by the
+    true probability (where the data give it), revenue against the one ranking by the true expected revenue."""
     truth = w.truth.iloc[at]
     y = truth["violation"].to_numpy(dtype=float) > 0
     money = np.where(y, truth["revenue"].to_numpy(dtype=float), 0.0)
-    oracle = np.zeros(len(at), bool)
-    oracle[np.argsort(-truth["expected"].to_numpy(dtype=float), kind="stable")[: int(inspected.sum())]] = True
+    oracle, by_revenue = (
+        top(truth[c].to_numpy(dtype=float), int(inspected.sum())) for c in ("probability", "expected")
+    )
     return {
         "week": number,
         "week_start": week_start(w, number),
@@ -135,12 +137,20 @@ def week_report(
         "oracle_caught": int((y & oracle).sum()),
         "revenue": float(money.sum()),
         "revenue_caught": float(money[inspected].sum()),
-        "oracle_revenue_caught": float(money[oracle].sum()),
+        "oracle_revenue_caught": float(money[by_revenue].sum()),
         "compliant_released": int((~y & ~inspected).sum()),
         "model_version": version,
         "promoted": promoted,
         "explore_share": share,
     }
+
+
+def top(values: np.ndarray, n: int) -> np.ndarray:
+    """A mask of the n highest values (all False where the values are unknown)."""
+    chosen = np.zeros(len(values), bool)
+    if not np.isnan(values).all():
+        chosen[np.argsort(-values, kind="stable")[:n]] = True
+    return chosen
 
 
 def type_report(w: World, number: int, at: np.ndarray, inspected: np.ndarray) -> pd.DataFrame:
