@@ -43,8 +43,7 @@ def record(operation: Operation, data: Path, settings: LoopSettings, uri: str, b
     params |= {f"strategy_{k}": v for k, v in asdict(operation.strategy).items()}
     params |= {"data_path": str(data), "gate": settings.gate.model_dump_json(), "fit": str(settings.params)}
     totals = operation.totals() | {f"{EVASION}_recall_after_order": operation.after_order(EVASION)}
-    weekly = ["inspected", "caught", "oracle_caught", "revenue_caught", "oracle_revenue_caught", "explore_share"]
-    steps = [{"week": r["week"], **{f"week_{k}": r[k] for k in weekly}} for r in operation.weeks.to_dict("records")]
+    steps = [week_metrics(r) for r in operation.weeks.to_dict("records")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         operation.weeks.to_csv(folder / "weeks.csv", index=False)
@@ -62,3 +61,21 @@ def record(operation: Operation, data: Path, settings: LoopSettings, uri: str, b
             steps,
             folder,
         )
+
+
+def week_metrics(week: dict[str, float]) -> dict[str, float]:
+    """A week's step in MLflow: counts, the shares people read (precision, recall, revenue caught, each beside the
+    oracle's, and the compliant released), and the exploration share."""
+    counted = ("inspected", "caught", "oracle_caught", "revenue_caught", "oracle_revenue_caught", "explore_share")
+    compliant = week["entries"] - week["violations"]
+    shares = {
+        "precision": week["caught"] / max(week["inspected"], 1),
+        "recall": week["caught"] / max(week["violations"], 1),
+        "oracle_recall": week["oracle_caught"] / max(week["violations"], 1),
+        "revenue_share": week["revenue_caught"] / max(week["revenue"], 1e-9),
+        "oracle_revenue_share": week["oracle_revenue_caught"] / max(week["revenue"], 1e-9),
+        "compliant_released": week["compliant_released"] / max(compliant, 1),
+    }
+    return {"week": week["week"], **{f"week_{k}": float(week[k]) for k in counted}} | {
+        f"week_{k}": v for k, v in shares.items()
+    }

@@ -91,6 +91,8 @@ def test_operate_logs_each_strategy_as_one_run_with_weekly_metrics(year: Path, m
     for r in runs:
         weeks = client.get_metric_history(r.info.run_id, "week_caught")
         assert len(weeks) == 33 and [m.step for m in weeks] == list(range(20, 53))
+        recall = client.get_metric_history(r.info.run_id, "week_recall")
+        assert len(recall) == 33 and all(0 <= m.value <= 1 for m in recall)
         assert {a.path for a in client.list_artifacts(r.info.run_id)} >= {"operation.png", "weeks.csv", "log.txt"}
 
 
