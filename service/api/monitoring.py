@@ -1,13 +1,46 @@
+"""`GET /v1/monitoring/drift`: the recent decisions against the model's training reference, and its response bodies."""
+
 from __future__ import annotations
+
+from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.deps import ReviewerKey, ScorerDep, SessionDep, SettingsDep
 from service.monitoring import DriftMonitor, DriftReport, drift
-from service.schemas import AUTH_ERRORS, DriftOut
+from service.schemas import AUTH_ERRORS
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
+
+
+class ColumnDriftOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(description="A model feature, or `score`.", examples=["unit_value_to_reference"])
+    psi: float = Field(description="Population stability index against the training reference.", examples=[0.27])
+    flagged: bool = Field(description="PSI above the threshold.")
+    rows: int = Field(description="Recent values compared.")
+    labels: list[str] = Field(description="The reference's bins.")
+    expected: list[float] = Field(description="The reference's share in each bin.")
+    actual: list[float] = Field(description="The recent decisions' share in each bin.")
+
+
+class DriftOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    model_name: str
+    model_version: int
+    days: int = Field(description="The window: decisions of the last `days` days.")
+    since: datetime
+    computed_at: datetime
+    decisions: int = Field(description="Recent decisions compared (the latest, up to the configured maximum).")
+    reference: str = Field(description="The training window the reference describes; empty if the model has none.")
+    threshold: float
+    flagged: list[str] = Field(description="The columns over the threshold, worst first.")
+    columns: list[ColumnDriftOut] = Field(description="Every column, worst first.")
+    note: str = Field(description="Why nothing was compared, when nothing was.")
 
 
 def _out(report: DriftReport) -> DriftOut:
