@@ -17,7 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from decisions import store
-from tests.live import LiveServer
+from decisions.keys import Role
+from service.web.auth import SESSION_COOKIE
+from tests.live import LiveServer, cookie_of, sign_in
 from tests.service.entries import entry_json
 from training.fromdb import history_from_db
 
@@ -57,6 +59,13 @@ def test_the_exploration_budget_picks_where_the_model_knows_least_at_its_recorde
     assert len(gaps) == len(decided) and all(g is not None and 0 < g < 0.5 for g in gaps)
 
     first = picked[0]
+    made = sign_in(live, live.keys[Role.REVIEWER])
+    cookie = {"cookie": f"{SESSION_COOKIE}={cookie_of(made, SESSION_COOKIE)}"}
+    with httpx.Client(base_url=live.url, headers=cookie) as desk:
+        page = desk.get(f"/desk/entries/{first['entry_id']}")
+        queue = desk.get("/desk/queue", params={"action": "physical_exam"})
+    assert '<option value="explore" selected>' in page.text  # the outcome form offers why it was inspected
+    assert "exploration</span>" in queue.text
     filed = next(e for e in entries_sent if e["entry_id"] == first["entry_id"])["filed_at"]
     inspected = (pd.Timestamp(filed) + timedelta(days=3)).isoformat()
     outcome = {"entry_id": first["entry_id"], "violation_types": ["undervaluation"], "revenue_recovered": 1e7,
