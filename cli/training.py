@@ -133,7 +133,7 @@ def _train_on_dask(
     import lightgbm
 
     from training.cluster import LOCAL, connect
-    from training.distributed import ROUNDS, train_dask
+    from training.distributed_run import ROUNDS, train_dask
     from training.fit import FitParams
 
     def quiet() -> None:

@@ -21,8 +21,9 @@ from features.spec import BUILTIN_SPEC
 from model.artifact import ShipmentRiskModel
 from training.cluster import connect
 from training.data import DataError, load_spec, read_table, time_split, validate
-from training.distributed import fit_and_evaluate_dask, train_dask
+from training.distributed import fit_and_evaluate_dask
 from training.distributed_data import DaskPrepared, _clean, _order_stats, prepare_dask, read_partitions
+from training.distributed_run import train_dask
 from training.fit import FitParams
 from training.registry import load_model
 from training.synth.ledger import LEDGER_SPEC, ledger
