@@ -9,7 +9,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from decisions.actions import Action
-from features.schema import Number, Violation, no_nul, text_schema
+from features.codes import Violation
+from features.schema import Number, no_nul, text_schema
 
 
 class TextInput(BaseModel):

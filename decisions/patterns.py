@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from decisions.actions import Action
+from features.codes import Violation
 from features.definitions import PRICES, SIGNALLED, SIGNALS
-from features.schema import Violation
 
 # a pattern is named only when its signals add at least this much log-odds: 0.5 is the odds multiplied by 1.65
 MIN_EVIDENCE = 0.5

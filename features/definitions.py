@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from features.schema import ENTRY_FIELDS, Violation
+from features.codes import Violation
+from features.schema import ENTRY_FIELDS
 
 U, M, T, C = Violation.UNDERVALUATION, Violation.MISCLASSIFICATION, Violation.TRANSSHIPMENT, Violation.COUNTERFEIT
 

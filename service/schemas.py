@@ -11,7 +11,8 @@ from decisions.actions import Action
 from decisions.inputs import OutcomeIn, SelectedBy, TextInput, WaiverIn  # noqa: F401  (part of the API)
 from decisions.keys import Role
 from decisions.policy import Policy
-from features.schema import Entry, Violation, text_schema
+from features.codes import Violation
+from features.schema import Entry, text_schema
 
 EXAMPLE_ENTRIES: list[JsonValue] = [
     {

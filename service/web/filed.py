@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from features.schema import Entry, EntryType, TransportMode
+from features.codes import EntryType, TransportMode
+from features.schema import Entry
 from model.explain import hts_text
 
 MISSING = "—"

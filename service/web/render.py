@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from decisions.actions import BANDS, Action
+from features.codes import Violation
 from features.definitions import feature_label
-from features.schema import Violation
 
 
 def entry_path(entry_id: str, version: int | None = None, saved: str | None = None) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decisions.actions import Action
 from decisions.patterns import MIN_EVIDENCE, NAMEABLE, likely_violation
+from features.codes import Violation
 from features.definitions import SIGNALS
-from features.schema import Violation
 
 LANE = Action.DOCUMENT_REVIEW
 

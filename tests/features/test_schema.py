@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from features.schema import Entry, EntryType
+from features.codes import EntryType
+from features.schema import Entry
 
 
 def entry(**changes: Any) -> dict[str, Any]:
