@@ -75,17 +75,13 @@ class Situation:
     known: dict[str, Counts]  # profiles of the batch's accounts
     lanes: Thresholds | None  # capacity thresholds, when the policy sets lanes that way
     listed: set[tuple[str, str]]  # watchlist hits among the batch's accounts
-    gaps: np.ndarray  # the knowledge gaps of recent decisions, when the policy has an exploration budget
+    gaps: tuple[int, float]  # recent decisions with a knowledge gap and their mean, with an exploration budget
 
 
 def situation(session: Session, policy: Policy, entries: list[Entry], keys: dict[str, list[str | None]]) -> Situation:
     """The store's view of a batch whose accounts have `keys` (from `entity_keys`)."""
     wanted = {name: [k for k in column if k is not None] for name, column in keys.items()}
-    gaps = (
-        store.recent_values(session, "knowledge_gap", policy.capacity.window)
-        if policy.exploration.budget > 0
-        else np.zeros(0)
-    )
+    gaps = store.recent_gap(session, policy.capacity.window) if policy.exploration.budget > 0 else (0, 0.0)
     return Situation(
         store.profile_counts(session, wanted),
         _capacity_lanes(session, policy),
@@ -95,17 +91,19 @@ def situation(session: Session, policy: Policy, entries: list[Entry], keys: dict
 
 
 def exploration_chances(
-    policy: Policy, scores: np.ndarray, counts: dict[str, np.ndarray], names: list[str], recent: np.ndarray
+    policy: Policy, scores: np.ndarray, counts: dict[str, np.ndarray], names: list[str], recent: tuple[int, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each entry's knowledge gap, and its chance of an exploration pick: in proportion to its gap against the
     mean gap of the recent decisions and of the batch (the batch alone while nothing is recorded)."""
     gap = knowledge_gap(
         scores,
-        np.column_stack([counts[f"{n}__inspections"] for n in names]),
-        np.column_stack([counts[f"{n}__violations"] for n in names]),
+        np.column_stack([counts[f"{name}__inspections"] for name in names]),
+        np.column_stack([counts[f"{name}__violations"] for name in names]),
     )
     budget = policy.exploration.budget
-    mean = float(np.concatenate([recent, gap]).mean()) if budget > 0 else 0.0
+    n, recent_mean = recent
+    total = n + len(gap)
+    mean = (n * recent_mean + float(gap.sum())) / total if budget > 0 and total else 0.0
     return gap, pick_probabilities(gap, budget, mean)
 
 

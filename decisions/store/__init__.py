@@ -23,6 +23,7 @@ from decisions.store.decisions import (
     decisions_with_outcomes,
     outcome_of,
     prior_decisions,
+    recent_gap,
     recent_values,
     waivers_of,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "profile_counts",
     "profile_total",
     "record_alias_move",
+    "recent_gap",
     "recent_values",
     "remove_watchlisted",
     "replace_profiles",

@@ -169,16 +169,28 @@ def decisions_of_entry(session: Session, entry_id: str) -> list[Decision]:
     return list(session.scalars(query))
 
 
+RECENT = {"score": Decision.score, "expected_revenue": Decision.expected_revenue}
+
+
 def recent_values(session: Session, column: str, window: int) -> np.ndarray:
-    """The last `window` decisions' values of `score`, `expected_revenue` or `knowledge_gap`: the recent
-    distribution."""
-    field = {
-        "score": Decision.score,
-        "expected_revenue": Decision.expected_revenue,
-        "knowledge_gap": Decision.knowledge_gap,
-    }[column]
+    """The last `window` decisions' values of `score` or `expected_revenue`: the recent distribution."""
+    field = RECENT[column]
     query = select(field).where(field.is_not(None)).order_by(Decision.id.desc()).limit(window)
     return np.fromiter(session.scalars(query), dtype=float)
+
+
+def recent_gap(session: Session, window: int) -> tuple[int, float]:
+    """How many of the last `window` decisions carry a knowledge gap, and their mean gap (0 without any): summed in
+    the database, not carried over to the worker."""
+    latest = (
+        select(Decision.knowledge_gap.label("gap"))
+        .where(Decision.knowledge_gap.is_not(None))
+        .order_by(Decision.id.desc())
+        .limit(window)
+        .subquery()
+    )
+    count, mean = session.execute(select(func.count(), func.avg(latest.c.gap))).one()
+    return int(count), float(mean or 0.0)
 
 
 def as_record(decision: Decision) -> DecisionRecord:
