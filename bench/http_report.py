@@ -1,5 +1,5 @@
 """bench/http_load.py's tables: requests per second, latency and server CPU per request of scoring, against
-its ceiling, and the goals."""
+the bare app's, and the goals."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from serving import ADMIN_URL, ROOT
 
 SHOWN = ("requests_per_s", "latency_ms", "errors", "server_cpu_ms_per_request")  # of each point, beside each other
 
-GOAL_SHARE, GOAL_TAIL = 60.0, 4.0  # single entry, 16 connections: >= 60 % of the ceiling, p99 < 4 x p50
+# single entry, 16 connections: >= 60 % of the bare app's requests/s on SQLite, 45 % on PostgreSQL; p99 < 4 x p50
+GOAL_SHARE, GOAL_TAIL = {"sqlite": 60.0, "postgresql": 45.0}, 4.0
 
 
 def ratio(a: float, b: float, digits: int) -> float | None:
@@ -26,21 +27,19 @@ def ratio(a: float, b: float, digits: int) -> float | None:
 
 
 def scoring_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each scoring point beside the ceiling at the same store, workers, body and connections."""
-    ceilings = {
-        (p["database"], p["workers"], p["entries"], p["connections"]): p for p in points if p["endpoint"] == "ceiling"
-    }
+    """Each scoring point beside the bare app's at the same store, workers, body and connections."""
+    bare = {(p["database"], p["workers"], p["entries"], p["connections"]): p for p in points if p["endpoint"] == "bare"}
     rows = []
     for p in points:
         if p["endpoint"] != "score":
             continue
-        c = ceilings[(p["database"], p["workers"], p["entries"], p["connections"])]
+        c = bare[(p["database"], p["workers"], p["entries"], p["connections"])]
         rows.append(
             {
                 **{k: p[k] for k in ("database", "workers", "entries", "connections")},
                 "score": {k: p[k] for k in ("entries_per_s", *SHOWN)},
-                "ceiling": {k: c[k] for k in SHOWN},
-                "percent_of_ceiling": ratio(100 * p["requests_per_s"], c["requests_per_s"], 1),
+                "bare": {k: c[k] for k in SHOWN},
+                "percent_of_bare": ratio(100 * p["requests_per_s"], c["requests_per_s"], 1),
                 "p99_over_p50": ratio(p["latency_ms"]["p99"], p["latency_ms"]["p50"], 2),
             }
         )
@@ -54,17 +53,17 @@ def shown(value: float | None, spec: str) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| store | workers | entries/req | conns | score req/s | entries/s | p50 / p99 ms | p99/p50 | errors "
-        "| ceiling req/s | ceiling p50 / p99 ms | ceiling errors | % of ceiling | server CPU ms/req: score / ceiling |",
+        "| bare req/s | bare p50 / p99 ms | bare errors | % of bare | server CPU ms/req: score / bare |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        s, c = r["score"], r["ceiling"]
+        s, c = r["score"], r["bare"]
         lines.append(
             f"| {r['database']} | {r['workers']} | {r['entries']} | {r['connections']} | {s['requests_per_s']:,.1f} "
             f"| {s['entries_per_s']:,.0f} | {s['latency_ms']['p50']:,.1f} / {s['latency_ms']['p99']:,.1f} "
             f"| {shown(r['p99_over_p50'], '.2f')} | {s['errors']} | {c['requests_per_s']:,.1f} "
             f"| {c['latency_ms']['p50']:,.1f} / {c['latency_ms']['p99']:,.1f} | {c['errors']} "
-            f"| {shown(r['percent_of_ceiling'], '.1f')} % | {s['server_cpu_ms_per_request']:.2f} / "
+            f"| {shown(r['percent_of_bare'], '.1f')} % | {s['server_cpu_ms_per_request']:.2f} / "
             f"{c['server_cpu_ms_per_request']:.2f} |"
         )
     return "\n".join(lines)
@@ -76,8 +75,9 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "database": r["database"],
             "workers": r["workers"],
-            "percent_of_ceiling": r["percent_of_ceiling"],
-            "share_met": (r["percent_of_ceiling"] or 0) >= GOAL_SHARE,
+            "percent_of_bare": r["percent_of_bare"],
+            "share_goal": GOAL_SHARE[r["database"]],
+            "share_met": (r["percent_of_bare"] or 0) >= GOAL_SHARE[r["database"]],
             "p99_over_p50": r["p99_over_p50"],
             "tail_met": r["p99_over_p50"] is not None and r["p99_over_p50"] < GOAL_TAIL,
         }
@@ -163,7 +163,7 @@ def report(result: dict[str, Any], path: Path) -> bool:
     points, checks = result["points"], result["stores"]
     m, model, rows, seconds = result["machine"], result["model"], result["scoring"], result["config"]["seconds"]
     print(
-        f"\nHTTP scoring against the ceiling: {m['cores']} cores ({m['cpu']}) shared by wrk, server and database; "
+        f"\nHTTP scoring against the bare app: {m['cores']} cores ({m['cpu']}) shared by wrk, server and database; "
         f"load average {m['load_average_1_5_15_at_start'][0]:.2f} at start, {m['load_average_1_5_15_at_end'][0]:.2f} "
         f"at end; {model['name']} v{model['version']}: {model['trees']} trees, {model['features']} features; "
         f"{seconds:g} s per point\n"
@@ -173,7 +173,7 @@ def report(result: dict[str, Any], path: Path) -> bool:
         share, tail = ("met" if g[k] else "MISSED" for k in ("share_met", "tail_met"))
         print(
             f"goal, {g['database']}, {g['workers']} worker(s), single entry at 16 connections: "
-            f"{shown(g['percent_of_ceiling'], '.1f')} % of the ceiling ({share}: >= {GOAL_SHARE:g} %), "
+            f"{shown(g['percent_of_bare'], '.1f')} % of the bare app ({share}: >= {g['share_goal']:g} %), "
             f"p99/p50 {shown(g['p99_over_p50'], '.2f')} ({tail}: < {GOAL_TAIL:g})"
         )
     failed = [p for p in points if p["errors"] or not p["requests"] or p["settle_s"] is None]
