@@ -71,8 +71,9 @@ def main() -> None:
         session.commit()
     rules = PolicyInForce(version, policy, b"bench")
 
-    sample = history.sample(args.entries * 3, random_state=1)
-    payloads = entry_payloads(sample)
+    raw = read_table(args.data).sample(args.entries * 3, random_state=1)
+    payloads = entry_payloads(raw)  # as a targeting system sends them (booleans as booleans)
+    sample = prepare(validate(raw, spec), spec)
     for i, p in enumerate(payloads):
         p["entry_id"] = f"BENCH-{os.getpid()}-{i}"
     features = scorer.pipeline.transform(

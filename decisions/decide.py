@@ -115,19 +115,19 @@ def evaluate(
     keys: dict[str, list[str | None]],
     seen: list[bool],
     known: Situation,
-    request_id: str,
+    request_ids: list[str],
     top: int,
     decided_at: datetime,
 ) -> list[store.DecisionRecord]:
     """The decisions of entries (with `rows`, their fields and derived columns, and their accounts'
-    `keys`) given the store's situation; `seen` marks entries already counted in the profiles. Reads and
-    writes nothing."""
+    `keys`) given the store's situation; `seen` marks entries already counted in the profiles, `request_ids` the
+    request each came in. Reads and writes nothing."""
     ref, policy = scorer.ref, rules.policy
     counts = history_counts(keys, [e.filed_at for e in entries], known.known, seen)
     batch = scorer.score(scorer.features.batch(rows, counts), top)
     gaps, chances = exploration_chances(policy, np.array([s.score for s in batch]), counts, list(keys), known.gaps)
     records = []
-    for entry, row, scored, gap, chance in zip(entries, rows, batch, gaps, chances):
+    for entry, row, scored, gap, chance, request_id in zip(entries, rows, batch, gaps, chances, request_ids):
         stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
         values = row | {c["feature"]: c["value"] for c in scored.contributions}
         hits = [r for r in policy.rules if r.holds(values, known.listed)]
@@ -214,6 +214,87 @@ def first_conflict(session: Session, ref: ModelRef, entries: list[Entry]) -> str
     return _conflicting(existing, entries)
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A batch's decisions in request order, the ids decided before (replayed), and what recording the new
+    decisions takes (`record`'s arguments)."""
+
+    decisions: list[store.DecisionRecord]
+    replayed: set[str]
+    new: list[store.DecisionRecord]
+    keys: dict[str, list[str | None]]
+    seen: list[bool]
+
+
+def prepare(
+    session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int
+) -> Decided:
+    """Decide the entries from what the store holds now, writing nothing: `record` the new decisions after."""
+    decided = prepare_many(session, scorer, rules, [(entries, request_id)], top)[0]
+    if isinstance(decided, ValueError):
+        raise decided
+    return decided
+
+
+def prepare_many(
+    session: Session, scorer: Scorer, rules: PolicyInForce, requests: list[tuple[list[Entry], str]], top: int
+) -> list[Decided | ValueError]:
+    """Decide the entries of several requests (entries, request id) together, from what the store holds now and
+    writing nothing, as consecutive requests would be decided: each request's Decided, or why it is refused
+    (DuplicateEntry, EntryConflict) without holding up the others. No entry id may be in two of the requests."""
+    ids = [[e.entry_id for e in entries] for entries, _ in requests]
+    refused: dict[int, ValueError] = {}
+    for n, mine in enumerate(ids):
+        if len(set(mine)) < len(mine):
+            refused[n] = DuplicateEntry(next(i for i in mine if mine.count(i) > 1))
+    ref = scorer.ref
+    wanted = [i for n, mine in enumerate(ids) if n not in refused for i in mine]
+    seen_ids, existing = store.prior_decisions(session, wanted, ref.name, ref.version)
+    for n, (entries, _) in enumerate(requests):
+        conflict = None if n in refused else _conflicting(existing, entries)
+        if conflict is not None:
+            refused[n] = EntryConflict(conflict)
+    new = [(e, rid) for n, (entries, rid) in enumerate(requests) if n not in refused for e in entries]
+    new = [(e, rid) for e, rid in new if e.entry_id not in existing]
+    records: dict[str, store.DecisionRecord] = {}
+    keys: dict[str, list[str | None]] = {}
+    seen: list[bool] = []
+    if new:
+        entries = [e for e, _ in new]
+        rows = scorer.features.rows([e.model_dump(mode="json") for e in entries])
+        seen = [e.entry_id in seen_ids for e in entries]
+        keys = entity_keys(scorer.pipeline.spec, rows)
+        known = situation(session, rules.policy, entries, keys)
+        made = evaluate(
+            scorer, rules, entries, rows, keys, seen, known, [rid for _, rid in new], top, datetime.now(UTC)
+        )
+        records = {r.entry_id: r for r in made}
+    at = {e.entry_id: i for i, (e, _) in enumerate(new)}  # each new entry's place in keys and seen
+    out: list[Decided | ValueError] = []
+    for n, mine in enumerate(ids):
+        if n in refused:
+            out.append(refused[n])
+            continue
+        fresh = [at[i] for i in mine if i in at]
+        out.append(
+            Decided(
+                [records[i] if i in records else store.as_record(existing[i]) for i in mine],
+                {i for i in mine if i in existing},
+                [records[ids_new] for ids_new in (new[j][0].entry_id for j in fresh)],
+                {name: [column[j] for j in fresh] for name, column in keys.items()},
+                [seen[j] for j in fresh],
+            )
+        )
+    return out
+
+
+def record_all(session: Session, batches: list[Decided]) -> None:
+    """Record the new decisions of several batches at once: one statement per table for all of them."""
+    names = list(dict.fromkeys(name for b in batches for name in b.keys))  # a reload may change the accounts
+    keys = {name: [k for b in batches for k in b.keys.get(name, [None] * len(b.new))] for name in names}
+    record(session, [r for b in batches for r in b.new], keys, [s for b in batches for s in b.seen])
+
+
 def decide(
     session: Session,
     scorer: Scorer,
@@ -225,23 +306,7 @@ def decide(
 ) -> tuple[list[store.DecisionRecord], set[str]]:
     """Decisions for the entries in order, and the ids that were decided before (replayed);
     recorded unless `save` is false (a dry run: the same decisions, nothing written)."""
-    ids = [e.entry_id for e in entries]
-    if len(set(ids)) < len(ids):
-        raise DuplicateEntry(next(i for i in ids if ids.count(i) > 1))
-    ref = scorer.ref
-    seen_ids, existing = store.prior_decisions(session, ids, ref.name, ref.version)
-    conflict = _conflicting(existing, entries)
-    if conflict is not None:
-        raise EntryConflict(conflict)
-    decided = {i: store.as_record(d) for i, d in existing.items()}
-    new = [e for e in entries if e.entry_id not in existing]
-    if new:
-        rows = scorer.features.rows([e.model_dump(mode="json") for e in new])
-        seen = [e.entry_id in seen_ids for e in new]
-        keys = entity_keys(scorer.pipeline.spec, rows)
-        known = situation(session, rules.policy, new, keys)
-        records = evaluate(scorer, rules, new, rows, keys, seen, known, request_id, top, datetime.now(UTC))
-        if save:
-            record(session, records, keys, seen)
-        decided |= {r.entry_id: r for r in records}
-    return [decided[i] for i in ids], set(existing)
+    decided = prepare(session, scorer, rules, entries, request_id, top)
+    if save and decided.new:
+        record(session, decided.new, decided.keys, decided.seen)
+    return decided.decisions, decided.replayed

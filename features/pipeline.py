@@ -157,6 +157,7 @@ class FeaturePipeline:
     def __post_init__(self) -> None:
         # lookup tables built once per loaded pipeline, not per request
         self._codes = {col: pd.Index(values) for col, values in self.vocab.items()}
+        self._positions = {col: {v: i for i, v in enumerate(values)} for col, values in self.vocab.items()}
         self._values = {}  # each category's value in vocabulary order, then the value of any other category
         for col in self.vocab:
             table, other = self.category_values(col)
@@ -217,8 +218,8 @@ class FeaturePipeline:
     def outcome(self, column: str, value: str) -> tuple[float, float, dict[str, float]] | None:
         """Inspected entries, violations found and violations per type of a category in the training window
         (pipelines saved before types were kept: none); None if not kept."""
-        at = self._codes[column].get_indexer([value])[0] if column in self.outcomes else -1
-        if at < 0:
+        at = self._positions[column].get(value) if column in self.outcomes else None
+        if at is None:
             return None
         inspected, violations, *kinds = self.outcomes[column][at]
         return inspected, violations, kinds[0] if kinds else {}

@@ -28,7 +28,8 @@ from service.api import accounts as accounts_api
 from service.api import decisions, health, monitoring, policy, score
 from service.api import keys as keys_api
 from service.api import performance as performance_api
-from service.deps import KeyBook
+from service.batcher import Batcher
+from service.deps import KeyBook, Policies
 from service.middleware import CLIENT_CLOSED, Admission, BodyLimit, ClientGone, RequestContext
 from service.monitoring import DriftMonitor, PerformanceMonitor
 from service.observe import Metrics, configure_logging
@@ -198,7 +199,10 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
             engine.dispose()
             raise
         app.state.sessions = sessionmaker(engine, expire_on_commit=False)
-        app.state.policies = {}
+        app.state.policies = Policies(settings.sample_secret.encode())
+        app.state.batcher = Batcher(
+            app.state.sessions, app.state.policies.in_force, settings.top_reasons, app.state.metrics
+        )
         app.state.key_book = KeyBook(settings.key_cache_seconds)
         with app.state.sessions() as session:  # the settings' policy is version 1 of a new database
             store.ensure_policy(session, settings.policy.model_dump(mode="json"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -21,18 +22,20 @@ from service.observe import Metrics
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# the dependencies that only read the app's state are coroutines: a plain function would cost each request a trip
+# to the thread pool
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_scorer(request: Request) -> Scorer:
+async def get_scorer(request: Request) -> Scorer:
     """The model serving when the request arrived: the request keeps it even if a reload swaps it."""
     scorer: Scorer = request.app.state.slot.scorer
     return scorer
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -54,19 +57,31 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+class Policies:
+    """The policy in force: its version checked per request (one small query), so that a version written by
+    anyone applies from the next request without a restart; its document read and validated once per version."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self._versions: dict[int, PolicyInForce] = {}
+
+    def in_force(self, session: Session) -> PolicyInForce:
+        version = store.policy_in_force(session)
+        if version is None:
+            raise RuntimeError("no policy in the database: the service seeds one at start")
+        if version not in self._versions:
+            policy = Policy.model_validate(store.policy_document(session, version))
+            self._versions[version] = PolicyInForce(version, policy, self.secret)
+        return self._versions[version]
+
+
 def get_policy(request: Request, session: SessionDep) -> PolicyInForce:
-    """The policy version in force now, read per request so that a new version applies without a restart."""
-    row = store.active_policy(session)
-    if row is None:
-        raise RuntimeError("no policy in the database: the service seeds one at start")
-    cache: dict[int, Policy] = request.app.state.policies
-    if row.version not in cache:
-        cache[row.version] = Policy.model_validate(row.document)
-    settings: Settings = request.app.state.settings
-    return PolicyInForce(row.version, cache[row.version], settings.sample_secret.encode())
+    """The policy version in force now."""
+    policies: Policies = request.app.state.policies
+    return policies.in_force(session)
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     rid: str = request.state.request_id
     return rid
 
@@ -85,13 +100,17 @@ class KeyBook:
         self._fresh: dict[str, tuple[float, Caller | None]] = {}
         self._known: dict[str, Caller] = {}
 
+    def fresh(self, digest: str) -> tuple[bool, Caller | None]:
+        """Whether the book trusts its last answer for this key still, and that answer."""
+        hit = self._fresh.get(digest)
+        return (True, hit[1]) if hit is not None and hit[0] > time.monotonic() else (False, None)
+
     def caller(self, session: Session, digest: str, during_outage: bool = False) -> Caller | None:
         """The key's caller, or None if it is unknown or revoked. When the database cannot answer, a route that
         allows it (`during_outage`) gets the last answer the database gave for this key; others get the error."""
-        now = time.monotonic()
-        hit = self._fresh.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        known, caller = self.fresh(digest)
+        if known:
+            return caller
         try:
             caller = keys.caller_of(session, digest)
         except (DBAPIError, PoolTimeout):
@@ -107,32 +126,39 @@ class KeyBook:
         if self.ttl > 0:
             if len(self._fresh) >= self.most:
                 self._fresh.clear()
-            self._fresh[digest] = (now + self.ttl, caller)
+            self._fresh[digest] = (time.monotonic() + self.ttl, caller)
         return caller
 
 
-def caller_of_hash(request: Request, session: Session, digest: str, during_outage: bool = False) -> Caller | None:
-    """The caller of a key's hash, through the app's KeyBook."""
+async def caller_of_hash(request: Request, digest: str, during_outage: bool = False) -> Caller | None:
+    """The caller of a key's hash, through the app's KeyBook: from memory while its answer is fresh, else from the
+    database in a worker thread."""
     book: KeyBook = request.app.state.key_book
-    return book.caller(session, digest, during_outage)
+    known, caller = book.fresh(digest)
+    if known:
+        return caller
+
+    def lookup() -> Caller | None:
+        with request.app.state.sessions() as session:
+            return book.caller(session, digest, during_outage)
+
+    return await run_in_threadpool(lookup)
 
 
-def require(*allowed: Role, during_outage: bool = False) -> Callable[..., Caller]:
+def require(*allowed: Role, during_outage: bool = False) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting keys of the given roles (admin always): 401 without a valid key, 403
     with a key of another role. With `during_outage`, a key the database accepted before is accepted while
     the database is unreachable."""
 
-    def dependency(
-        request: Request,
-        session: SessionDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    async def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> Caller:
         challenge = {"WWW-Authenticate": "Bearer"}
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "an API key is required: send `Authorization: Bearer <key>`", challenge)
         key = credentials.credentials
         digest = keys.hash_key(key) if key.startswith(keys.PREFIX) else None
-        caller = caller_of_hash(request, session, digest, during_outage) if digest else None
+        caller = await caller_of_hash(request, digest, during_outage) if digest else None
         if caller is None:
             raise HTTPException(401, "unknown or revoked API key", challenge)
         if not caller.may(allowed):

@@ -110,6 +110,12 @@ class Metrics:
             "Requests answered 503 at once: the worker was at its limit of requests in flight.",
             registry=reg,
         )
+        self.group_commit = Histogram(
+            "targeting_group_commit_requests",
+            "Scoring requests whose decisions one transaction committed (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=reg,
+        )
         self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"], registry=reg)
 
     def drift_computed(self, columns: Iterable[Any], decisions: int) -> None:

@@ -29,7 +29,14 @@ from decisions.store.decisions import (
 )
 from decisions.store.engine import SQLITE_BUSY_SECONDS, WRITES, make_engine, ping
 from decisions.store.keys import ApiKey, add_api_key, api_key_by_hash, api_key_named, api_keys, live_admins
-from decisions.store.policies import PolicyVersion, active_policy, add_policy, ensure_policy
+from decisions.store.policies import (
+    PolicyVersion,
+    active_policy,
+    add_policy,
+    ensure_policy,
+    policy_document,
+    policy_in_force,
+)
 from decisions.store.profiles import (
     Profile,
     add_entries,
@@ -59,6 +66,8 @@ __all__ = [
     "Waiver",
     "WatchlistEntry",
     "active_policy",
+    "policy_document",
+    "policy_in_force",
     "add_api_key",
     "add_decisions",
     "add_entries",

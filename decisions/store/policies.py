@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     String,
+    func,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -30,6 +31,21 @@ class PolicyVersion(Base):
 
 def active_policy(session: Session) -> PolicyVersion | None:
     return session.scalars(select(PolicyVersion).order_by(PolicyVersion.version.desc()).limit(1)).first()
+
+
+_IN_FORCE = select(func.max(PolicyVersion.version))
+
+
+def policy_in_force(session: Session) -> int | None:
+    """The version in force (the newest), without its document: the cheap check a request makes."""
+    return session.execute(_IN_FORCE).scalar()
+
+
+def policy_document(session: Session, version: int) -> dict[str, Any]:
+    row = session.get(PolicyVersion, version)
+    if row is None:
+        raise LookupError(f"no policy version {version}")
+    return row.document
 
 
 def ensure_policy(session: Session, document: dict[str, Any]) -> PolicyVersion:

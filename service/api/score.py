@@ -5,10 +5,12 @@ import logging
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 
-from decisions.decide import decide
 from decisions.store import DecisionRecord
-from service.deps import MetricsDep, PolicyDep, RequestIdDep, ScorerDep, ScorerKey, SessionDep, SettingsDep
+from model.scoring import Scorer
+from service.batcher import Batcher
+from service.deps import ScorerKey
 from service.middleware import check_client
+from service.observe import Metrics
 from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
 
 log = logging.getLogger(__name__)
@@ -75,34 +77,25 @@ def to_out(d: DecisionRecord, replayed: bool) -> DecisionOut:
         **AUTH_ERRORS,
     },
 )
-def score(
-    request: Request,
-    body: ScoreRequest,
-    session: SessionDep,
-    scorer: ScorerDep,
-    settings: SettingsDep,
-    policy: PolicyDep,
-    rid: RequestIdDep,
-    caller: ScorerKey,
-    metrics: MetricsDep,
-) -> ScoreResponse:
+async def score(request: Request, body: ScoreRequest, caller: ScorerKey) -> ScoreResponse:
     """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
     already decided by this model version is answered from its record (`replayed`). A request whose client has
     gone by the time it is decided, or before it is committed, is not recorded."""
+    state, rid = request.app.state, request.state.request_id
+    scorer: Scorer = state.slot.scorer  # the request keeps the model it started with, even if a reload swaps it
+    batcher: Batcher = state.batcher
     for attempt in (1, 2):
-        try:
-            check_client(request.scope)
-            decisions, replayed = decide(session, scorer, policy, body.entries, rid, settings.top_reasons)
-            check_client(request.scope)  # the session dependency rolls back what decide added
-            session.commit()  # the record exists before the response does
+        check_client(request.scope)
+        try:  # decided and committed with the other requests waiting (service/batcher.py), before the answer
+            decided = await batcher.decide(scorer, body.entries, rid, request.scope)
             break
-        except IntegrityError:  # a concurrent request recorded the same entry first: answer from its record
-            session.rollback()
+        except IntegrityError:  # another worker recorded the same entry first: answer from its record
             if attempt == 2:
                 raise
-    for d in decisions:
-        if d.entry_id not in replayed:
-            metrics.scores.observe(d.score)
-            metrics.decisions.labels(d.action).inc()
-    log.info("scored", extra={"entries": len(decisions), "model_version": scorer.ref.version})
-    return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decisions])
+    metrics: Metrics = state.metrics
+    for d in decided.new:
+        metrics.scores.observe(d.score)
+        metrics.decisions.labels(d.action).inc()
+    log.info("scored", extra={"entries": len(decided.decisions), "model_version": scorer.ref.version})
+    replayed = decided.replayed
+    return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decided.decisions])
