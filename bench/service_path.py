@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/service_path.py [--entries 2000] [--database-url URL] [--json PATH] [--profile]
 
-The floor is what cannot be avoided: LightGBM's `predict` plus its exact TreeSHAP (`pred_contrib`) on
-prepared numpy rows, one thread. The service path is everything a `POST /v1/score` does but HTTP:
+The floor is what cannot be avoided: the served model's own calls on prepared numpy rows, one thread, as
+`Scorer.score` makes them: the project's exact TreeSHAP of the risk model (whose sum is the prediction) and the
+revenue model's `predict`. The service path is everything a `POST /v1/score` does but HTTP:
 the JSON body parsed and validated, history looked up, features built, scored and explained, the
 policy applied, the decision recorded and committed, and the response serialised. Both run on the
 same entries (from data/entries.parquet, given fresh entry ids), single entries and batches of 100.
@@ -25,12 +26,13 @@ import pandas as pd
 from sqlalchemy.orm import sessionmaker
 
 from decisions import migrate, store
-from decisions.decide import PolicyInForce, decide
+from decisions.decide import decide
 from decisions.policy import Policy
 from features.history import HistoryProfiles
 from features.pipeline import entry_payloads, prepare
 from model.scoring import Scorer
 from service.api.score import to_out
+from service.deps import Policies
 from service.schemas import ScoreRequest, ScoreResponse
 from training.data import read_table, validate
 
@@ -66,10 +68,9 @@ def main() -> None:
     sessions = sessionmaker(engine, expire_on_commit=False)
     with sessions() as session:
         store.replace_profiles(session, HistoryProfiles.from_frame(history, spec, pd.Timestamp.now(tz="UTC")).counts)
-        policy = Policy()
-        version = store.add_policy(session, policy.model_dump(mode="json"), "bench", "").version
+        store.add_policy(session, Policy().model_dump(mode="json"), "bench", "")
         session.commit()
-    rules = PolicyInForce(version, policy, b"bench")
+    policies = Policies(b"bench")  # the version in force checked per request, as the service does
 
     raw = read_table(args.data).sample(args.entries * 3, random_state=1)
     payloads = entry_payloads(raw)  # as a targeting system sends them (booleans as booleans)
@@ -79,16 +80,18 @@ def main() -> None:
     features = scorer.pipeline.transform(
         sample, HistoryProfiles.from_frame(history, spec, sample["filed_at"].min()).lookup(sample)
     ).to_numpy(dtype=float)
-    booster = scorer.model.booster
+    booster, revenue = scorer.model.booster, scorer.model.revenue
 
     def floor(rows: np.ndarray) -> None:
-        booster.predict(rows, num_threads=1)
-        booster.predict(rows, pred_contrib=True, num_threads=1)
+        scorer.contributions(rows)
+        if revenue is not None:
+            revenue.given_violation(rows)
 
     def service(batch: list[dict]) -> None:
         body = json.dumps({"entries": batch}).encode()
         request = ScoreRequest.model_validate_json(body)
         with sessions() as session:
+            rules = policies.in_force(session)
             decisions, replayed = decide(session, scorer, rules, request.entries, "bench", 3)
             session.commit()
             ScoreResponse(

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from decisions.store.base import Base, UtcDateTime
+from decisions.store.base import Base, UtcDateTime, table_of
 from decisions.store.decisions import PARTIES, Decision, DecisionRecord, Outcome, Waiver
 from decisions.store.desk import QUEUE_COLUMNS
 from decisions.store.dialects import DIALECTS
@@ -57,7 +57,7 @@ class AccountDay(Base):
 
 
 def _bump_statement(dialect: str) -> Any:
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(AccountDay)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(AccountDay))
     summed = ("entries", "score_sum", "expected_revenue")
     return stmt.on_conflict_do_update(
         index_elements=[AccountDay.entity, AccountDay.key, AccountDay.day],

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from decisions.store.base import Base, Json, UtcDateTime
+from decisions.store.base import Base, Json, UtcDateTime, table_of
 from decisions.store.dialects import DIALECTS, _as_list, _one_of
 
 QUEUE_FILTERS = ("action", "risk_band", "port_of_entry", "importer_id", "likely_violation")
@@ -147,7 +147,7 @@ _PRIOR = {
     )
     for d in DIALECTS
 }
-_ADD_DECISIONS = insert(Decision)
+_ADD_DECISIONS = insert(table_of(Decision))
 
 
 def prior_decisions(

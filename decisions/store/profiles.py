@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from decisions.store.base import Base
+from decisions.store.base import Base, table_of
 from decisions.store.dialects import DIALECTS, _as_list, _one_of
 
 
@@ -49,7 +49,7 @@ BUMPED = ("entries", "inspections", "violations", "scored", "score_sum")
 
 
 def _bump_statement(dialect: str) -> Any:
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Profile)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(Profile))
     return stmt.on_conflict_do_update(
         index_elements=[Profile.entity, Profile.key],
         set_={c: getattr(Profile, c) + getattr(stmt.excluded, c) for c in BUMPED},

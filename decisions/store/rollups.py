@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from decisions.store.base import Base
+from decisions.store.base import Base, table_of
 from decisions.store.decisions import Decision, DecisionRecord, Outcome
 from decisions.store.dialects import DIALECTS
 
@@ -48,7 +48,7 @@ class OutcomeDay(Base):
 
 
 def _upsert(table: type[Base], keys: tuple[str, ...], summed: tuple[str, ...], dialect: str) -> Any:
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table_of(table))
     return stmt.on_conflict_do_update(
         index_elements=list(keys), set_={c: getattr(table, c) + getattr(stmt.excluded, c) for c in summed}
     )

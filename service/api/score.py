@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from decisions.store import DecisionRecord
@@ -77,7 +77,7 @@ def to_out(d: DecisionRecord, replayed: bool) -> DecisionOut:
         **AUTH_ERRORS,
     },
 )
-async def score(request: Request, body: ScoreRequest, caller: ScorerKey) -> ScoreResponse:
+async def score(request: Request, body: ScoreRequest, caller: ScorerKey) -> Response:
     """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
     already decided by this model version is answered from its record (`replayed`). A request whose client has
     gone by the time it is decided, or before it is committed, is not recorded."""
@@ -98,4 +98,6 @@ async def score(request: Request, body: ScoreRequest, caller: ScorerKey) -> Scor
         metrics.decisions.labels(d.action).inc()
     log.info("scored", extra={"entries": len(decided.decisions), "model_version": scorer.ref.version})
     replayed = decided.replayed
-    return ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decided.decisions])
+    answer = ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decided.decisions])
+    # serialised here, once: FastAPI would validate the model again against `response_model` before writing it
+    return Response(answer.model_dump_json(), media_type="application/json")
