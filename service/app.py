@@ -34,7 +34,7 @@ from service.middleware import CLIENT_CLOSED, Admission, BodyLimit, ClientGone, 
 from service.monitoring import DriftMonitor, PerformanceMonitor
 from service.observe import Metrics, configure_logging
 from service.registry_view import RegistryView
-from service.serving import ModelSlot
+from service.serving import ModelSlot, settle_heap
 from service.settings import Settings
 from service.web import install as install_desk
 from service.web import performance as performance_page
@@ -218,6 +218,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
             settings.drift_max_decisions,
             settings.drift_refresh_seconds,
         )
+        settle_heap()
         tasks = []
         if scorer is None and settings.model_poll_seconds > 0:
             tasks.append(asyncio.create_task(_poll(app, settings.model_poll_seconds)))
