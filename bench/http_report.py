@@ -16,7 +16,8 @@ import psutil
 import psycopg
 from serving import ADMIN_URL, ROOT
 
-SHOWN = ("requests_per_s", "latency_ms", "errors", "server_cpu_ms_per_request")  # of each point, beside each other
+# of each point, beside each other
+SHOWN = ("requests_per_s", "latency_ms", "errors", "shed", "server_cpu_ms_per_request")
 
 # single entry, 16 connections: >= 60 % of the bare app's requests/s on SQLite, 45 % on PostgreSQL; p99 < 4 x p50
 GOAL_SHARE, GOAL_TAIL = {"sqlite": 60.0, "postgresql": 45.0}, 4.0
@@ -52,16 +53,16 @@ def shown(value: float | None, spec: str) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| store | workers | entries/req | conns | score req/s | entries/s | p50 / p99 ms | p99/p50 | errors "
+        "| store | workers | entries/req | conns | score 200s/s | entries/s | p50 / p99 ms | p99/p50 | errors | shed "
         "| bare req/s | bare p50 / p99 ms | bare errors | % of bare | server CPU ms/req: score / bare |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         s, c = r["score"], r["bare"]
         lines.append(
             f"| {r['database']} | {r['workers']} | {r['entries']} | {r['connections']} | {s['requests_per_s']:,.1f} "
             f"| {s['entries_per_s']:,.0f} | {s['latency_ms']['p50']:,.1f} / {s['latency_ms']['p99']:,.1f} "
-            f"| {shown(r['p99_over_p50'], '.2f')} | {s['errors']} | {c['requests_per_s']:,.1f} "
+            f"| {shown(r['p99_over_p50'], '.2f')} | {s['errors']} | {s['shed']:,} | {c['requests_per_s']:,.1f} "
             f"| {c['latency_ms']['p50']:,.1f} / {c['latency_ms']['p99']:,.1f} | {c['errors']} "
             f"| {shown(r['percent_of_bare'], '.1f')} % | {s['server_cpu_ms_per_request']:.2f} / "
             f"{c['server_cpu_ms_per_request']:.2f} |"
