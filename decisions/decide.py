@@ -77,19 +77,20 @@ def evaluate(
     keys: dict[str, list[str | None]],
     seen: list[bool],
     known: Situation,
-    request_ids: list[str],
+    requests: list[tuple[int, str]],
     top: int,
     decided_at: datetime,
 ) -> list[store.DecisionRecord]:
     """The decisions of entries (with `rows`, their fields and derived columns, and their accounts'
-    `keys`) given the store's situation; `seen` marks entries already counted in the profiles, `request_ids` the
-    request each came in. Reads and writes nothing."""
+    `keys`) given the store's situation; `seen` marks entries already counted in the profiles, `requests` the
+    request each came in (its place among the requests decided together, and its id). Reads and writes nothing."""
     ref, policy = scorer.ref, rules.policy
-    counts = history_counts(keys, [e.filed_at for e in entries], known.known, seen)
+    order = [n for n, _ in requests]
+    counts = history_counts(keys, [e.filed_at for e in entries], known.known, seen, order)
     batch = scorer.score(scorer.features.batch(rows, counts), top)
     gaps, chances = exploration_chances(policy, np.array([s.score for s in batch]), counts, list(keys), known.gaps)
     records = []
-    for entry, row, scored, gap, chance, request_id in zip(entries, rows, batch, gaps, chances, request_ids):
+    for entry, row, scored, gap, chance, (_, request_id) in zip(entries, rows, batch, gaps, chances, requests):
         stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
         values = row | {c["feature"]: c["value"] for c in scored.contributions}
         hits = [r for r in policy.rules if r.holds(values, known.listed)]
@@ -202,8 +203,10 @@ def prepare_many(
     session: Session, scorer: Scorer, rules: PolicyInForce, requests: list[tuple[list[Entry], str]], top: int
 ) -> list[Decided | ValueError]:
     """Decide the entries of several requests (entries, request id) together, from what the store holds now and
-    writing nothing, as consecutive requests would be decided: each request's Decided, or why it is refused
-    (DuplicateEntry, EntryConflict) without holding up the others. No entry id may be in two of the requests."""
+    writing nothing, as the requests would be decided one after another (a later request's entries count an
+    earlier one's in their accounts' history, as the recorded profiles would): each request's Decided, or why it
+    is refused (DuplicateEntry, EntryConflict) without holding up the others. No entry id may be in two of the
+    requests."""
     ids = [[e.entry_id for e in entries] for entries, _ in requests]
     refused: dict[int, ValueError] = {}
     for n, mine in enumerate(ids):
@@ -216,9 +219,9 @@ def prepare_many(
         conflict = None if n in refused else _conflicting(existing, entries)
         if conflict is not None:
             refused[n] = EntryConflict(conflict)
-    new = [(e, rid) for n, (entries, rid) in enumerate(requests) if n not in refused for e in entries]
-    new = [(e, rid) for e, rid in new if e.entry_id not in existing]
-    records: dict[str, store.DecisionRecord] = {}
+    new = [(e, (n, rid)) for n, (entries, rid) in enumerate(requests) if n not in refused for e in entries]
+    new = [(e, request) for e, request in new if e.entry_id not in existing]
+    made: list[store.DecisionRecord] = []
     keys: dict[str, list[str | None]] = {}
     seen: list[bool] = []
     if new:
@@ -228,10 +231,9 @@ def prepare_many(
         keys = entity_keys(scorer.pipeline.spec, rows)
         known = situation(session, rules.policy, entries, keys)
         made = evaluate(
-            scorer, rules, entries, rows, keys, seen, known, [rid for _, rid in new], top, datetime.now(UTC)
+            scorer, rules, entries, rows, keys, seen, known, [request for _, request in new], top, datetime.now(UTC)
         )
-        records = {r.entry_id: r for r in made}
-    at = {e.entry_id: i for i, (e, _) in enumerate(new)}  # each new entry's place in keys and seen
+    at = {r.entry_id: j for j, r in enumerate(made)}  # each new decision's place in made, keys and seen
     out: list[Decided | ValueError] = []
     for n, mine in enumerate(ids):
         if n in refused:
@@ -240,9 +242,9 @@ def prepare_many(
         fresh = [at[i] for i in mine if i in at]
         out.append(
             Decided(
-                [records[i] if i in records else store.as_record(existing[i]) for i in mine],
+                [made[at[i]] if i in at else store.as_record(existing[i]) for i in mine],
                 {i for i in mine if i in existing},
-                [records[ids_new] for ids_new in (new[j][0].entry_id for j in fresh)],
+                [made[j] for j in fresh],
                 {name: [column[j] for j in fresh] for name, column in keys.items()},
                 [seen[j] for j in fresh],
             )

@@ -96,15 +96,25 @@ def entity_keys(spec: DatasetSpec, rows: Sequence[dict[str, Any]]) -> dict[str, 
     return {spec.entity_name(e): [entity_key(r, e) for r in rows] for e in spec.entities}
 
 
+def _before(j: int, i: int, times: Sequence[datetime], requests: Sequence[int] | None) -> bool:
+    """Whether row j counts in row i's history: filed strictly earlier in the same request, or of an earlier one."""
+    if requests is not None and requests[j] != requests[i]:
+        return requests[j] < requests[i]
+    return times[j] < times[i]
+
+
 def history_counts(
     keys: dict[str, list[str | None]],
     times: Sequence[datetime],
     known: dict[str, Counts],
     seen: Sequence[bool],
+    requests: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Counts per row (`keys` from `entity_keys`) as `HistoryProfiles.lookup` + `batch_counts` give them:
     the profiles known now, plus the batch's entries of the same entity filed strictly earlier; less the
-    entry itself where it was counted already (decided before by another model version)."""
+    entry itself where it was counted already (decided before by another model version). When the rows are
+    several requests decided together, `requests` numbers each row's request: a row of an earlier request counts
+    whatever its filing time, as it would once recorded in the profiles."""
     out: dict[str, np.ndarray] = {}
     for name, column in keys.items():
         table = known.get(name, {})
@@ -117,7 +127,7 @@ def history_counts(
         for members in same.values():
             if len(members) > 1:
                 for i in members:
-                    values[i, 0] += sum(times[j] < times[i] for j in members)
+                    values[i, 0] += sum(_before(j, i, times, requests) for j in members)
         for i, was_seen in enumerate(seen):
             if was_seen and column[i] is not None:
                 values[i, 0] -= 1

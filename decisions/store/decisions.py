@@ -201,7 +201,8 @@ def as_record(decision: Decision) -> DecisionRecord:
 def add_decisions(session: Session, records: list[DecisionRecord]) -> None:
     """Record decisions: one executemany of their fields, without building ORM objects, which cost more
     per row than scoring does."""
-    session.execute(_ADD_DECISIONS, [vars(r) for r in records])
+    if records:  # a Core insert given no rows would insert one row of defaults
+        session.execute(_ADD_DECISIONS, [vars(r) for r in records])
 
 
 class Outcome(Base):
