@@ -109,11 +109,11 @@ def statuses(log: Path, offset: int) -> tuple[Counter[str], int]:
 
 
 def decided(log: Path) -> int:
-    """Entries the server logged as scored (each request's `scored` line says how many)."""
+    """Entries the server logged as scored (each scoring request's line says how many)."""
     total = 0
     with log.open("rb") as f:
         for line in f:
-            if b'"scored"' in line:
+            if b'"entries"' in line:
                 with contextlib.suppress(ValueError):
                     total += int(json.loads(line).get("entries", 0))
     return total

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CONVERTER = re.compile(r":\w+}")
 CLIENT_GONE = "targeting.client_gone"  # scope key: set once the client has closed its connection
+SCORED = ("entries", "model_version")  # what a scoring request adds to its log line
 CLIENT_CLOSED = 499  # the status logged for a request whose client left before its answer (nginx's convention)
 
 
@@ -88,6 +89,7 @@ class RequestContext:
                     "status": status,
                     "ms": round(elapsed * 1000, 2),
                     "caller": state.get("caller"),
+                    **{k: state[k] for k in SCORED if k in state},
                 },
             )
 

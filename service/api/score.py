@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 
@@ -13,7 +11,6 @@ from service.middleware import check_client
 from service.observe import Metrics
 from service.schemas import AUTH_ERRORS, DecisionOut, ErrorBody, ScoreRequest, ScoreResponse
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["scoring"])
 FIRST = "$response.body#/decisions/0/entry_id"
 # what a client does next with a decision, for readers of the document and for stateful testing
@@ -96,7 +93,8 @@ async def score(request: Request, body: ScoreRequest, caller: ScorerKey) -> Resp
     for d in decided.new:
         metrics.scores.observe(d.score)
         metrics.decisions.labels(d.action).inc()
-    log.info("scored", extra={"entries": len(decided.decisions), "model_version": scorer.ref.version})
+    # for the request's one log line (service/middleware.py), which is written after the answer
+    request.state.entries, request.state.model_version = len(decided.decisions), scorer.ref.version
     replayed = decided.replayed
     answer = ScoreResponse(request_id=rid, decisions=[to_out(d, d.entry_id in replayed) for d in decided.decisions])
     # serialised here, once: FastAPI would validate the model again against `response_model` before writing it

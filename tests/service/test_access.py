@@ -139,7 +139,9 @@ def test_logs_are_json_with_the_request_id_and_never_a_key_or_entry_contents(
         root.setLevel(level)
     records = [json.loads(line) for line in lines]
     mine = [r for r in records if r.get("request_id") == "trace-me-1"]
-    assert any(r.get("route") == "/v1/score" and r.get("status") == 200 and r.get("ms", -1) >= 0 for r in mine)
+    scored = [r for r in mine if r.get("route") == "/v1/score"]  # one line per request, with what it decided
+    assert len(scored) == 1 and scored[0]["status"] == 200 and scored[0]["ms"] >= 0 and scored[0]["entries"] == 1
+    assert scored[0]["model_version"] == answer.json()["decisions"][0]["model"]["version"]
     assert any(r.get("route") == "/v1/decisions/{entry_id}" for r in records)  # the template, not the id
     routes = {r.get("route") for r in records if "status" in r}
     assert set(ROUTES) <= routes  # a mount is named by its path
