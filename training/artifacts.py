@@ -20,6 +20,16 @@ from training.report import write_report
 SHAP_SAMPLE = 2000  # test entries the SHAP summary is drawn from
 
 
+def run_facts(data: object, data_sha256: str, rows: int, test_from: object, weighting: str) -> dict[str, str]:
+    """What a run's report states of its data, whatever engine fitted it."""
+    return {
+        "data": f"{data} (sha256 {data_sha256[:12]}...)",
+        "rows": f"{rows:,}",
+        "test window": f"from {test_from:%Y-%m-%d}",
+        "weighting": weighting,
+    }
+
+
 def gains_sets(
     window: pd.DataFrame, spec: DatasetSpec, scores: np.ndarray, revenue: RevenueModel | None, x: pd.DataFrame
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None]:

@@ -29,16 +29,8 @@ from model.artifact import ModelParts
 from model.drift import build_reference
 from training.cost import explanation_cost
 from training.data import selection_weights
-from training.distributed_data import (
-    LABEL,
-    WEIGHT,
-    WINDOW,
-    DaskPrepared,
-    kept_rows,
-    model_inputs,
-    time_ordered,
-    train_rows,
-)
+from training.distributed_data import DaskPrepared
+from training.distributed_rows import LABEL, WEIGHT, WINDOW, kept_rows, model_inputs, time_ordered, train_rows
 from training.evaluate import default_slices, window_yardsticks
 from training.fit import FitParams, fit_calibration, fit_revenue, margins
 

@@ -27,11 +27,12 @@ from features.pipeline import (
 )
 from features.spec import DatasetSpec
 from training.choices import Weighting
-from training.data import DataError, Split, selection_weights, validate
+from training.data import DataError, Split, validate
+from training.distributed_rows import window_of
 
 log = logging.getLogger(__name__)
 CSV_LIMIT = 256 << 20  # bytes: the column types of a CSV file are inferred from all of it, read here
-ROW, WINDOW, KEY, LABEL, WEIGHT = "__row", "__window", "__key", "__label", "__weight"
+ROW, KEY = "__row", "__key"
 SHIFT = 40  # row id = partition << SHIFT | place in the partition after sorting by time
 HISTORY_FIELDS = ("derive", "timestamp", "label", "outcome_time", "label_delay_days", "entities")
 
@@ -127,16 +128,10 @@ def _order_stats(values: dd.Series, ranks: list[int], size: int = 1024) -> list[
     return [np.sort(band.to_numpy())[rank - below] for rank, (below, band) in zip(ranks, dask.compute(*bands))]
 
 
-def _window(part: pd.DataFrame, spec: DatasetSpec, split: Split) -> np.ndarray:
-    """0, 1, 2: training, validation, test window."""
-    _, valid, test = split.masks(part[spec.timestamp])
-    return valid.astype(int) + 2 * test
-
-
 def _labelled(part: pd.DataFrame, spec: DatasetSpec, split: Split) -> pd.Series:
     """Labelled rows per (window, label)."""
     labelled = part[spec.label].notna().to_numpy()
-    return part[spec.label][labelled].groupby(_window(part, spec, split)[labelled]).value_counts()
+    return part[spec.label][labelled].groupby(window_of(part, spec, split)[labelled]).value_counts()
 
 
 def time_split(
@@ -277,32 +272,3 @@ def prepare_dask(
         raise DataError("weighting 'ipw' needs the spec's selection_probability column")
     weighting = ("ipw" if known else "none") if weighting == "auto" else weighting
     return DaskPrepared(data, spec, history(rows, spec).persist(), n, split, labelled, pipeline, weighting, began)
-
-
-def train_rows(part: pd.DataFrame, pipeline: FeaturePipeline, split: Split, weighted: bool) -> pd.DataFrame:
-    """Model inputs of a partition's labelled training rows, with their label and weight."""
-    spec = pipeline.spec
-    rows = part[(_window(part, spec, split) == 0) & part[spec.label].notna().to_numpy()]
-    weights = selection_weights(rows, spec) if weighted else None
-    return pipeline.transform(rows, rows).assign(
-        **{LABEL: rows[spec.label].to_numpy(dtype=float), WEIGHT: np.ones(len(rows)) if weights is None else weights}
-    )
-
-
-def kept_rows(part: pd.DataFrame, spec: DatasetSpec, split: Split) -> pd.DataFrame:
-    """What calibration, the revenue model and the inspected yardsticks read: inspected rows of the validation and
-    test windows, and violations with revenue of the training window."""
-    window, y = _window(part, spec, split), part[spec.label]
-    keep = y.notna().to_numpy() & (window > 0)
-    if spec.revenue:
-        keep |= (window == 0) & (y == 1).to_numpy() & (part[spec.revenue] > 0).to_numpy()
-    return part[keep].assign(**{WINDOW: window[keep]})
-
-
-def model_inputs(part: pd.DataFrame, pipeline: FeaturePipeline) -> pd.DataFrame:
-    return pipeline.transform(part, part)
-
-
-def time_ordered(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Rows in the single-process order: by time, then by row id."""
-    return frame.sort_index().sort_values(spec.timestamp, kind="stable")

@@ -15,7 +15,7 @@ from distributed import Client
 from features.pipeline import encoding_warnings
 from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ShipmentRiskModel
-from training.artifacts import write_run_artifacts
+from training.artifacts import run_facts, write_run_artifacts
 from training.choices import Weighting
 from training.data import DataError, fingerprint
 from training.distributed import EVAL_ROWS, ROUNDS, DaskFitted, fit_and_evaluate_dask
@@ -91,13 +91,8 @@ def register_dask(
         log.warning(warning)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        facts = {
-            "data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)",
-            "rows": f"{p.n:,}",
-            "test window": f"from {p.split.test_from:%Y-%m-%d}",
-            "weighting": p.weighting,
-            "engine": f"Dask, {run_params['dask_workers']} workers at {run_params['dask_scheduler']}",
-        }
+        engine = f"Dask, {run_params['dask_workers']} workers at {run_params['dask_scheduler']}"
+        facts = run_facts(p.data, run_params["data_sha256"], p.n, p.split.test_from, p.weighting) | {"engine": engine}
         write_run_artifacts(
             folder, model_name, spec, fitted.parts, x_te, fitted.window, fitted.x, fitted.scores, fitted.metrics, facts
         )

@@ -17,7 +17,7 @@ from features.spec import BUILTIN_SPEC, DatasetSpec
 from model.artifact import ModelParts, ShipmentRiskModel
 from model.drift import build_reference
 from training import baseline
-from training.artifacts import write_run_artifacts
+from training.artifacts import run_facts, write_run_artifacts
 from training.choices import Shape, Weighting
 from training.cost import explanation_cost
 from training.data import DataError, Split, fingerprint, read_table, selection_weights, time_split, validate
@@ -230,12 +230,7 @@ def register(
         log.warning(warning)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        facts = {
-            "data": f"{p.data} (sha256 {run_params['data_sha256'][:12]}...)",
-            "rows": f"{len(frame):,}",
-            "test window": f"from {split.test_from:%Y-%m-%d}",
-            "weighting": p.weighting,
-        }
+        facts = run_facts(p.data, run_params["data_sha256"], len(frame), split.test_from, p.weighting)
         write_run_artifacts(
             folder, model_name, spec, fitted.parts, x[te], frame[test_m], x[test_m], test_scores, metrics, facts
         )
