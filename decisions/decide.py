@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from decisions import store
-from decisions.actions import BANDS
+from decisions.actions import BANDS, Action
 from decisions.explore import knowledge_gap, pick_probabilities
 from decisions.patterns import likely_violation
 from decisions.policy import Policy, draw
@@ -80,10 +80,14 @@ def evaluate(
     requests: list[tuple[int, str]],
     top: int,
     decided_at: datetime,
+    full: bool = True,
 ) -> list[store.DecisionRecord]:
     """The decisions of entries (with `rows`, their fields and derived columns, and their accounts'
     `keys`) given the store's situation; `seen` marks entries already counted in the profiles, `requests` the
-    request each came in (its place among the requests decided together, and its id). Reads and writes nothing."""
+    request each came in (its place among the requests decided together, and its id). Reads and writes nothing.
+    Unless `full`, the records are for reading only, as a file of decisions without contributions reads them:
+    they leave out the entry as sent, its digest and every feature's contribution, which only a stored or
+    answered decision holds."""
     ref, policy = scorer.ref, rules.policy
     order = [n for n, _ in requests]
     counts = history_counts(keys, [e.filed_at for e in entries], known.known, seen, order)
@@ -92,8 +96,10 @@ def evaluate(
     records = []
     for entry, row, scored, gap, chance, (_, request_id) in zip(entries, rows, batch, gaps, chances, requests):
         stratum = getattr(entry, policy.exploration.by) if policy.exploration.by else None
-        values = row | {c["feature"]: c["value"] for c in scored.contributions}
-        hits = [r for r in policy.rules if r.holds(values, known.listed)]
+        hits = []
+        if policy.rules:
+            values = row | dict(zip(scored.features, scored.values))
+            hits = [r for r in policy.rules if r.holds(values, known.listed)]
         outcome = policy.decide(
             scored.score,
             scored.expected_revenue,
@@ -104,11 +110,12 @@ def evaluate(
             float(chance),
             draw(rules.secret, f"explore:{entry.entry_id}"),
         )
+        # built once, and for a released entry only when kept: the likely violation of a release is never named
+        explained = scored.contributions if full or outcome.lane is not Action.RELEASE else []
         rule_reasons = [
             {"feature": f"rule:{r.name}", "value": None, "contribution": 0.0, "effect": "rule", "sentence": r.reason}
             for r in hits
         ]
-        fields = {k: row[k] for k in Entry.model_fields}
         records.append(
             store.DecisionRecord(
                 entry_id=entry.entry_id,
@@ -117,14 +124,14 @@ def evaluate(
                 model_alias=ref.alias,
                 decided_at=decided_at,
                 request_id=request_id,
-                entry=entry.as_sent(),
-                entry_digest=digest(fields),
+                entry=entry.as_sent() if full else {},
+                entry_digest=digest({k: row[k] for k in Entry.model_fields}) if full else "",
                 importer_id=entry.importer_id,
                 manufacturer_id=entry.manufacturer_id,
                 shipper_id=entry.shipper_id,
                 seller_id=entry.seller_id,
                 port_of_entry=entry.port_of_entry,
-                likely_violation=likely_violation(scored.contributions, outcome.lane),
+                likely_violation=likely_violation(explained, outcome.lane),
                 score=scored.score,
                 raw_score=scored.raw_score,
                 base_value=scored.base_value,
@@ -136,7 +143,7 @@ def evaluate(
                 knowledge_gap=float(gap),
                 risk_band=BANDS[outcome.action],
                 action=outcome.action.value,
-                contributions=scored.contributions,
+                contributions=explained if full else [],
                 reasons=rule_reasons + scored.reasons,
             )
         )
@@ -190,17 +197,29 @@ class Decided:
 
 
 def prepare(
-    session: Session, scorer: Scorer, rules: PolicyInForce, entries: list[Entry], request_id: str, top: int
+    session: Session,
+    scorer: Scorer,
+    rules: PolicyInForce,
+    entries: list[Entry],
+    request_id: str,
+    top: int,
+    full: bool = True,
 ) -> Decided:
-    """Decide the entries from what the store holds now, writing nothing: `record` the new decisions after."""
-    decided = prepare_many(session, scorer, rules, [(entries, request_id)], top)[0]
+    """Decide the entries from what the store holds now, writing nothing: `record` the new decisions after
+    (only `full` ones: see `evaluate`)."""
+    decided = prepare_many(session, scorer, rules, [(entries, request_id)], top, full)[0]
     if isinstance(decided, ValueError):
         raise decided
     return decided
 
 
 def prepare_many(
-    session: Session, scorer: Scorer, rules: PolicyInForce, requests: list[tuple[list[Entry], str]], top: int
+    session: Session,
+    scorer: Scorer,
+    rules: PolicyInForce,
+    requests: list[tuple[list[Entry], str]],
+    top: int,
+    full: bool = True,
 ) -> list[Decided | ValueError]:
     """Decide the entries of several requests (entries, request id) together, from what the store holds now and
     writing nothing, as the requests would be decided one after another (a later request's entries count an
@@ -231,7 +250,17 @@ def prepare_many(
         keys = entity_keys(scorer.pipeline.spec, rows)
         known = situation(session, rules.policy, entries, keys)
         made = evaluate(
-            scorer, rules, entries, rows, keys, seen, known, [request for _, request in new], top, datetime.now(UTC)
+            scorer,
+            rules,
+            entries,
+            rows,
+            keys,
+            seen,
+            known,
+            [request for _, request in new],
+            top,
+            datetime.now(UTC),
+            full,
         )
     at = {r.entry_id: j for j, r in enumerate(made)}  # each new decision's place in made, keys and seen
     out: list[Decided | ValueError] = []
@@ -267,10 +296,12 @@ def decide(
     request_id: str,
     top: int,
     save: bool = True,
+    full: bool = True,
 ) -> tuple[list[store.DecisionRecord], set[str]]:
     """Decisions for the entries in order, and the ids that were decided before (replayed);
-    recorded unless `save` is false (a dry run: the same decisions, nothing written)."""
-    decided = prepare(session, scorer, rules, entries, request_id, top)
+    recorded unless `save` is false (a dry run: the same decisions, nothing written, and unless `full` only
+    what a file of decisions reads: see `evaluate`)."""
+    decided = prepare(session, scorer, rules, entries, request_id, top, full or save)
     if save and decided.new:
         record(session, decided.new, decided.keys, decided.seen)
     return decided.decisions, decided.replayed

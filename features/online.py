@@ -9,6 +9,7 @@ entries). Training keeps the vectorised pandas path, which is faster over millio
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,13 +97,6 @@ def entity_keys(spec: DatasetSpec, rows: Sequence[dict[str, Any]]) -> dict[str, 
     return {spec.entity_name(e): [entity_key(r, e) for r in rows] for e in spec.entities}
 
 
-def _before(j: int, i: int, times: Sequence[datetime], requests: Sequence[int] | None) -> bool:
-    """Whether row j counts in row i's history: filed strictly earlier in the same request, or of an earlier one."""
-    if requests is not None and requests[j] != requests[i]:
-        return requests[j] < requests[i]
-    return times[j] < times[i]
-
-
 def history_counts(
     keys: dict[str, list[str | None]],
     times: Sequence[datetime],
@@ -116,6 +110,7 @@ def history_counts(
     several requests decided together, `requests` numbers each row's request: a row of an earlier request counts
     whatever its filing time, as it would once recorded in the profiles."""
     out: dict[str, np.ndarray] = {}
+    order = requests if requests is not None else [0] * len(times)
     for name, column in keys.items():
         table = known.get(name, {})
         values = np.full((len(column), 3), NAN)
@@ -125,9 +120,11 @@ def history_counts(
                 values[i] = table.get(k, (0, 0, 0))
                 same[k].append(i)
         for members in same.values():
-            if len(members) > 1:
-                for i in members:
-                    values[i, 0] += sum(_before(j, i, times, requests) for j in members)
+            if len(members) > 1:  # each member counts those that come strictly before it: (request, time) order
+                when = [(order[i], times[i]) for i in members]
+                ranked = sorted(when)
+                for i, w in zip(members, when):
+                    values[i, 0] += bisect_left(ranked, w)
         for i, was_seen in enumerate(seen):
             if was_seen and column[i] is not None:
                 values[i, 0] -= 1
@@ -152,6 +149,7 @@ class Batch:
     text: dict[str, list[str | None]]  # categorical and reference-group columns as text
     references: dict[str, tuple[np.ndarray, np.ndarray]]  # reference feature -> (median, `by` level used or -1)
     counts: dict[str, np.ndarray]  # history counts, `{entity}__{entries|inspections|violations}`
+    absent: dict[str, list[bool]]  # entity name -> whether each row names no account of it (a part missing or "")
 
 
 class OnlineFeatures:
@@ -178,6 +176,7 @@ class OnlineFeatures:
         texts = {c: [text(r.get(c)) for r in rows] for c in self.text_columns}
         references = {ref.feature: self._references(ref.feature, texts, len(rows)) for ref in spec.references}
         names = [spec.entity_name(e) for e in spec.entities]
+        absent = {name: [any(r.get(part) in (None, "") for part in name.split("+")) for r in rows] for name in names}
         history = [[counts[f"{name}__{c}"].tolist() for c in COUNTS] for name in names]
         categories = [(texts[col], *self.codes[col]) for col in spec.categorical]
         ratios = [(ref.value, references[ref.feature][0].tolist()) for ref in spec.references]
@@ -191,7 +190,8 @@ class OnlineFeatures:
                 e, n, v = entries[i], insp[i], viol[i]
                 values += [e, n, v, (v + prior) / (n + PRIOR_STRENGTH), NAN if math.isnan(e) else float(e == 0)]
             x.append(values)
-        return Batch(rows, np.array(x, dtype=float).reshape(len(rows), len(p.feature_names)), texts, references, counts)
+        matrix = np.array(x, dtype=float).reshape(len(rows), len(p.feature_names))
+        return Batch(rows, matrix, texts, references, counts, absent)
 
     def _references(self, feature: str, texts: dict[str, list[str | None]], n: int) -> tuple[np.ndarray, np.ndarray]:
         """Each row's reference median (finest group known, else the global median) and the level used."""

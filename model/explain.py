@@ -107,7 +107,7 @@ class Explainer:
 
     def absent(self, k: _Kind, batch: Batch, i: int) -> bool:
         """Whether the entry names no account of a history feature's entity (a parcel without a seller)."""
-        return any(batch.rows[i].get(part) in (None, "") for part in k.entity.split("+"))
+        return batch.absent[k.entity][i]
 
     def pick(self, order: list[int], batch: Batch, i: int, top: int) -> list[int]:
         """The features whose reasons are shown, the largest contributions first (`order`), one reason per fact:

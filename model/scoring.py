@@ -82,8 +82,20 @@ class Scored:
     raw_score: float
     base_value: float
     expected_revenue: float | None  # probability x revenue at stake if violating, when the model has a revenue part
-    contributions: list[dict[str, Any]]
     reasons: list[dict[str, Any]]
+    features: list[str]  # the model's features, in order
+    values: list[Any]  # each feature's value as a reviewer reads it
+    inputs: list[float | None]  # each feature's model input, None where missing
+    phi: list[float]  # each feature's contribution, the bias last
+
+    @property
+    def contributions(self) -> list[dict[str, Any]]:
+        """Every feature's contribution with its value and input: built when asked, as a file of decisions
+        without its contributions never reads them."""
+        return [
+            {"feature": f, "value": v, "input": g, "contribution": c}
+            for f, v, g, c in zip(self.features, self.values, self.inputs, self.phi)
+        ]
 
 
 @dataclass
@@ -175,10 +187,6 @@ class Scorer:
         orders = np.argsort(-np.abs(contrib[:, :-1]), axis=1, kind="stable")[:, : 2 * top + 2].tolist()
         out = []
         for i, (values, given_row, phi, order) in enumerate(zip(shown, inputs, contrib.tolist(), orders)):
-            contributions = [
-                {"feature": f, "value": v, "input": g, "contribution": c}
-                for f, v, g, c in zip(names, values, given_row, phi)
-            ]
             reasons = [
                 {
                     "feature": names[j],
@@ -190,5 +198,5 @@ class Scorer:
                 for j in self.explainer.pick(order, batch, i, top)
             ]
             money = None if np.isnan(expected[i]) else float(expected[i])
-            out.append(Scored(float(scores[i]), float(raw[i]), phi[-1], money, contributions, reasons))
+            out.append(Scored(float(scores[i]), float(raw[i]), phi[-1], money, reasons, names, values, given_row, phi))
         return out

@@ -167,7 +167,14 @@ def score_chunk(job: Job, rows: list[dict[str, Any]], first: int) -> pa.Table:
     with ctx.sessions() as session:
         try:
             decided, replayed = decide(
-                session, ctx.scorer, ctx.policy, entries, f"batch-{first}", job.top, save=job.record
+                session,
+                ctx.scorer,
+                ctx.policy,
+                entries,
+                f"batch-{first}",
+                job.top,
+                save=job.record,
+                full=job.contributions,
             )
         except DuplicateEntry as exc:
             raise _refused(job, entries, first, exc.entry_id, REPEATED) from None
