@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/batch.py [--entries 1000000] [--json bench/results/batch.json] [--skip-train]
 
-The floor is LightGBM's `predict` + `pred_contrib` on prepared rows with both cores, in batches of
-10,000. Batch scoring is `targeting score IN OUT` (a dry run against a store holding the 200,000-entry
-history's profiles), in one process and with `--dask` (a local cluster, one worker per core); training
-is `targeting train` on the same million entries into a throwaway MLflow store. Peak memory is the
-largest sum of resident memory over the command's whole process tree, sampled every 0.2 s.
+The floor is LightGBM's `predict` + `pred_contrib` on prepared rows with both cores, in batches of 10,000; the
+served floor is the served model's own calls on the same rows (the project's TreeSHAP and the revenue model's
+predict), as `bench/service_path.py` defines it. Batch scoring is `targeting score IN OUT` (a dry run against
+a store holding the 200,000-entry history's profiles), in one process and with `--dask` (a local cluster, one
+worker per core); training is `targeting train` on the same million entries into a throwaway MLflow store.
+Peak memory is the largest sum of resident memory over the command's whole process tree, sampled every 0.2 s.
 """
 
 from __future__ import annotations
@@ -59,17 +60,30 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - began, peak / 2**20
 
 
-def floor_rate(scorer: Scorer, data: Path, rows: int = 20_000) -> float:
-    """Entries per second of predict + pred_contrib on prepared rows, both cores, batches of 10,000."""
+def floor_rates(scorer: Scorer, data: Path, rows: int = 20_000) -> dict[str, float]:
+    """Entries per second of the model's own calls on prepared rows, both cores, batches of 10,000: LightGBM's
+    predict + pred_contrib, and the served model's (the project's TreeSHAP + the revenue model's predict)."""
     spec = scorer.pipeline.spec
     frame = prepare(pd.read_parquet(data).head(rows), spec)
     x = scorer.pipeline.transform(frame, point_in_time_counts(frame, spec)).to_numpy(dtype=float)
-    booster = scorer.model.booster
-    began = time.perf_counter()
-    for start in range(0, len(x), 10_000):
-        booster.predict(x[start : start + 10_000], num_threads=2)
-        booster.predict(x[start : start + 10_000], pred_contrib=True, num_threads=2)
-    return len(x) / (time.perf_counter() - began)
+    booster, revenue = scorer.model.booster, scorer.model.revenue
+
+    def lightgbm(part: np.ndarray) -> None:
+        booster.predict(part, num_threads=2)
+        booster.predict(part, pred_contrib=True, num_threads=2)
+
+    def served(part: np.ndarray) -> None:
+        scorer.contributions(part)
+        if revenue is not None:
+            revenue.given_violation(part)
+
+    rates = {}
+    for name, call in (("lightgbm", lightgbm), ("served", served)):
+        began = time.perf_counter()
+        for start in range(0, len(x), 10_000):
+            call(x[start : start + 10_000])
+        rates[name] = len(x) / (time.perf_counter() - began)
+    return rates
 
 
 def main() -> None:
@@ -96,13 +110,15 @@ def main() -> None:
     run([str(BIN / "targeting"), "db", "upgrade"], env)
     run([str(BIN / "targeting"), "history", "load", "--data", str(args.history)], env)
     scorer = Scorer.load(args.tracking_uri, "shipment-risk", "champion", tmp / "cache")
-    floor = floor_rate(scorer, data)
-    print(f"floor: {floor:,.0f} entries/s", flush=True)
+    floors = floor_rates(scorer, data)
+    floor = floors["lightgbm"]
+    print(f"floors: {floors}", flush=True)
     results: dict[str, object] = {
         "entries": args.entries,
         "cores": os.cpu_count(),
         "model": f"{scorer.ref.name} v{scorer.ref.version}: {scorer.model.booster.num_trees()} trees",
         "floor_entries_per_s": round(floor),
+        "served_floor_entries_per_s": round(floors["served"]),
     }
     for name, extra in (("score_one_process", []), ("score_dask_local", ["--dask"])):
         seconds, peak = run([str(BIN / "targeting"), "score", str(data), str(tmp / f"{name}.parquet"), *extra], env)
@@ -111,6 +127,7 @@ def main() -> None:
             "seconds": round(seconds, 1),
             "entries_per_s": round(rate),
             "of_floor": round(rate / floor, 3),
+            "of_served_floor": round(rate / floors["served"], 3),
             "peak_rss_mb": round(peak),
         }
         print(name, results[name], flush=True)

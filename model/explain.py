@@ -71,6 +71,7 @@ class Explainer:
             kinds |= {f"{name}_{stat}": _Kind("history", name, entity=name, stat=stat) for stat in HISTORY_FEATURES}
         self.kinds = [kinds[f] for f in pipeline.feature_names]
         self.compared = frozenset(k.column for k in self.kinds if k.kind == "reference")  # values with a usual
+        self._categories: dict[tuple[str, str], str] = {}
 
     def display_values(self, batch: Batch, inputs: list[list[float | None]]) -> list[list[Any]]:
         """What a reviewer reads for each feature: the category as text, otherwise the model input
@@ -139,9 +140,18 @@ class Explainer:
         against all inspected entries (pipelines saved before the evidence was kept: the category alone)."""
         if value is None:
             return f"{label(column)} is not given"
+        key = (column, value)
+        if key in self._categories:
+            return self._categories[key]
         said = f"{label(column)} is {hts_text(value) if column.startswith('hts') else value}"
         if value not in self.known.get(column, ()):
             return said + " (rarely seen in training)"
+        # a category of the vocabulary always reads the same: its sentence is kept (as many as the vocabulary holds)
+        self._categories[key] = self._evidence(column, value, said)
+        return self._categories[key]
+
+    def _evidence(self, column: str, value: str, said: str) -> str:
+        """`said` with the category's record in training."""
         seen = self.pipeline.outcome(column, value)
         if seen is None:
             return said
