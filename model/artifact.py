@@ -1,7 +1,11 @@
 """The registered model: LightGBM booster, fitted feature pipeline and calibration, as one MLflow pyfunc.
 
-Its input is the feature frame (`FeaturePipeline.transform`), its output the calibrated violation
-probability; the service unwraps it to reach the booster, pipeline and calibration directly.
+MLflow loads it on its own from code (`model/mlflow_model.py`, with the `features` and `model` packages
+shipped beside it): its input is a frame of entries, the fields of `POST /v1/score`, with optional
+history columns `{entity}__{entries|inspections|violations}` (an account's profile: entries filed,
+inspected and found violating before this one; zero where absent); its output per entry is the
+calibrated score, the margin, the bias, the expected revenue and every feature's SHAP contribution. The
+service unwraps it to reach the booster, pipeline and calibration directly.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
+from pydantic import ValidationError
 
-from features.pipeline import FeaturePipeline
+from features.history import COUNTS, batch_counts
+from features.pipeline import FeaturePipeline, entries_frame, entry_payloads, prepare
+from features.schema import ENTRY_FIELDS, Entry
 from model.drift import DriftReference
 
 BOOSTER_FILE = "booster.txt"
@@ -100,7 +108,61 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
         if "reference" in files:
             self.reference = DriftReference.from_dict(json.loads(Path(files["reference"]).read_text()))
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
-        """Calibrated violation probabilities for a frame of model inputs."""
-        x = model_input[self.pipeline.feature_names].to_numpy(dtype=float)
-        return self.calibration.probability(self.booster.predict(x, raw_score=True))
+    def probability(self, x: pd.DataFrame) -> np.ndarray:
+        """Calibrated violation probabilities for a frame of model inputs (`FeaturePipeline.transform`)."""
+        features = x[self.pipeline.feature_names].to_numpy(dtype=float)
+        return self.calibration.probability(self.booster.predict(features, raw_score=True))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Per entry (see the module's docstring): id, score, raw_score, base_value, expected_revenue and
+        `contribution__{feature}` for every feature; exact TreeSHAP (LightGBM's), summing to raw_score."""
+        spec = self.pipeline.spec
+        rows = prepare(self._entries(model_input), spec)
+        counts = batch_counts(rows, spec)  # the frame's own earlier entries count, as in one API request
+        for name in history_columns(self.pipeline):
+            if name in model_input:
+                given = pd.to_numeric(model_input[name], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+                counts[name] = counts[name].to_numpy(dtype=float) + given
+        x = self.pipeline.transform(rows, counts).to_numpy(dtype=float)
+        contributions = np.asarray(self.booster.predict(x, pred_contrib=True))
+        raw = contributions.sum(axis=1)
+        score = self.calibration.probability(raw)
+        revenue = score * self.revenue.given_violation(x) if self.revenue is not None else np.full(len(x), np.nan)
+        out = pd.DataFrame(
+            {
+                spec.id: rows[spec.id].astype(str).to_numpy(),
+                "score": score,
+                "raw_score": raw,
+                "base_value": contributions[:, -1],
+                "expected_revenue": revenue,
+            }
+        )
+        shares = pd.DataFrame(
+            contributions[:, :-1], columns=[f"contribution__{f}" for f in self.pipeline.feature_names]
+        )
+        return pd.concat([out, shares], axis=1)
+
+    def _entries(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        """The input's rows as the pipeline reads them: for the entry schema, each row validated as the API
+        validates it (a bad row is an MlflowException naming it, which `mlflow models serve` answers 400)."""
+        spec = self.pipeline.spec
+        if spec.derive != "entry":  # a model of another dataset's shape reads that dataset's columns
+            return model_input.assign(**{spec.timestamp: pd.to_datetime(model_input[spec.timestamp], utc=True)})
+        sent = [
+            {k: v for k, v in row.items() if v is not None}
+            for row in entry_payloads(model_input.reindex(columns=list(ENTRY_FIELDS)))
+        ]
+        entries = []
+        for n, row in enumerate(sent, start=1):
+            try:
+                entries.append(Entry.model_validate(row))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"]) or "entry"
+                raise MlflowException.invalid_parameter_value(f"row {n}: {where}: {err['msg']}") from None
+        return entries_frame(entries)
+
+
+def history_columns(pipeline: FeaturePipeline) -> list[str]:
+    """The optional input columns of an account's profile, `{entity}__{entries|inspections|violations}`."""
+    return [f"{pipeline.spec.entity_name(e)}__{c}" for e in pipeline.spec.entities for c in COUNTS]

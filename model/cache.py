@@ -16,21 +16,26 @@ class CorruptModel(RuntimeError):
     """A model's files are damaged or incomplete."""
 
 
-def _digests(folder: Path) -> dict[str, str]:
+def file_digests(folder: Path) -> dict[str, str]:
+    """The SHA-256 of every file in `folder` (its manifest excepted), by path inside it."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
 
 
 def check_digests(folder: Path, digests: dict[str, str], what: str) -> None:
-    """Every file the training run recorded is in `folder` with the same SHA-256; CorruptModel if not."""
-    found = {p.name: p for p in folder.rglob("*") if p.is_file()}
+    """Every file the training run recorded is in `folder` with the same SHA-256; CorruptModel if not. Files are
+    named by their path inside the model; versions registered before every file was covered name their artifact
+    files alone, and are found by name."""
+    found = file_digests(folder)
+    by_name = {Path(path).name: digest for path, digest in found.items()}
     for name, digest in digests.items():
-        if name not in found:
+        got = found.get(name, by_name.get(name))
+        if got is None:
             raise CorruptModel(f"{what}: file {name} is missing from its artifact")
-        if hashlib.sha256(found[name].read_bytes()).hexdigest() != digest:
+        if got != digest:
             raise CorruptModel(
                 f"{what}: file {name} is damaged (its SHA-256 differs from the one recorded at training)"
             )
@@ -46,7 +51,7 @@ def store(cache: Path, name: str, version: int, downloaded: Path, info: dict[str
     staging = target.with_name(f".{version}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(downloaded, staging)
-    (staging / MANIFEST).write_text(json.dumps({"files": _digests(staging), "info": info}, indent=1))
+    (staging / MANIFEST).write_text(json.dumps({"files": file_digests(staging), "info": info}, indent=1))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # a copy is either complete or absent
     return target
@@ -58,7 +63,7 @@ def verify(folder: Path) -> dict[str, Any]:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise CorruptModel(f"model copy {folder} has no readable manifest ({type(exc).__name__})") from exc
-    found = _digests(folder)
+    found = file_digests(folder)
     for path, digest in manifest["files"].items():
         if found.get(path) != digest:
             raise CorruptModel(

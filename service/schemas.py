@@ -12,56 +12,7 @@ from decisions.inputs import OutcomeIn, SelectedBy, TextInput, WaiverIn  # noqa:
 from decisions.keys import Role
 from decisions.policy import Policy
 from features.codes import Violation
-from features.schema import Entry, text_schema
-
-EXAMPLE_ENTRIES: list[JsonValue] = [
-    {
-        "entry_id": "DOC0000001-4",
-        "filed_at": "2025-03-14T09:30:00Z",
-        "entry_type": "01",
-        "importer_id": "12-3456789AB",
-        "filer_code": "ABC",
-        "manufacturer_id": "CNAMAPLA1145SHA",
-        "shipper_id": "SHP-000123",
-        "consignee_id": "CNS-004567",
-        "country_of_origin": "CN",
-        "country_of_export": "CN",
-        "port_of_entry": "2704",
-        "mode_of_transport": "11",
-        "carrier": "MAEU",
-        "hts_code": "7317.00.5503",
-        "description": "steel wire nails",
-        "declared_value_usd": 18500.0,
-        "quantity": 14000,
-        "quantity_unit": "KG",
-        "gross_weight_kg": 15200.0,
-        "related_party": False,
-        "adcvd_case_no": "A570909000",
-    },
-    {
-        "entry_id": "DOC0000002-2",
-        "filed_at": "2025-03-14T10:05:00Z",
-        "entry_type": "86",
-        "importer_id": "24031511-00042",
-        "filer_code": "EXP",
-        "manufacturer_id": "CNSHEGUA88SHE",
-        "shipper_id": "SHP-E00042",
-        "consignee_id": "C104233",
-        "country_of_origin": "CN",
-        "country_of_export": "HK",
-        "port_of_entry": "4701",
-        "mode_of_transport": "40",
-        "carrier": "DHL",
-        "hts_code": "4202.21.0000",
-        "description": "designer leather handbags",
-        "declared_value_usd": 38.0,
-        "quantity": 2,
-        "quantity_unit": "NO",
-        "gross_weight_kg": 1.9,
-        "marketplace": "shopmart",
-        "seller_id": "SLR-0042",
-    },
-]
+from features.schema import EXAMPLE_ENTRIES, Entry, text_schema
 
 
 class ScoreRequest(BaseModel):

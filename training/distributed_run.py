@@ -64,7 +64,7 @@ def register_dask(
                 f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
                 "train under another --model-name"
             ) from None
-        return targeting_metrics(y_te, champion.predict(None, x_champion))[PROMOTION_METRIC]
+        return targeting_metrics(y_te, champion.probability(x_champion))[PROMOTION_METRIC]
 
     labelled = p.labelled.groupby(level=0).sum()
     run_params = {
@@ -105,7 +105,6 @@ def register_dask(
             | ({"warnings": "\n".join(warnings)} if warnings else {}),
             artifact_dir=folder,
             parts=fitted.parts,
-            example=x_te.head(5),
             score_champion=score_champion,
             run_name=run_name("train on dask", p.data, p.n),
             began=p.began,

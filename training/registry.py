@@ -1,8 +1,7 @@
-"""MLflow: where runs go, how a trained model is logged, registered and given its alias."""
+"""MLflow: where runs go, how a trained model is registered (logged by `logged_model.py`) and given its alias."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -14,17 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import mlflow
 import mlflow.pyfunc
-import numpy as np
-import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.dataset import Dataset
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from model.artifact import ModelParts, ShipmentRiskModel
+from model.cache import file_digests
 from model.registry import (  # noqa: F401  (the read side, re-exported for training's callers)
     ARTIFACT_DIGESTS,
     CHALLENGER,
@@ -35,6 +32,7 @@ from model.registry import (  # noqa: F401  (the read side, re-exported for trai
     tracking_uri,
     use,
 )
+from training.logged_model import log_model
 
 log = logging.getLogger(__name__)
 
@@ -140,34 +138,12 @@ class Registration:
     previous_version: int | None = None  # the version that held the alias before
 
 
-def _pip_requirements() -> list[str]:
-    import sklearn
-
-    return [
-        f"mlflow=={mlflow.__version__}",
-        f"lightgbm=={lgb.__version__}",
-        f"pandas=={pd.__version__}",
-        f"numpy=={np.__version__}",
-        f"scikit-learn=={sklearn.__version__}",
-    ]
-
-
-def _log_model(parts: ModelParts, example: pd.DataFrame, folder: Path) -> tuple[Any, dict[str, str]]:
-    """Log the model into the active run, and the SHA-256 of each of its files: recorded with the version, so
-    that a server refuses a damaged copy before LightGBM reads it."""
-    files = parts.save(folder)
-    digests = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files.values()}
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=ShipmentRiskModel(),
-        artifacts=files,
-        signature=infer_signature(
-            example, parts.calibration.probability(parts.booster.predict(example, raw_score=True))
-        ),
-        input_example=example,
-        pip_requirements=_pip_requirements(),
-    )
-    return info, digests
+def _stored_digests(client: MlflowClient, model_name: str, version: str) -> dict[str, str]:
+    """The SHA-256 of every file of a model version as a server downloads it: recorded with the version, so
+    that a server refuses a damaged copy before anything in it is read."""
+    source = client.get_model_version_download_uri(model_name, version)
+    with tempfile.TemporaryDirectory(prefix="stored-") as tmp:
+        return file_digests(Path(mlflow.artifacts.download_artifacts(source, dst_path=tmp)))
 
 
 def _register(
@@ -176,7 +152,6 @@ def _register(
     model_uri: str,
     run_id: str,
     alias: str,
-    digests: dict[str, str],
     score: float,
 ) -> tuple[int, int | None]:
     """Register the logged model as a new version holding `alias`: the version, and the one that held the alias
@@ -187,6 +162,7 @@ def _register(
         client.create_registered_model(model_name, description="Probability that an import entry violates trade law.")
     version = client.create_model_version(model_name, model_uri, run_id=run_id)
     try:
+        digests = _stored_digests(client, model_name, version.version)
         client.set_model_version_tag(model_name, version.version, ARTIFACT_DIGESTS, json.dumps(digests))
         before = client.get_registered_model(model_name).aliases.get(alias)
         client.set_registered_model_alias(model_name, alias, version.version)
@@ -207,8 +183,8 @@ def log_and_register(
     tags: dict[str, str],
     artifact_dir: Path,
     parts: ModelParts,
-    example: pd.DataFrame,
     score_champion: Callable[[ShipmentRiskModel], float],
+    dataset: Dataset | None = None,
     alias: str | None = None,
     nested: bool = False,
     run_name: str | None = None,
@@ -249,12 +225,14 @@ def log_and_register(
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(artifact_dir))
-        info, digests = _log_model(parts, example, Path(model_dir))
+        if dataset is not None:
+            mlflow.log_input(dataset, context="training")
+        info = log_model(parts, Path(model_dir))
         if current is not None and champion_score is not None:
             mlflow.log_metric(f"champion_{PROMOTION_METRIC}", champion_score)
             mlflow.set_tag("champion_version", str(current.version))
         version, before = _register(
-            client, model_name, info.model_uri, run.info.run_id, alias, digests, metrics[PROMOTION_METRIC]
+            client, model_name, info.model_uri, run.info.run_id, alias, metrics[PROMOTION_METRIC]
         )
         log.info("registered %s version %s as %s", model_name, version, alias)
         return Registration(run.info.run_id, version, alias, champion_score, before)

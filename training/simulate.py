@@ -30,7 +30,7 @@ def replay(model: ShipmentRiskModel, data: Path, policies: dict[str, Policy]) ->
     test = time_split(frame, spec).masks(frame[spec.timestamp])[2]
     window = frame[test].reset_index(drop=True)
     x = _features(frame, model.pipeline, {})[test]
-    scores = model.predict(None, x)
+    scores = model.probability(x)
     expected = scores * model.revenue.given_violation(x.to_numpy()) if model.revenue else None
     truth = spec.truth if spec.truth and spec.truth.label in window else None
     y = window[truth.label if truth else spec.label].to_numpy(dtype=float)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 
 from features.history import point_in_time_counts
 from features.pipeline import FeaturePipeline, encoding_warnings, prepare
@@ -60,7 +62,7 @@ def evaluate_model(
     split = time_split(frame, spec, valid_frac, test_frac)
     test = split.masks(frame[spec.timestamp])[2]
     x = _features(frame, model.pipeline, {})[test]
-    return window_yardsticks(frame[test], spec, model.predict(None, x), model.revenue, x)
+    return window_yardsticks(frame[test], spec, model.probability(x), model.revenue, x)
 
 
 @dataclass
@@ -206,7 +208,7 @@ def register(
                 f"the current {model_name}@champion cannot score this data (it needs column {exc}); "
                 "train under another --model-name"
             ) from None
-        return targeting_metrics(y[te], champion.predict(None, x_champion))[PROMOTION_METRIC]
+        return targeting_metrics(y[te], champion.probability(x_champion))[PROMOTION_METRIC]
 
     run_params = {
         **{f"lgb_{k}": v for k, v in asdict(params).items()},
@@ -245,13 +247,20 @@ def register(
             | ({"warnings": "\n".join(warnings)} if warnings else {}),
             artifact_dir=folder,
             parts=fitted.parts,
-            example=x[te].head(5),
+            dataset=training_dataset(frame, p.data, run_params["data_sha256"]),
             score_champion=score_champion,
             alias=alias,
             nested=nested,
             run_name=run_name("train", p.data, len(frame)),
             began=p.began,
         )
+
+
+def training_dataset(frame: pd.DataFrame, data: Path, sha256: str) -> PandasDataset:
+    """The training table as an MLflow dataset, logged as the run's input: its file, rows, schema and digest."""
+    with warnings.catch_warnings():  # MLflow registers the local file source twice and says so on every call
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        return from_pandas(frame, source=str(data.resolve()), name=data.name, digest=sha256[:16])
 
 
 def train(

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from decisions.keys import Role
+from features.schema import EXAMPLE_ENTRIES
 from model.scoring import Scorer
-from service.schemas import EXAMPLE_ENTRIES
 from tests.browser.conftest import shot as _shot
 from tests.live import LiveServer
 from tests.service.entries import entry_json
@@ -168,7 +168,7 @@ def test_a_reviewer_signs_in_filters_opens_an_entry_and_records_an_outcome(
 
 def test_long_feature_names_are_drawn_whole_inside_the_chart(live: LiveServer, page: Page) -> None:
     # steel nails from China without their AD/CVD case number: long reason labels
-    entry = {**EXAMPLE_ENTRIES[0], "entry_id": f"NAILS-{datetime.now():%H%M%S%f}", "adcvd_case_no": None}  # type: ignore[dict-item]
+    entry = {**EXAMPLE_ENTRIES[0], "entry_id": f"NAILS-{datetime.now():%H%M%S%f}", "adcvd_case_no": None}
     with live.client(Role.SCORER) as api:
         assert api.post("/v1/score", json={"entries": [entry]}).status_code == 200
     page.goto(f"{live.url}/desk/sign-in?next=/desk/entries/{entry['entry_id']}")

@@ -193,7 +193,7 @@ def test_a_trained_model_carries_its_test_window_reference(history_file: Path, m
     assert {n for n, c in ref.columns.items() if c.kind == "categorical"} == set(p.pipeline.categorical_features)
     assert psi(np.asarray(ref.columns[SCORE].proportions), ref.columns[SCORE].counts(fitted.test_scores)) < 1e-12
 
-    x = p.x[p.masks[2]].head(5)
+    entries = p.frame[p.masks[2]].head(5)
     (run_files := tmp_path / "run").mkdir()  # the run's own artifacts: none needed here
 
     def register(name: str, parts: ModelParts) -> int:
@@ -205,7 +205,6 @@ def test_a_trained_model_carries_its_test_window_reference(history_file: Path, m
             tags={},
             artifact_dir=run_files,
             parts=parts,
-            example=x,
             score_champion=lambda _: 0.0,
         ).version
 
@@ -215,13 +214,13 @@ def test_a_trained_model_carries_its_test_window_reference(history_file: Path, m
     digests = json.loads(
         MlflowClient(mlflow_uri, mlflow_uri).get_model_version("with-reference", str(version)).tags[ARTIFACT_DIGESTS]
     )
-    assert REFERENCE_FILE in digests  # the server checks it like the booster before loading
+    assert f"artifacts/{REFERENCE_FILE}" in digests  # the server checks it like the booster before loading
 
     # a version saved before drift monitoring: no reference.json, and it loads and scores all the same
     register("before-drift", dataclasses.replace(fitted.parts, reference=None))
     old = load_model("models:/before-drift@champion")
     assert old.reference is None
-    assert np.allclose(old.predict(None, x), loaded.predict(None, x))
+    assert np.allclose(old.predict(None, entries)["score"], loaded.predict(None, entries)["score"])
 
 
 @pytest.mark.slow

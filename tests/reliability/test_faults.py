@@ -260,12 +260,14 @@ def _dead_port() -> int:
     return _free_port()  # nothing listens there once the probe socket is closed
 
 
-def test_a_damaged_artifact_is_refused_with_a_clear_message(mlflow_store: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damaged", ["artifacts/booster.txt", "code/model/artifact.py"])
+def test_a_damaged_artifact_is_refused_with_a_clear_message(mlflow_store: str, tmp_path: Path, damaged: str) -> None:
+    """The booster, or the model's own code, which MLflow would run on loading."""
     database_url = migrated(f"sqlite:///{tmp_path / 'targeting.db'}")
 
     client = MlflowClient(mlflow_store, mlflow_store)
     source = Path(client.get_model_version_download_uri("shipment-risk", "1").removeprefix("file://"))
-    booster = next(source.rglob("booster.txt"))
+    booster = source / damaged
     original = booster.read_bytes()
     try:
         booster.write_bytes(original[: len(original) // 2])

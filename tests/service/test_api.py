@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.spec import BUILTIN_SPEC
 from model.scoring import Scorer
 from tests.service.entries import entry_json
 
@@ -138,6 +139,9 @@ def test_the_documented_example_scores_as_is(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
 
 
+ENTITIES = [BUILTIN_SPEC.entity_name(e) for e in BUILTIN_SPEC.entities]
+
+
 def test_registered_model_loaded_by_mlflow_gives_the_service_scores(
     client: httpx.Client, history: pd.DataFrame, mlflow_store: str
 ) -> None:
@@ -148,11 +152,19 @@ def test_registered_model_loaded_by_mlflow_gives_the_service_scores(
     mlflow.set_tracking_uri(mlflow_store)
     mlflow.set_registry_uri(mlflow_store)
     model = mlflow.pyfunc.load_model("models:/shipment-risk@champion")
-    records = [client.get(f"/v1/decisions/{e['entry_id']}").json() for e in entries]
-    inputs = pd.DataFrame(
-        [{c["feature"]: np.nan if c["input"] is None else c["input"] for c in r["contributions"]} for r in records]
-    )
-    assert np.allclose(model.predict(inputs), [d["score"] for d in decisions], rtol=0, atol=1e-12)
+    scores = []
+    for entry in entries:  # one at a time: each account's history as the decision saw it, in the profile columns
+        inputs = {
+            c["feature"]: c["input"] for c in client.get(f"/v1/decisions/{entry['entry_id']}").json()["contributions"]
+        }
+        profile = {
+            f"{name}__{count}": inputs[f"{name}_prior_{count}"]
+            for name in ENTITIES
+            for count in ("entries", "inspections", "violations")
+            if inputs[f"{name}_prior_{count}"] is not None
+        }
+        scores.append(model.predict(pd.DataFrame([entry | profile]).astype({"quantity": float}))["score"].iloc[0])
+    assert np.allclose(scores, [d["score"] for d in decisions], rtol=0, atol=1e-12)
 
 
 def test_a_waiver_overrides_the_action_and_keeps_the_decision(client: httpx.Client, history: pd.DataFrame) -> None:

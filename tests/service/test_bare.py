@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.schemas import EXAMPLE_ENTRIES
+from features.schema import EXAMPLE_ENTRIES
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "tgt_bare-test-key"

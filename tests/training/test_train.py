@@ -57,6 +57,9 @@ def test_train_registers_champion_then_challenger(history_file: Path, mlflow_uri
     assert load_model("models:/shipment-risk@champion").revenue is not None
     assert run.data.metrics["precision_at_5pct"] > run.data.metrics["base_rate"]
     assert len(run.data.params["data_sha256"]) == 64 and int(run.data.params["rows_test"]) > 0
+    (used,) = run.inputs.dataset_inputs  # the training table shows in MLflow as the run's dataset
+    assert used.dataset.name == history_file.name and used.dataset.digest == run.data.params["data_sha256"][:16]
+    assert [t.value for t in used.tags] == ["training"] and "entry_id" in used.dataset.schema
     logged = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {
         "shap_summary.png",
