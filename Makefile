@@ -42,8 +42,8 @@ chromium:
 	@command -v $(CHROMIUM) >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
 lint: install
-	$(BIN)/ruff check features model decisions training service cli tests bench
-	$(BIN)/ruff format --check features model decisions training service cli tests bench
+	$(BIN)/ruff check features model decisions training service cli client tests bench
+	$(BIN)/ruff format --check features model decisions training service cli client tests bench
 	$(BIN)/mypy
 
 ## bench: every benchmark into bench/results, then the summary table (bench/results/summary.md); about 50 minutes

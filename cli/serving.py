@@ -1,4 +1,5 @@
-"""`targeting serve` and `targeting score`: the API, and files of entries decided as the API decides them."""
+"""`targeting serve`, `openapi` and `score`: the API, its document, and files of entries decided as the API decides
+them."""
 
 from __future__ import annotations
 
@@ -29,6 +30,24 @@ def serve(
         access_log=False,
         log_config=None,
     )
+
+
+@app.command()
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="Write the document here (default: print it).")] = None,
+) -> None:
+    """The API's OpenAPI document, as the service serves it at /openapi.json (openapi.json in the repository is
+    this command's output, and a test keeps it so)."""
+    import json
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    document = json.dumps(create_app(Settings()).openapi(), indent=1, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(document, nl=False)
+    else:
+        out.write_text(document)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -180,6 +181,11 @@ def _map_errors(app: FastAPI) -> None:
     app.add_exception_handler(ClientGone, _client_gone)
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operation id: its function's name (`score_entries`), stable for generated clients."""
+    return route.name
+
+
 def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
     """The service; `scorer` may be given (tests), otherwise `name@alias` is loaded from MLflow at start."""
 
@@ -237,6 +243,7 @@ def create_app(settings: Settings, scorer: Scorer | None = None) -> FastAPI:
         version="1",
         summary="Risk scores, interventions and reasons for import entries.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

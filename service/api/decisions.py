@@ -77,7 +77,7 @@ def read_decision(
     status_code=201,
     responses={404: {"model": ErrorBody}, **AUTH_ERRORS, **BODY_ERRORS},
 )
-def waive(
+def waive_decision(
     entry_id: str, body: WaiverIn, session: SessionDep, caller: ReviewerKey, model_version: int | None = None
 ) -> WaiverOut:
     """Override the action of the latest decision on an entry (or of `model_version`'s) with a reason.

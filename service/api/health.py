@@ -39,7 +39,7 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/v1/model", response_model=ModelInfo, responses=AUTH_ERRORS)
-def model_info(scorer: ScorerDep, caller: AnyKey) -> ModelInfo:
+def read_model(scorer: ScorerDep, caller: AnyKey) -> ModelInfo:
     """Which model version serves, and how it did on its test window."""
     keep = ("data_sha256", "data_path", "rows_total", "rows_labelled", "valid_from", "test_from")
     return ModelInfo(

@@ -54,7 +54,7 @@ def _out(report: DriftReport) -> DriftOut:
 
 
 @router.get("/drift", response_model=DriftOut, responses=AUTH_ERRORS)
-async def drift_report(
+async def read_drift(
     request: Request,
     scorer: ScorerDep,
     session: SessionDep,

@@ -21,7 +21,7 @@ def _out(row: store.PolicyVersion) -> PolicyOut:
 
 
 @router.get("/v1/policy", response_model=PolicyOut, responses=AUTH_ERRORS)
-def policy_in_force(session: SessionDep, caller: ReviewerKey) -> PolicyOut:
+def read_policy(session: SessionDep, caller: ReviewerKey) -> PolicyOut:
     """The policy version in force: objective, thresholds and the random compliance sample."""
     row = store.active_policy(session)
     if row is None:

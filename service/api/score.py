@@ -16,17 +16,17 @@ FIRST = "$response.body#/decisions/0/entry_id"
 # what a client does next with a decision, for readers of the document and for stateful testing
 LINKS = {
     "ReadDecision": {
-        "operationId": "read_decision_v1_decisions__entry_id__get",
+        "operationId": "read_decision",
         "parameters": {"entry_id": FIRST},
         "description": "The record of the first decision.",
     },
     "WaiveDecision": {
-        "operationId": "waive_v1_decisions__entry_id__waivers_post",
+        "operationId": "waive_decision",
         "parameters": {"entry_id": FIRST},
         "description": "Override the first decision's action.",
     },
     "RecordOutcome": {
-        "operationId": "record_outcome_v1_outcomes_post",
+        "operationId": "record_outcome",
         "requestBody": {"entry_id": FIRST},
         "description": "Record what the inspection of the first entry found.",
     },
@@ -74,7 +74,7 @@ def to_out(d: DecisionRecord, replayed: bool) -> DecisionOut:
         **AUTH_ERRORS,
     },
 )
-async def score(request: Request, body: ScoreRequest, caller: ScorerKey) -> Response:
+async def score_entries(request: Request, body: ScoreRequest, caller: ScorerKey) -> Response:
     """Score one to 1,000 entries. Each decision is recorded before the answer is sent; an entry
     already decided by this model version is answered from its record (`replayed`). A request whose client has
     gone by the time it is decided, or before it is committed, is not recorded."""
