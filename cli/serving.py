@@ -1,5 +1,5 @@
-"""`targeting serve`, `openapi` and `score`: the API, its document, and files of entries decided as the API decides
-them."""
+"""`targeting serve`, `openapi`, `env-example` and `score`: the API, its document and settings, and files of entries
+decided as the API decides them."""
 
 from __future__ import annotations
 
@@ -48,6 +48,20 @@ def openapi(
         typer.echo(document, nl=False)
     else:
         out.write_text(document)
+
+
+@app.command("env-example")
+def env_example_command(
+    out: Annotated[Path | None, typer.Option(help="Write the file here (default: print it).")] = None,
+) -> None:
+    """Every setting as an environment variable with its meaning and default (.env.example in the repository is
+    this command's output, and a test keeps it so)."""
+    from service.settings import env_example
+
+    if out is None:
+        typer.echo(env_example(), nl=False)
+    else:
+        out.write_text(env_example())
 
 
 @app.command()

@@ -58,18 +58,18 @@ class Thresholds(BaseModel):
 class ProbabilityThresholds(Thresholds):
     model_config = ConfigDict(json_schema_extra={"description": f"Calibrated probabilities. {RISING}"})
     post_release_audit: Number | None = Field(None, gt=0, lt=1, description=AUDIT)
-    document_review: Number = Field(0.05, gt=0, lt=1)
-    non_intrusive_exam: Number = Field(0.15, gt=0, lt=1)
-    physical_exam: Number = Field(0.40, gt=0, lt=1)
+    document_review: Number = Field(0.05, gt=0, lt=1, description="From this probability: document review.")
+    non_intrusive_exam: Number = Field(0.15, gt=0, lt=1, description="From this probability: non-intrusive exam.")
+    physical_exam: Number = Field(0.40, gt=0, lt=1, description="From this probability: physical exam.")
 
 
 class RevenueThresholds(Thresholds):
     """In USD of expected revenue at stake."""
 
     model_config = ConfigDict(json_schema_extra={"description": f"USD of expected revenue at stake. {RISING}"})
-    document_review: Number = Field(50.0, gt=0)
-    non_intrusive_exam: Number = Field(500.0, gt=0)
-    physical_exam: Number = Field(5000.0, gt=0)
+    document_review: Number = Field(50.0, gt=0, description="From this expected revenue (USD): document review.")
+    non_intrusive_exam: Number = Field(500.0, gt=0, description="From this expected revenue: non-intrusive exam.")
+    physical_exam: Number = Field(5000.0, gt=0, description="From this expected revenue: physical exam.")
 
 
 class Capacity(BaseModel):
@@ -80,9 +80,9 @@ class Capacity(BaseModel):
         extra="forbid",
         json_schema_extra={"description": "Shares of all entries, adding up to at most 1, the highest-ranked first."},
     )
-    physical_exam: Number = Field(0.01, ge=0, le=1)
-    non_intrusive_exam: Number = Field(0.03, ge=0, le=1)
-    document_review: Number = Field(0.05, ge=0, le=1)
+    physical_exam: Number = Field(0.01, ge=0, le=1, description="Share of entries sent to physical exam.")
+    non_intrusive_exam: Number = Field(0.03, ge=0, le=1, description="Share sent to non-intrusive exam.")
+    document_review: Number = Field(0.05, ge=0, le=1, description="Share sent to document review.")
     post_release_audit: Number = Field(0.0, ge=0, le=1, description="Released now, audited later; 0: no audit lane.")
     window: int = Field(10_000, ge=100, description="How many recent decisions make the distribution.")
     min_entries: int = Field(500, ge=10, description="Below this, the fixed thresholds apply.")
@@ -164,7 +164,9 @@ class Policy(BaseModel):
     the random compliance sample."""
 
     model_config = ConfigDict(extra="forbid")
-    objective: Objective = Objective.PROBABILITY
+    objective: Objective = Field(
+        Objective.PROBABILITY, description="Rank by the probability of a violation, or by the expected revenue."
+    )
     probability: ProbabilityThresholds = ProbabilityThresholds()
     expected_revenue: RevenueThresholds = RevenueThresholds()
     exploration: Exploration = Exploration()

@@ -4,7 +4,11 @@ every row."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -32,6 +36,18 @@ def test_the_head_revision_is_the_schema_the_code_declares(engine: Engine) -> No
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), store.Base.metadata) == []
     assert migrate.current(engine) == migrate.head()
+
+
+def test_alembic_finds_its_configuration_and_agrees(engine: Engine, empty_database: str) -> None:
+    """`alembic check` from the repository (alembic.ini), as a developer writing a revision runs it."""
+    migrate.upgrade(engine)
+    root = Path(__file__).parents[2]
+    alembic = Path(sys.executable).parent / "alembic"
+    env = {**os.environ, "DATABASE_URL": empty_database}
+    checked = subprocess.run([alembic, "check"], cwd=root, env=env, capture_output=True, text=True)
+    assert checked.returncode == 0 and "No new upgrade operations detected" in checked.stdout + checked.stderr
+    current = subprocess.run([alembic, "current"], cwd=root, env=env, capture_output=True, text=True)
+    assert f"{migrate.head()} (head)" in current.stdout
 
 
 # rows as the previous schema (0001) held them, written with plain SQL as the previous code would have
