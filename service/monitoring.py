@@ -40,6 +40,7 @@ class DriftReport:
     threshold: float = THRESHOLD
     columns: list[ColumnDrift] = field(default_factory=list)  # worst first
     note: str = ""  # why nothing was compared, when nothing was
+    expected_precision: dict[str, float] = field(default_factory=dict)  # "5pct": see `expected_precision`
 
     @property
     def flagged(self) -> list[ColumnDrift]:
@@ -61,6 +62,19 @@ def recent_values(rows: list[tuple[float, list[dict[str, object]]]], names: list
     return values
 
 
+TOP_SHARES = {"1pct": 0.01, "2pct": 0.02, "5pct": 0.05, "10pct": 0.10}  # the k of training's precision@k
+
+
+def expected_precision(scores: np.ndarray) -> dict[str, float]:
+    """Precision at the top k % of these decisions as the model expects it, before any outcome is known: the
+    mean calibrated score of the k % scored highest (at least one). It holds while the scores stay calibrated;
+    the outcomes, when they come, say whether they did (measured success)."""
+    if not len(scores):
+        return {}
+    ranked = np.sort(scores)[::-1]
+    return {k: float(ranked[: max(1, round(len(ranked) * share))].mean()) for k, share in TOP_SHARES.items()}
+
+
 def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime | None = None) -> DriftReport:
     """The serving version's drift over its decisions of the last `days` days (the latest `limit` of them)."""
     now = now or datetime.now(UTC)
@@ -69,7 +83,12 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
     reference = scorer.model.reference
     window = f"version {ref.version} in the last {days} days"
 
-    def report(decisions: int, note: str = "", columns: list[ColumnDrift] | None = None) -> DriftReport:
+    def report(
+        decisions: int,
+        note: str = "",
+        columns: list[ColumnDrift] | None = None,
+        expected: dict[str, float] | None = None,
+    ) -> DriftReport:
         return DriftReport(
             ref.name,
             ref.version,
@@ -80,6 +99,7 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
             reference.window if reference else "",
             columns=columns or [],
             note=note,
+            expected_precision=expected or {},
         )
 
     if reference is None:
@@ -87,7 +107,8 @@ def drift(session: Session, scorer: Scorer, days: int, limit: int, now: datetime
     rows = desk.recent_inputs(session, ref.name, ref.version, since, limit)
     if not rows:
         return report(0, f"no decisions by {window}")
-    return report(len(rows), columns=compare(reference, recent_values(rows, scorer.pipeline.feature_names)))
+    values = recent_values(rows, scorer.pipeline.feature_names)
+    return report(len(rows), columns=compare(reference, values), expected=expected_precision(values[SCORE]))
 
 
 class DriftMonitor:
@@ -126,7 +147,7 @@ class DriftMonitor:
         with self._lock, self.sessions() as session:
             report = drift(session, scorer, self.days, self.limit)
             self._report = report
-        self.metrics.drift_computed(report.columns, report.decisions)
+        self.metrics.drift_computed(report.columns, report.decisions, report.expected_precision)
         log.info(
             "drift computed over %d decisions in %.0f ms: %d of %d columns flagged",
             report.decisions,

@@ -85,19 +85,26 @@ class Metrics:
             "Population stability index of recent decisions against the training reference, by feature (and score).",
             ["column"],
             registry=reg,
-            multiprocess_mode="liveall",
+            multiprocess_mode="livemostrecent",  # every worker computes the same figures: one series, the latest
         )
         self.drift_flagged = Gauge(
             "targeting_drift_flagged_columns",
             "Columns whose PSI is over the threshold (0.2).",
             registry=reg,
-            multiprocess_mode="liveall",
+            multiprocess_mode="livemostrecent",
         )
         self.drift_decisions = Gauge(
             "targeting_drift_decisions",
             "Recent decisions the last drift figures compared.",
             registry=reg,
-            multiprocess_mode="liveall",
+            multiprocess_mode="livemostrecent",
+        )
+        self.expected_precision = Gauge(
+            "targeting_expected_precision",
+            "Precision at the top k % of recent decisions expected before outcomes: their mean calibrated score.",
+            ["k"],
+            registry=reg,
+            multiprocess_mode="livemostrecent",
         )
         self.in_flight = Gauge(
             "targeting_requests_in_flight",
@@ -118,8 +125,9 @@ class Metrics:
         )
         self.reloads = Counter("targeting_model_reloads", "Model reload attempts by result.", ["result"], registry=reg)
 
-    def drift_computed(self, columns: Iterable[Any], decisions: int) -> None:
-        """Publish a drift computation: each column's PSI (features and the score) and how many are flagged."""
+    def drift_computed(self, columns: Iterable[Any], decisions: int, expected: dict[str, float]) -> None:
+        """Publish a drift computation: each column's PSI (features and the score), how many are flagged, and the
+        precision expected at the top k %."""
         flagged = 0
         self.drift_psi.clear()  # a new model version may have other features: no stale columns
         for c in columns:
@@ -127,6 +135,9 @@ class Metrics:
             flagged += bool(c.flagged)
         self.drift_flagged.set(flagged)
         self.drift_decisions.set(decisions)
+        self.expected_precision.clear()
+        for k, value in expected.items():
+            self.expected_precision.labels(k).set(value)
 
     def model_reloaded(self, result: str, name: str, alias: str, version: int) -> None:
         """Count a reload attempt (changed, unchanged, failed) and show the version serving after it."""

@@ -41,6 +41,11 @@ class DriftOut(BaseModel):
     flagged: list[str] = Field(description="The columns over the threshold, worst first.")
     columns: list[ColumnDriftOut] = Field(description="Every column, worst first.")
     note: str = Field(description="Why nothing was compared, when nothing was.")
+    expected_precision: dict[str, float] = Field(
+        description="Precision at the top k % (1pct, 2pct, 5pct, 10pct) of the recent decisions as the model expects "
+        "it before outcomes arrive: the mean calibrated score of those entries.",
+        examples=[{"1pct": 0.41, "2pct": 0.33, "5pct": 0.22, "10pct": 0.15}],
+    )
 
 
 def _out(report: DriftReport) -> DriftOut:

@@ -318,12 +318,20 @@ def test_the_model_page_drift_endpoint_and_metrics(
             assert other.get("/v1/monitoring/drift").status_code == 403
         own = api.get("/v1/monitoring/drift", params={"refresh": True})  # the service's own window feeds /metrics
         assert own.status_code == 200 and own.json()["days"] == live.settings.drift_days
-        assert re.search(r'targeting_drift_psi\{column="score"\} [0-9.e+-]+', api.get("/metrics").text)
+        metrics = api.get("/metrics").text
+        assert re.search(r'targeting_drift_psi\{column="score"\} [0-9.e+-]+', metrics)
+        # precision expected at the top k % before outcomes: the mean score of the highest-scored decisions
+        expected = own.json()["expected_precision"]
+        assert list(expected) == ["1pct", "2pct", "5pct", "10pct"]
+        assert 1 >= expected["1pct"] >= expected["5pct"] >= expected["10pct"] > 0
+        shown = re.search(r'targeting_expected_precision\{k="5pct"\} ([0-9.e+-]+)', metrics)
+        assert shown is not None and float(shown.group(1)) == pytest.approx(expected["5pct"])
     page = desk.get("/desk/model")
     assert page.status_code == 200
     assert 'id="champion"' in page.text and "Champion: version 1" in page.text
     assert "precision_at_5pct" in page.text and "/desk/models/1/report" in page.text
     assert "@champion" in page.text and 'aria-label="Drift by column"' in page.text
+    assert re.search(r'id="expected-precision".*5 % [0-9.]+ %', page.text, re.S)
     report = desk.get("/desk/models/1/report")
     assert report.status_code == 200 and "Targeting report" in report.text and "data:image/png;base64" in report.text
     assert "sandbox" in report.headers["content-security-policy"]

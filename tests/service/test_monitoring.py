@@ -7,7 +7,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +21,7 @@ from features.pipeline import prepare
 from features.schema import Entry
 from features.spec import BUILTIN_SPEC
 from model.scoring import Scorer
-from service.monitoring import DriftMonitor, drift
+from service.monitoring import DriftMonitor, drift, expected_precision
 from service.observe import Metrics
 from tests.live import migrated
 from tests.service.entries import entry_json
@@ -96,3 +98,12 @@ def test_the_first_decisions_of_the_serving_version_show_at_once_not_at_the_next
     assert after.decisions == 40 and after.computed_at > before.computed_at
     assert monitor.latest(scorer) is after  # and kept until the next round
     engine.dispose()
+
+
+def test_expected_precision_is_the_mean_score_of_the_top_k_percent() -> None:
+    scores = np.linspace(0.0, 0.99, 100)  # 0.00, 0.01, ..., 0.99
+    expected = expected_precision(scores)
+    assert expected["1pct"] == pytest.approx(0.99)  # the one highest
+    assert expected["5pct"] == pytest.approx(np.mean([0.95, 0.96, 0.97, 0.98, 0.99]))
+    assert expected["10pct"] == pytest.approx(0.945)
+    assert expected_precision(np.array([0.3]))["10pct"] == 0.3 and expected_precision(np.array([])) == {}
