@@ -33,6 +33,9 @@ def _dask_address(argv: list[str]) -> list[str]:
     return out
 
 
+TRAINING_ONLY = {"optuna", "matplotlib", "shap", "dask", "distributed"}  # the `train` extra (pyproject.toml)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # its INFO chatter and pickling notice
@@ -43,4 +46,9 @@ def main() -> None:
         app(args=_dask_address(sys.argv[1:]))
     except SchemaOutdated as exc:  # any command that writes to the service database
         typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except ModuleNotFoundError as exc:  # a service install (no extras) asked to train
+        if exc.name is None or exc.name.split(".")[0] not in TRAINING_ONLY:
+            raise
+        typer.echo(f"error: this needs {exc.name}: pip install 'shipment-targeting[train]'", err=True)
         raise SystemExit(2) from None
