@@ -239,6 +239,7 @@ class Entry(BaseModel):
 
 
 ENTRY_FIELDS: tuple[str, ...] = tuple(Entry.model_fields)
+BOOLEAN_FIELDS: tuple[str, ...] = tuple(name for name, f in Entry.model_fields.items() if f.annotation is bool)
 
 # two entries as a targeting system sends them: the API document's example and the registered model's
 EXAMPLE_ENTRIES: list[JsonValue] = [

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from features.history import COUNTS, batch_counts
 from features.pipeline import FeaturePipeline, entries_frame, entry_payloads, prepare
-from features.schema import ENTRY_FIELDS, Entry
+from features.schema import BOOLEAN_FIELDS, ENTRY_FIELDS, Entry
 from model.drift import DriftReference
 
 BOOSTER_FILE = "booster.txt"
@@ -149,7 +149,7 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
         if spec.derive != "entry":  # a model of another dataset's shape reads that dataset's columns
             return model_input.assign(**{spec.timestamp: pd.to_datetime(model_input[spec.timestamp], utc=True)})
         sent = [
-            {k: v for k, v in row.items() if v is not None}
+            {k: _yes_no(v) if k in BOOLEAN_FIELDS else v for k, v in row.items() if v is not None}
             for row in entry_payloads(model_input.reindex(columns=list(ENTRY_FIELDS)))
         ]
         entries = []
@@ -161,6 +161,11 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
                 where = ".".join(str(p) for p in err["loc"]) or "entry"
                 raise MlflowException.invalid_parameter_value(f"row {n}: {where}: {err['msg']}") from None
         return entries_frame(entries)
+
+
+def _yes_no(value: Any) -> Any:
+    """A frame's yes/no as a boolean: tables often hold it as 1.0/0.0 (the API itself takes only true/false)."""
+    return bool(value) if isinstance(value, int | float) and not isinstance(value, bool) and value in (0, 1) else value
 
 
 def history_columns(pipeline: FeaturePipeline) -> list[str]:

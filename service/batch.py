@@ -28,7 +28,7 @@ from decisions import migrate, store
 from decisions.decide import DuplicateEntry, EntryConflict, PolicyInForce, decide, first_conflict
 from decisions.policy import Policy
 from decisions.store import DecisionRecord
-from features.schema import Entry
+from features.schema import BOOLEAN_FIELDS, Entry
 from features.tables import DataError, Format, read_chunks, row_label, table_format
 from model.registry import tracking_uri
 from model.scoring import ModelUnavailable, Scorer, resolve
@@ -36,7 +36,6 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 ENTRY_FIELDS = list(Entry.model_fields)
-BOOLEAN_FIELDS = [name for name, f in Entry.model_fields.items() if f.annotation is bool]
 TRUTH = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 OUTPUTS = (".parquet", ".csv")
 
