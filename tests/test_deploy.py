@@ -1,0 +1,88 @@
+"""The deployment pieces: Kubernetes manifests valid against the API's schemas, and compose, Prometheus and Grafana
+wired to what the service really exposes (its metric names, its probes, its migration command)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from service.observe import Metrics
+
+ROOT = Path(__file__).parents[1]
+DEPLOY = ROOT / "deploy"
+K8S_VERSION = "1.30"
+
+
+def _manifests() -> list[tuple[str, dict[str, Any]]]:
+    return [(f.name, doc) for f in sorted((DEPLOY / "k8s").glob("*.yaml")) for doc in yaml.safe_load_all(f.read_text())]
+
+
+@pytest.mark.parametrize(("name", "doc"), _manifests(), ids=lambda v: v if isinstance(v, str) else "")
+def test_each_manifest_is_valid_kubernetes(name: str, doc: dict[str, Any]) -> None:
+    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)  # raises on a wrong or unknown field
+
+
+def test_a_broken_manifest_is_refused() -> None:
+    deployment = dict(_manifests())["deployment.yaml"]
+    broken = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+def test_the_deployment_probes_the_services_own_endpoints_and_migrates_in_a_job() -> None:
+    docs = {doc["kind"]: doc for _, doc in _manifests()}
+    container = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    probes = {p: container[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert probes == {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp"}
+    assert docs["Job"]["spec"]["template"]["spec"]["containers"][0]["command"] == ["targeting", "db", "upgrade"]
+    assert set(docs["Secret"]["stringData"]) >= {"DATABASE_URL", "TARGETING_SAMPLE_SECRET"}
+
+
+def test_compose_migrates_once_before_the_service_and_scrapes_it_with_a_key() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "mlflow", "migrate", "service", "prometheus", "grafana"}
+    assert services["migrate"]["command"] == ["targeting", "db", "upgrade"]
+    assert services["service"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["service"]["environment"]["WORKERS"] == "2" and services["service"]["read_only"] is True
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["service:8000"] and job["metrics_path"] == "/metrics"
+    assert job["authorization"]["credentials_file"] == "/run/secrets/scraper_key"
+    assert "scraper_key" in services["prometheus"]["secrets"]
+
+
+def _exposed() -> set[str]:
+    """Every series name the service's /metrics can show (counters with _total, histograms with _bucket...)."""
+    registry = Metrics().registry
+    assert registry is not None  # a single process: the service's own registry
+    names = set()
+    for family in registry.collect():
+        names |= {family.name, f"{family.name}_total", f"{family.name}_bucket", f"{family.name}_count"}
+    return names
+
+
+def _queried(expr: str) -> set[str]:
+    return set(re.findall(r"\b(targeting_[a-z_]+)", expr))
+
+
+def test_the_dashboard_and_alerts_query_metrics_the_service_exposes() -> None:
+    exposed = _exposed()
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "targeting.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"][0]["rules"]
+    exprs += [rule["expr"] for rule in alerts]
+    used = set().union(*(_queried(e) for e in exprs))
+    assert used and used <= exposed, sorted(used - exposed)
+    shown = {m for p in dashboard["panels"] for t in p["targets"] for m in _queried(t["expr"])}
+    wanted = {"requests_total", "request_seconds_bucket", "decisions_recorded_total", "score_bucket", "drift_psi"}
+    assert {f"targeting_{w}" for w in wanted | {"model_version"}} <= shown
+    assert {r["alert"] for r in alerts} >= {"TargetingServerErrors", "TargetingDriftFlagged", "TargetingNotReady"}
