@@ -48,7 +48,7 @@ COPY cli cli
 COPY client client
 # A regular (not editable) install: the migrations and their script.py.mako go into site-packages.
 # Checked from / so that the installed package is imported, not the sources in /src.
-RUN pip install -c constraints.txt ".[${EXTRAS}]" \
+RUN pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
     && cd / && python -c "import decisions.migrate as m; assert (m.SCRIPTS / 'script.py.mako').is_file(); print(m.head())" \
     && python -c "import service.web as w; assert (w.STATIC / 'desk.css').is_file() and (w.STATIC.parent / 'templates' / 'entry.html').is_file()"
 # numba's compiled TreeSHAP kernels, made now: a worker loads them instead of compiling at start. numba needs its

@@ -120,11 +120,12 @@ def score(
             if dask is None:
                 done = batch.score_file(source, target, job, chunk, progress=bar.update)
             else:
-                from service.distributed import over_dask
+                from service.distributed import score_on_dask
                 from training.cluster import connect
 
                 with connect(dask) as client:
-                    done = batch.score_file(source, target, job, chunk, mapper=over_dask(client), progress=bar.update)
+                    done = score_on_dask(source, target, job, chunk, client)
+                bar.update(done)
         except DataError as exc:
             bar.close()
             fail(str(exc))

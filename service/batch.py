@@ -6,7 +6,7 @@ reasons. With `record`, the whole file is checked first (every row valid, every 
 decided before by this model with other contents), so that a refused file records nothing; then
 chunks are committed in file order, so later chunks see earlier ones, as consecutive requests would.
 Without it nothing is written (a dry run against the store as it is), so chunks are independent and
-can be spread over processes or a Dask cluster.
+can be spread over a Dask cluster (service/distributed.py).
 """
 
 from __future__ import annotations
@@ -258,28 +258,17 @@ class Writer:
         self.partial.unlink(missing_ok=True)
 
 
-Mapper = Callable[[Job, Iterator[tuple[list[dict[str, Any]], int]]], Iterator[pa.Table]]
-
-
-def in_process(job: Job, chunks: Iterator[tuple[list[dict[str, Any]], int]]) -> Iterator[pa.Table]:
-    for rows, first in chunks:
-        yield score_chunk(job, rows, first)
-
-
 def score_file(
     src: Path,
     dst: Path,
     job: Job,
     chunk: int,
     *,
-    mapper: Mapper = in_process,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
     """Score every entry of `src` into `dst` in file order; returns how many were scored. A file that is recorded
-    is checked whole first: a refused file records nothing."""
+    is checked whole first: a refused file records nothing. (Over Dask: `service/distributed.py`.)"""
     output_format(dst)
-    if job.record and mapper is not in_process:
-        raise BatchError("recording commits chunks in file order from one process: leave out --dask")
     job = replace(job, cache=job.cache.resolve(), source=table_format(src))
 
     def numbered() -> Iterator[tuple[list[dict[str, Any]], int]]:
@@ -292,7 +281,7 @@ def score_file(
         check_file(job, numbered())
     writer, done = Writer(dst), 0
     try:
-        for table in mapper(job, numbered()):
+        for table in (score_chunk(job, rows, first) for rows, first in numbered()):
             writer.write(table)
             done += table.num_rows
             progress(table.num_rows)

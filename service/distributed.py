@@ -1,48 +1,82 @@
-"""Batch scoring over a Dask cluster: chunks scored on the workers, results written here in file order."""
+"""Batch scoring over a Dask cluster, as Dask does it: a dataframe made from row ranges of the input, each
+partition read, scored and written by a worker (`dd.from_map(...).to_parquet(...)`); the client sends
+only the ranges and the job, so neither it nor the scheduler holds the data.
+
+A partition is a whole number of chunks (rows `first`..`first + chunk` of the file, as in one process), so
+each chunk is decided exactly as `targeting score` decides it without Dask: the output, read back in order, is
+the single-process file (tests/service/test_batch.py).
+"""
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-from typing import Any
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
+import dask.dataframe as dd
+import pandas as pd
 import pyarrow as pa
-from distributed import Client, Future
+import pyarrow.parquet as pq
+from distributed import Client
 
-from service.batch import Job, Mapper, score_chunk
+from features.tables import table_format
+from service.batch import ENTRY_FIELDS, BatchError, Job, score_chunk
 
-
-def pack(rows: list[dict[str, Any]]) -> bytes:
-    """A chunk's rows as compressed Arrow IPC: Dask's scheduler keeps every task's arguments after the task
-    is done (dask/distributed issues 5960, 8859), so what it keeps should be small."""
-    sink = pa.BufferOutputStream()
-    table = pa.Table.from_pylist(rows)
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue())
+CHUNKS_PER_PARTITION = 20
 
 
-def unpack(packed: bytes) -> list[dict[str, Any]]:
-    return pa.ipc.open_stream(packed).read_all().to_pylist()  # type: ignore[no-any-return]
+def read_rows(path: str, start: int, stop: int) -> list[dict[str, object]]:
+    """Rows `start`..`stop` of a Parquet file (its entry columns), reading only the row groups that hold them."""
+    source = pq.ParquetFile(path)
+    present = [c for c in ENTRY_FIELDS if c in source.schema_arrow.names]
+    parts, offset = [], 0
+    for group in range(source.num_row_groups):
+        n = source.metadata.row_group(group).num_rows
+        if offset < stop and offset + n > start:
+            low = max(start - offset, 0)
+            parts.append(source.read_row_group(group, columns=present).slice(low, min(stop - offset, n) - low))
+        offset += n
+    return pa.concat_tables(parts).to_pylist() if parts else []
 
 
-def score_packed(job: Job, packed: bytes, first: int) -> pa.Table:
-    return score_chunk(job, unpack(packed), first)
+def score_rows(span: tuple[str, int, int], job: Job, chunk: int) -> pd.DataFrame:
+    """One partition: its rows read here, decided chunk by chunk as in one process."""
+    path, start, stop = span
+    rows = read_rows(path, start, stop)
+    tables = [score_chunk(job, rows[i : i + chunk], start + i) for i in range(0, len(rows), chunk)]
+    return pa.concat_tables(tables).to_pandas()
 
 
-def over_dask(client: Client, in_flight_per_worker: int = 2) -> Mapper:
-    """A mapper that submits chunks to the cluster, at most `in_flight_per_worker` per worker at a time (so
-    memory stays bounded however large the file), and yields their tables in submission order."""
-
-    def run(job: Job, chunks: Iterator[tuple[list[dict[str, Any]], int]]) -> Iterator[pa.Table]:
-        limit = max(1, in_flight_per_worker * len(client.scheduler_info()["workers"]))
-        pending: deque[Future] = deque()
-        for rows, first in chunks:
-            # pure=False: every chunk is its own task, even if two chunks held the same rows
-            pending.append(client.submit(score_packed, job, pack(rows), first, pure=False))
-            if len(pending) >= limit:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-    return run
+def score_on_dask(src: Path, dst: Path, job: Job, chunk: int, client: Client) -> int:
+    """Score the Parquet file `src` into the Parquet folder `dst` (one file per partition, in file order) on the
+    cluster `client` is connected to; returns how many entries were scored. A dry run only: recording commits
+    chunks in file order from one process."""
+    if job.record:
+        raise BatchError("recording commits chunks in file order from one process: leave out --dask")
+    if table_format(src) != "parquet" or table_format(dst) != "parquet":
+        raise BatchError(
+            "--dask reads a Parquet file and writes a Parquet folder: convert the file, or leave out --dask"
+        )
+    if not src.exists():
+        raise BatchError(f"{src}: no such file")
+    total = pq.ParquetFile(src).metadata.num_rows
+    if not total:
+        raise BatchError(f"{src} holds no entries")
+    job = replace(job, cache=job.cache.resolve(), source="parquet")
+    size = chunk * CHUNKS_PER_PARTITION
+    spans = [(str(src.resolve()), start, min(start + size, total)) for start in range(0, total, size)]
+    first = score_chunk(job, read_rows(spans[0][0], 0, 1), 0)  # the output's columns and types, from one entry
+    partial = dst.with_name(f".{dst.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        scored = dd.from_map(score_rows, spans, job=job, chunk=chunk, meta=first.to_pandas().iloc[:0])
+        with client.as_current():
+            scored.to_parquet(
+                str(partial), write_index=False, schema=first.schema, name_function=lambda i: f"part-{i:06d}.parquet"
+            )
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(dst, ignore_errors=True)
+    partial.rename(dst)
+    return total

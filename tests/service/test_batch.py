@@ -22,7 +22,7 @@ from decisions.keys import Role
 from features.pipeline import entry_payloads
 from model.scoring import Scorer
 from service import batch
-from service.distributed import over_dask
+from service.distributed import score_on_dask
 from tests.live import LiveServer, make_keys, own_database, service_settings
 from tests.service.entries import entry_json
 from training.cluster import connect
@@ -49,9 +49,9 @@ def _entries(history: pd.DataFrame, n: int) -> list[dict[str, Any]]:
     return [entry_json(history, i) for i in rows]
 
 
-def _write(entries: list[dict[str, Any]], path: Path) -> Path:
+def _write(entries: list[dict[str, Any]], path: Path, **parquet: Any) -> Path:
     frame = pd.DataFrame(entries)
-    frame.to_parquet(path, index=False) if path.suffix == ".parquet" else frame.to_csv(path, index=False)
+    frame.to_parquet(path, index=False, **parquet) if path.suffix == ".parquet" else frame.to_csv(path, index=False)
     return path
 
 
@@ -145,18 +145,24 @@ def test_recorded_chunks_decide_as_consecutive_requests(
 def test_dask_gives_the_single_process_result(
     live: LiveServer, history: pd.DataFrame, scorer: Scorer, mlflow_store: str, tmp_path: Path
 ) -> None:
-    source = _write(_entries(history, 250), tmp_path / "in.parquet")
+    source = _write(_entries(history, 1000), tmp_path / "in.parquet", row_group_size=150)
     job = _job(live.settings.database_url, mlflow_store, scorer, tmp_path / "cache", contributions=True)
     alone, spread = tmp_path / "alone.parquet", tmp_path / "spread.parquet"
     batch.score_file(source, alone, job, chunk=40)
     with connect("local", workers=2) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        batch.score_file(source, spread, job, chunk=40, mapper=over_dask(client))
-    a, b = pq.read_table(alone), pq.read_table(spread)
-    assert a.num_rows == 250 and len([c for c in a.column_names if c.startswith("contribution__")]) == 54
-    assert a.equals(b)
-    with pytest.raises(batch.BatchError, match="leave out --dask"), connect("local", workers=1) as client:
-        batch.score_file(source, spread, batch.Job(**{**job.__dict__, "record": True}), 40, mapper=over_dask(client))
+        # 40-entry chunks, 20 to a partition: two partitions of 800 and 200 rows over row groups of 150
+        assert score_on_dask(source, spread, job, 40, client) == 1000
+    parts = sorted(p.name for p in spread.iterdir())
+    assert parts == ["part-000000.parquet", "part-000001.parquet"]
+    a, b = pd.read_parquet(alone), pd.read_parquet(spread)
+    assert len(a) == 1000 and len([c for c in a.columns if c.startswith("contribution__")]) == 54
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    with connect("local", workers=1) as client:
+        with pytest.raises(batch.BatchError, match="leave out --dask"):
+            score_on_dask(source, spread, batch.Job(**{**job.__dict__, "record": True}), 40, client)
+        with pytest.raises(batch.BatchError, match="Parquet"):
+            score_on_dask(source, tmp_path / "out.csv", job, 40, client)
 
 
 def test_bad_input_names_the_row_and_leaves_no_file(
