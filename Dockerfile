@@ -46,6 +46,10 @@ COPY training training
 COPY service service
 COPY cli cli
 COPY client client
+# LightGBM needs OpenMP: the checks below import it, and so does the numba warm-up.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 # A regular (not editable) install: the migrations and their script.py.mako go into site-packages.
 # Checked from / so that the installed package is imported, not the sources in /src.
 RUN pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
