@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,28 @@ def version_dir(cache: Path, name: str, version: int) -> Path:
 
 
 def store(cache: Path, name: str, version: int, downloaded: Path, info: dict[str, Any]) -> Path:
-    """Move a downloaded model into the cache with its manifest; returns its folder."""
+    """Move a downloaded model into the cache with its manifest; returns its folder. Several processes may store
+    one version at once (the workers of a service starting together): each stages its own copy, the first
+    rename wins, and the others keep the winner's copy once it checks out."""
     target = version_dir(cache, name, version)
-    staging = target.with_name(f".{version}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(downloaded, staging)
-    (staging / MANIFEST).write_text(json.dumps({"files": file_digests(staging), "info": info}, indent=1))
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # a copy is either complete or absent
-    return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=target.parent))
+    try:
+        shutil.copytree(downloaded, staging, dirs_exist_ok=True)
+        (staging / MANIFEST).write_text(json.dumps({"files": file_digests(staging), "info": info}, indent=1))
+        for _ in range(3):
+            try:
+                staging.rename(target)  # a copy is either complete or absent
+                return target
+            except OSError:  # a copy is there: another process's, or the damaged one this replaces
+                try:
+                    verify(target)
+                    return target
+                except CorruptModel:
+                    shutil.rmtree(target, ignore_errors=True)
+        raise CorruptModel(f"model copy {target} could not be replaced")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def verify(folder: Path) -> dict[str, Any]:
