@@ -106,3 +106,20 @@ def tune(policy: Policy, exploit: float | None, explore: float | None) -> Policy
         update={"budget": budget, "tuning": tuning.model_copy(update={"weights": weights})}
     )
     return policy.model_copy(update={"exploration": exploration})
+
+
+def exploration_chances(
+    policy: Policy, scores: np.ndarray, counts: dict[str, np.ndarray], names: list[str], recent: tuple[int, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each entry's knowledge gap, and its chance of an exploration pick: in proportion to its gap against the
+    mean gap of the recent decisions and of the batch (the batch alone while nothing is recorded)."""
+    gap = knowledge_gap(
+        scores,
+        np.column_stack([counts[f"{name}__inspections"] for name in names]),
+        np.column_stack([counts[f"{name}__violations"] for name in names]),
+    )
+    budget = policy.exploration.budget
+    n, recent_mean = recent
+    total = n + len(gap)
+    mean = (n * recent_mean + float(gap.sum())) / total if budget > 0 and total else 0.0
+    return gap, pick_probabilities(gap, budget, mean)
