@@ -15,6 +15,7 @@ from pydantic import (
     JsonValue,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -236,6 +237,12 @@ class Entry(BaseModel):
         if self.entry_type is EntryType.DE_MINIMIS and self.declared_value_usd > 800:
             raise ValueError("entry_type 86 (de minimis) requires declared_value_usd <= 800")
         return self
+
+
+def first_problem(exc: ValidationError, whole: str = "entry") -> str:
+    """The first thing a validation found, as `field.path: message` (`whole` where it concerns the whole input)."""
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}"
 
 
 ENTRY_FIELDS: tuple[str, ...] = tuple(Entry.model_fields)

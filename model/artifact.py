@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from features.history import COUNTS, batch_counts
 from features.pipeline import FeaturePipeline, entries_frame, entry_payloads, prepare
-from features.schema import BOOLEAN_FIELDS, ENTRY_FIELDS, Entry
+from features.schema import BOOLEAN_FIELDS, ENTRY_FIELDS, Entry, first_problem
 from model.drift import DriftReference
 
 BOOSTER_FILE = "booster.txt"
@@ -157,9 +157,7 @@ class ShipmentRiskModel(PythonModel):  # type: ignore[misc]
             try:
                 entries.append(Entry.model_validate(row))
             except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"]) or "entry"
-                raise MlflowException.invalid_parameter_value(f"row {n}: {where}: {err['msg']}") from None
+                raise MlflowException.invalid_parameter_value(f"row {n}: {first_problem(exc)}") from None
         return entries_frame(entries)
 
 

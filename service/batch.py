@@ -28,7 +28,7 @@ from decisions import migrate, store
 from decisions.decide import DuplicateEntry, EntryConflict, PolicyInForce, decide, first_conflict
 from decisions.policy import Policy
 from decisions.store import DecisionRecord
-from features.schema import BOOLEAN_FIELDS, Entry
+from features.schema import BOOLEAN_FIELDS, Entry, first_problem
 from features.tables import DataError, Format, read_chunks, row_label, table_format
 from model.registry import tracking_uri
 from model.scoring import ModelUnavailable, Scorer, resolve
@@ -77,9 +77,7 @@ def validate(rows: list[dict[str, Any]], first: int, kind: Format) -> list[Entry
         try:
             out.append(Entry.model_validate(row))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "entry"
-            raise BatchError(f"{row_label(kind, n)}: {where}: {err['msg']}") from None
+            raise BatchError(f"{row_label(kind, n)}: {first_problem(exc)}") from None
     return out
 
 

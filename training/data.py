@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from features.definitions import DERIVED
-from features.schema import Entry
+from features.schema import Entry, first_problem
 from features.spec import DatasetSpec
 from features.tables import DataError as DataError  # the training modules' error and reader, from features
 from features.tables import Format, row_label
@@ -35,9 +35,7 @@ def load_yaml(path: Path, model: type[M], what: str, shape: str) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "top level"
-        raise DataError(f"{what} {path}: {where}: {err['msg']}") from None
+        raise DataError(f"{what} {path}: {first_problem(exc, 'top level')}") from None
 
 
 def load_spec(path: Path) -> DatasetSpec:
