@@ -33,12 +33,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# The dependencies in a layer of their own, so that a code change does not reinstall them.
-COPY pyproject.toml constraints.txt README.md ./
-RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-extras = [e for e in os.environ['EXTRAS'].split(',') if e]; \
-print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" > requirements.txt \
-    && pip install -c constraints.txt -r requirements.txt
+# The dependencies in a layer of their own, so that a code change does not reinstall them: every package from the
+# lock (requirements/service.txt, or train.txt with EXTRAS=train), each checked against its hashes.
+COPY requirements requirements
+RUN pip install --require-hashes -r "requirements/${EXTRAS:-service}.txt"
+COPY pyproject.toml README.md ./
 COPY features features
 COPY model model
 COPY decisions decisions
@@ -50,9 +49,10 @@ COPY client client
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/*
-# A regular (not editable) install: the migrations and their script.py.mako go into site-packages.
-# Checked from / so that the installed package is imported, not the sources in /src.
-RUN pip install -c constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
+# A regular (not editable) install: the migrations and their script.py.mako go into site-packages. Its dependencies
+# are in already, and it is built with the locked setuptools. Checked from / so that the installed package is
+# imported, not the sources in /src.
+RUN pip install --no-deps --no-build-isolation . \
     && cd / && python -c "import decisions.migrate as m; assert (m.SCRIPTS / 'script.py.mako').is_file(); print(m.head())" \
     && python -c "import service.web as w; assert (w.STATIC / 'desk.css').is_file() and (w.STATIC.parent / 'templates' / 'entry.html').is_file()"
 # numba's compiled TreeSHAP kernels, made now: a worker loads them instead of compiling at start. numba needs its

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   := data/entries.parquet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up install data model test lint chromium bench load clean
+.PHONY: up install lock data model test lint chromium bench load clean
 
 ## up: install, generate data and train a model if no champion is registered, then serve on 127.0.0.1:8000
 up: model
@@ -19,11 +19,24 @@ up: model
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# Every package from the lock, each checked against its hashes; then the project itself, built with the locked
+# setuptools (no build isolation: nothing unhashed is fetched).
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[train]' --group dev
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+## lock: pin every dependency with its hashes from pyproject.toml (requirements/: the service's, training's and the
+## developer's), keeping the pins already there; `make lock UPGRADE=--upgrade` moves to the newest releases
+LOCK = $(BIN)/uv pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	--custom-compile-command "make lock" $(UPGRADE)
+BUILD_REQUIRES = $(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')"
+
+lock: install
+	$(BUILD_REQUIRES) | $(LOCK) pyproject.toml - --extra train --group dev -o requirements/dev.txt
+	$(BUILD_REQUIRES) | $(LOCK) pyproject.toml - --extra train -c requirements/dev.txt -o requirements/train.txt
+	$(BUILD_REQUIRES) | $(LOCK) pyproject.toml - -c requirements/dev.txt -o requirements/service.txt
 
 data: $(DATA)
 
