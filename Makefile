@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   := data/entries.parquet
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up install lock data model test lint chromium bench load clean
+.PHONY: up install lock data model test lint chromium promtool bench load clean
 
 ## up: install, generate data and train a model if no champion is registered, then serve on 127.0.0.1:8000
 up: model
@@ -46,13 +46,18 @@ $(DATA): | install
 model: install data
 	@$(BIN)/targeting champion 2>/dev/null || $(BIN)/targeting train --data $(DATA)
 
-## test: lint, type-check and run the whole test suite (the browser tests drive Debian's Chromium)
-test: install lint chromium
+## test: lint, type-check and run the whole test suite (the browser tests drive Debian's Chromium; the alert rules
+## are checked by Debian's promtool)
+test: install lint chromium promtool
 	$(BIN)/pytest
 
 # the browser tests' Chromium: Debian's package, never a browser downloaded by a test tool
 chromium:
 	@command -v $(CHROMIUM) >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+# Prometheus's own checker of its config and unit tester of the alert rules (deploy/prometheus)
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus; }
 
 lint: install
 	$(BIN)/ruff check features model decisions training service cli client tests bench

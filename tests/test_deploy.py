@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from service.observe import Metrics
 ROOT = Path(__file__).parents[1]
 DEPLOY = ROOT / "deploy"
 K8S_VERSION = "1.30"
+PROMETHEUS = DEPLOY / "prometheus"
 
 
 def _manifests() -> list[tuple[str, dict[str, Any]]]:
@@ -86,3 +89,33 @@ def test_the_dashboard_and_alerts_query_metrics_the_service_exposes() -> None:
     wanted = {"requests_total", "request_seconds_bucket", "decisions_recorded_total", "score_bucket", "drift_psi"}
     assert {f"targeting_{w}" for w in wanted | {"model_version"}} <= shown
     assert {r["alert"] for r in alerts} >= {"TargetingServerErrors", "TargetingDriftFlagged", "TargetingNotReady"}
+
+
+def _promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.fail("no promtool: `apt-get install prometheus` (make test installs it)")
+    return subprocess.run([tool, *map(str, args)], capture_output=True, text=True)
+
+
+def test_prometheus_accepts_the_scrape_config_and_its_rules(tmp_path: Path) -> None:
+    """promtool reads the config as Prometheus would, the container's paths (rules, the key's secret) mapped here."""
+    config = (PROMETHEUS / "prometheus.yml").read_text()
+    assert "/etc/prometheus/alerts.yml" in config and "/run/secrets/scraper_key" in config
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/etc/prometheus/alerts.yml", str(PROMETHEUS / "alerts.yml")).replace(
+            "/run/secrets/scraper_key", str(tmp_path / "scraper_key")
+        )
+    )
+    (tmp_path / "scraper_key").write_text("a key\n")
+    checked = _promtool("check", "config", tmp_path / "prometheus.yml")
+    assert checked.returncode == 0 and "4 rules found" in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_each_alert_fires_on_its_condition_and_not_under_it() -> None:
+    tests = yaml.safe_load((PROMETHEUS / "alerts.test.yml").read_text())["tests"]
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"][0]["rules"]
+    fired = {t["alertname"] for case in tests for t in case["alert_rule_test"] if t["exp_alerts"]}
+    assert fired == {rule["alert"] for rule in rules}  # every alert has a case where it fires
+    tested = _promtool("test", "rules", PROMETHEUS / "alerts.test.yml")
+    assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
