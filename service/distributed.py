@@ -23,20 +23,28 @@ from features.tables import table_format
 from service.batch import ENTRY_FIELDS, BatchError, Job, score_chunk
 
 CHUNKS_PER_PARTITION = 20
+READ_BATCH = 10_000  # rows decoded at a time while a worker reads its partition
 
 
-def read_rows(path: str, start: int, stop: int) -> list[dict[str, object]]:
-    """Rows `start`..`stop` of a Parquet file (its entry columns), reading only the row groups that hold them."""
+def read_rows(path: str, start: int, stop: int, batch_size: int = READ_BATCH) -> list[dict[str, object]]:
+    """Rows `start`..`stop` of a Parquet file (its entry columns), streamed from the row groups that hold them:
+    a row group may be the whole file, and only a batch of it is in memory besides the rows kept."""
     source = pq.ParquetFile(path)
     present = [c for c in ENTRY_FIELDS if c in source.schema_arrow.names]
     parts, offset = [], 0
     for group in range(source.num_row_groups):
         n = source.metadata.row_group(group).num_rows
         if offset < stop and offset + n > start:
-            low = max(start - offset, 0)
-            parts.append(source.read_row_group(group, columns=present).slice(low, min(stop - offset, n) - low))
+            at = offset
+            for batch in source.iter_batches(batch_size=batch_size, row_groups=[group], columns=present):
+                low, high = max(start - at, 0), min(stop - at, batch.num_rows)
+                if high > low:
+                    parts.append(batch.slice(low, high - low))
+                at += batch.num_rows
+                if at >= stop:
+                    break
         offset += n
-    return pa.concat_tables(parts).to_pylist() if parts else []
+    return pa.Table.from_batches(parts).to_pylist() if parts else []
 
 
 def score_rows(span: tuple[str, int, int], job: Job, chunk: int) -> pd.DataFrame:
@@ -65,7 +73,8 @@ def score_on_dask(src: Path, dst: Path, job: Job, chunk: int, client: Client) ->
     job = replace(job, cache=job.cache.resolve(), source="parquet")
     size = chunk * CHUNKS_PER_PARTITION
     spans = [(str(src.resolve()), start, min(start + size, total)) for start in range(0, total, size)]
-    first = score_chunk(job, read_rows(spans[0][0], 0, 1), 0)  # the output's columns and types, from one entry
+    # the output's columns and types, from one entry scored on a worker: the client never loads the model
+    first = client.submit(score_chunk, job, read_rows(spans[0][0], 0, 1), 0, pure=False).result()
     partial = dst.with_name(f".{dst.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
