@@ -12,6 +12,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
+from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, Schema
 
 import features as features_package
@@ -69,7 +70,7 @@ def _leaves(annotation: Any) -> set[Any]:
     return set().union(*(_leaves(a) for a in inner))
 
 
-def log_model(parts: ModelParts, folder: Path) -> Any:
+def log_model(parts: ModelParts, folder: Path) -> ModelInfo:
     """Log the model into the active run from code (`model/mlflow_model.py`, with the `features` and `model`
     packages as its code paths) and its artifacts, written in `folder`."""
     files = parts.save(folder / "artifacts")
@@ -79,7 +80,7 @@ def log_model(parts: ModelParts, folder: Path) -> Any:
     if parts.pipeline.spec.derive == "entry":  # the API's example, its numbers in the signature's types
         example = pd.DataFrame(EXAMPLE_ENTRIES[:1])
         example = example.astype({c.name: c.type.to_pandas() for c in signature.inputs.inputs if c.name in example})
-    info = mlflow.pyfunc.log_model(
+    return mlflow.pyfunc.log_model(
         name="model",
         python_model=code / "mlflow_model.py",
         code_paths=[str(Path(features_package.__file__).parent), str(code)],
@@ -88,4 +89,3 @@ def log_model(parts: ModelParts, folder: Path) -> Any:
         input_example=example,
         pip_requirements=_pip_requirements(),
     )
-    return info

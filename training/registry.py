@@ -18,6 +18,7 @@ import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.data.dataset import Dataset
 from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from model.artifact import ModelParts, ShipmentRiskModel
@@ -149,7 +150,7 @@ def _stored_digests(client: MlflowClient, model_name: str, version: str) -> dict
 def _register(
     client: MlflowClient,
     model_name: str,
-    model_uri: str,
+    model: ModelInfo,
     run_id: str,
     alias: str,
     score: float,
@@ -160,7 +161,8 @@ def _register(
         client.get_registered_model(model_name)
     except MlflowException:
         client.create_registered_model(model_name, description="Probability that an import entry violates trade law.")
-    version = client.create_model_version(model_name, model_uri, run_id=run_id)
+    # a tracking server refuses a `models:/m-...` source unless the request names the logged model it is
+    version = client.create_model_version(model_name, model.model_uri, run_id=run_id, model_id=model.model_id)
     try:
         digests = _stored_digests(client, model_name, version.version)
         client.set_model_version_tag(model_name, version.version, ARTIFACT_DIGESTS, json.dumps(digests))
@@ -231,8 +233,6 @@ def log_and_register(
         if current is not None and champion_score is not None:
             mlflow.log_metric(f"champion_{PROMOTION_METRIC}", champion_score)
             mlflow.set_tag("champion_version", str(current.version))
-        version, before = _register(
-            client, model_name, info.model_uri, run.info.run_id, alias, metrics[PROMOTION_METRIC]
-        )
+        version, before = _register(client, model_name, info, run.info.run_id, alias, metrics[PROMOTION_METRIC])
         log.info("registered %s version %s as %s", model_name, version, alias)
         return Registration(run.info.run_id, version, alias, champion_score, before)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from features.pipeline import entry_payloads
 from features.schema import EXAMPLE_ENTRIES, Entry
 from model.registry import ARTIFACT_DIGESTS, use
 from model.scoring import Scorer
+from tests.live import _free_port
 
 CHAMPION = "models:/shipment-risk@champion"
 PROFILE = (12.0, 3.0, 1.0)  # the importer's entries, inspections and violations before
@@ -86,12 +86,6 @@ def test_every_file_of_the_version_is_in_its_digest(mlflow_store: str, tmp_path:
     assert set(recorded) == files - {"registered_model_meta"}
     assert {"MLmodel", "mlflow_model.py", "code/model/artifact.py", "artifacts/booster.txt"} <= files
     assert not any(f.endswith(".pkl") for f in files)  # the model is code and data, no pickle
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
