@@ -82,7 +82,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     DATABASE_URL=sqlite:////app/data/targeting.db \
     MLFLOW_TRACKING_URI=sqlite:////app/mlruns/mlflow.db \
     TARGETING_MODEL_CACHE=/app/data/model-cache \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
     FORWARDED_ALLOW_IPS=127.0.0.1 \
     WORKERS=2
@@ -93,7 +92,8 @@ EXPOSE 8000
 # No curl in the slim image; urlopen raises (exit 1) on a refused connection or a non-2xx answer.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-# The metrics directory is emptied at each start, as prometheus multiprocess mode requires, so that /metrics
-# sums every worker; the compiled kernels are copied where numba may write; no migration here (see the top);
-# exec makes uvicorn PID 1, so that `docker stop` (SIGTERM) shuts it down gracefully.
-CMD ["sh", "-c", "set -e; rm -rf \"${PROMETHEUS_MULTIPROC_DIR:?}\"; mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" \"${NUMBA_CACHE_DIR:?}\"; cp -r /opt/numba-cache/. \"$NUMBA_CACHE_DIR\"; exec uvicorn --factory service.app:app_from_env --host 0.0.0.0 --port 8000 --workers ${WORKERS:-2} --proxy-headers"]
+# The metrics directory is the service's alone (set here, not in ENV: the image's other commands, such as the
+# MLflow server in compose.yaml, would find it missing) and emptied at each start, as prometheus multiprocess mode
+# requires, so that /metrics sums every worker; the compiled kernels are copied where numba may write; no
+# migration here (see the top); exec makes uvicorn PID 1, so that `docker stop` (SIGTERM) shuts it down gracefully.
+CMD ["sh", "-c", "set -e; export PROMETHEUS_MULTIPROC_DIR=\"${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}\"; rm -rf \"$PROMETHEUS_MULTIPROC_DIR\"; mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" \"${NUMBA_CACHE_DIR:?}\"; cp -r /opt/numba-cache/. \"$NUMBA_CACHE_DIR\"; exec uvicorn --factory service.app:app_from_env --host 0.0.0.0 --port 8000 --workers ${WORKERS:-2} --proxy-headers"]
