@@ -119,3 +119,17 @@ def test_each_alert_fires_on_its_condition_and_not_under_it() -> None:
     assert fired == {rule["alert"] for rule in rules}  # every alert has a case where it fires
     tested = _promtool("test", "rules", PROMETHEUS / "alerts.test.yml")
     assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    """No Grafana here: its queries are parsed by promtool, as recording rules of a throwaway file."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "targeting.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
+    (tmp_path / "dashboard.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    checked = _promtool("check", "rules", tmp_path / "dashboard.yml")
+    assert checked.returncode == 0 and f"{len(exprs)} rules found" in checked.stdout, checked.stdout + checked.stderr
+    (tmp_path / "broken.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "b", "rules": [{"record": "b:q", "expr": "sum(rate(x[5m])"}]}]})
+    )
+    assert _promtool("check", "rules", tmp_path / "broken.yml").returncode != 0
