@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,6 +107,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def server_process(command: list[str | Path], ready: str, log: Path, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A server started as its own process (its output in `log`), once `ready` (a URL) answers 200; stopped after.
+    A server that exits or is not ready in two minutes fails with the end of its log."""
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, **popen)
+    try:
+        for _ in range(240):
+            if server.poll() is not None:
+                raise AssertionError(f"{command[:3]} exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(ready, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"{command[:3]} did not start: {log.read_text()[-3000:]}")
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 class LiveServer:

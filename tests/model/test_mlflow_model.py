@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from features.pipeline import entry_payloads
 from features.schema import EXAMPLE_ENTRIES, Entry
 from model.registry import ARTIFACT_DIGESTS, use
 from model.scoring import Scorer
-from tests.live import _free_port
+from tests.live import _free_port, server_process
 
 CHAMPION = "models:/shipment-risk@champion"
 PROFILE = (12.0, 3.0, 1.0)  # the importer's entries, inspections and violations before
@@ -116,33 +115,24 @@ def served(fresh_venv: Path, mlflow_store: str, tmp_path_factory: pytest.TempPat
         "HOME": os.environ.get("HOME", "/tmp"),
         "MLFLOW_TRACKING_URI": mlflow_store,
     }
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [fresh_venv / "bin" / "mlflow", "models", "serve", "-m", CHAMPION, "--env-manager", "local"]
-            + ["-h", "127.0.0.1", "-p", str(port)],
-            env=env,
-            cwd=tmp_path_factory.mktemp("elsewhere"),  # not the project's folder: nothing of it is importable
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if server.poll() is not None:
-                raise AssertionError(f"mlflow models serve exited: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"mlflow models serve did not start: {log.read_text()[-3000:]}")
+    command: list[str | Path] = [
+        fresh_venv / "bin" / "mlflow",
+        "models",
+        "serve",
+        "-m",
+        CHAMPION,
+        "--env-manager",
+        "local",
+    ]
+    with server_process(
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
+        f"{url}/ping",
+        tmp_path_factory.mktemp("serve") / "serve.log",
+        env=env,
+        cwd=tmp_path_factory.mktemp("elsewhere"),  # not the project's folder: nothing of it is importable
+    ):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.slow

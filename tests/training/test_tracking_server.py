@@ -5,13 +5,10 @@ loading it back with its digests checked."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -20,7 +17,7 @@ from mlflow import MlflowClient
 from features.schema import EXAMPLE_ENTRIES
 from model.registry import ARTIFACT_DIGESTS, use
 from model.scoring import Scorer
-from tests.live import _free_port
+from tests.live import _free_port, server_process
 from training.train import train
 
 pytestmark = pytest.mark.slow
@@ -31,30 +28,20 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mlflow server` in its own process: a SQLite store and the artifacts it serves, in a temp dir."""
     root = tmp_path_factory.mktemp("tracking")
     port = _free_port()
-    command = [Path(sys.executable).parent / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    command: list[str | Path] = [
+        Path(sys.executable).parent / "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     command += ["--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
     command += ["--artifacts-destination", str(root / "artifacts"), "--serve-artifacts"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # MLflow sets it in this process
-    log = root / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(command, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if server.poll() is not None:
-                raise AssertionError(f"mlflow server exited: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"mlflow server did not start: {log.read_text()[-3000:]}")
+    with server_process(command, f"{url}/health", root / "server.log", env=env, cwd=root):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_training_registers_and_promotes_through_the_server(
