@@ -73,8 +73,7 @@ def score_on_dask(src: Path, dst: Path, job: Job, chunk: int, client: Client) ->
     job = replace(job, cache=job.cache.resolve(), source="parquet")
     size = chunk * CHUNKS_PER_PARTITION
     spans = [(str(src.resolve()), start, min(start + size, total)) for start in range(0, total, size)]
-    # the output's columns and types, from one entry scored on a worker: the client never loads the model
-    first = client.submit(score_chunk, job, read_rows(spans[0][0], 0, 1), 0, pure=False).result()
+    first = score_chunk(job, read_rows(spans[0][0], 0, 1), 0)  # the output's columns and types, from one entry
     partial = dst.with_name(f".{dst.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
